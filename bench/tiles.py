@@ -1,0 +1,63 @@
+"""Benchmark: the whole tile stage vs a bare openslide read of the same 4096-px patches, measured in one run.
+
+Usage: python bench/tiles.py [CACHE_DIR]   (default $KI67_BENCH_DIR or /tmp/ki67_bench)
+Writes a seed-size synthetic pair (31104x31938) into CACHE_DIR/seed once (~20 min), then reuses it.
+Prints one JSON line: rates in level-0 megapixels of patch pairs per second, ratios to the bare read, peak RSS.
+"""
+import json, os, shutil, subprocess, sys, time
+from pathlib import Path
+
+import openslide
+
+from ki67_nb.core import peak_rss_mb, read_table
+
+SIZE,PATCH = (31104, 31938),4096
+
+def dataset(cache:Path) -> Path:
+    "The seed-size synthetic pair, written once."
+    out = cache/'seed'
+    if not (out/'pairs.csv').exists():
+        from ki67_nb.synth import write_synthetic_dataset
+        write_synthetic_dataset(out, size=SIZE, pairs=1, seed=0, workers=2, force=True)
+    return out
+
+def bare_read(ds:Path) -> float:
+    "Seconds for one thread to read every grid patch of both slides at level 0 with openslide, nothing else."
+    pairs = read_table(ds/'pairs.csv')
+    t = time.perf_counter()
+    for path in [pairs.he_path[0], pairs.ihc_path[0]]:
+        s = openslide.OpenSlide(ds/path)
+        W,H = s.dimensions
+        for y in range(0, H - PATCH + 1, PATCH):
+            for x in range(0, W - PATCH + 1, PATCH): s.read_region((x, y), 0, (PATCH, PATCH))
+    return time.perf_counter() - t
+
+def tile_run(ds:Path, workers:int) -> dict:
+    "Run the tile stage from scratch in a fresh process; its wall time, peak RSS and counts."
+    for p in [ds/'patches', ds/'manifest.parquet', ds/'tile_failures.csv']:
+        if p.is_dir(): shutil.rmtree(p)
+        elif p.exists(): p.unlink()
+    code = (f"import time, json; from ki67_nb.core import peak_rss_mb; from ki67_nb.tiles import tile_dataset; t = time.perf_counter(); "
+            f"m = tile_dataset({str(ds)!r}, patch_size={PATCH}, workers={workers}); dt = time.perf_counter() - t; "
+            f"print(json.dumps(dict(seconds=dt, patches=len(m), scored=int((m.reject_reason != 'tissue').sum()), kept=int(m.keep.sum()), "
+            f"rss_mb=max(peak_rss_mb(), peak_rss_mb(children=True)))))")
+    res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=os.environ | {'KI67_PROGRESS': '0'})
+    if res.returncode: raise SystemExit(res.stderr[-3000:])
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+if __name__ == '__main__':
+    cache = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get('KI67_BENCH_DIR', '/tmp/ki67_bench'))
+    ds = dataset(cache)
+    n = (SIZE[0]//PATCH)*(SIZE[1]//PATCH)
+    mp = 2*n*PATCH*PATCH/1e6                       # level-0 megapixels of all H&E + IHC grid patches
+    bare = bare_read(ds)
+    one = tile_run(ds, 1)
+    two = tile_run(ds, 2)
+    bare_again = bare_read(ds)                     # load on this shared machine drifts: bracket the tile runs
+    bare_s = (bare + bare_again)/2
+    print(json.dumps(dict(bench='tiles', slide=f'{SIZE[0]}x{SIZE[1]}', patch=PATCH, grid_patches=n, scored=one['scored'], kept=one['kept'],
+                          bare_read_mp_s=round(mp/bare_s, 1), bare_read_s=[round(bare, 1), round(bare_again, 1)],
+                          tile_1worker_mp_s=round(mp/one['seconds'], 1), tile_2workers_mp_s=round(mp/two['seconds'], 1),
+                          ratio_1worker=round(bare_s/one['seconds'], 2), ratio_2workers=round(bare_s/two['seconds'], 2),
+                          peak_rss_gb_1worker=round(one['rss_mb']/1024, 2), peak_rss_gb_2workers=round(two['rss_mb']/1024, 2),
+                          bench_rss_gb=round(peak_rss_mb()/1024, 2))))
