@@ -42,6 +42,7 @@ def test_page_renders(processed, name):
     nb = nbformat.read(processed/name, as_version=4)
     errors = [o for c in nb.cells if c.cell_type == 'code' for o in c.get('outputs', []) if o.output_type == 'error']
     assert not errors, f'{name}: error output {errors[0].get("ename")}: {errors[0].get("evalue")}'
+    for c in nb.cells: c.metadata.pop('execution', None)   # nbdev's timing metadata is not valid nbformat
     html, _ = HTMLExporter().from_notebook_node(nb)
     page = OUT/name.replace('.ipynb', '.html')
     page.write_text(html)
