@@ -151,14 +151,19 @@ def check_labels(labels, # Label image: HxW integer class indices
     if unknown: raise InputError(source, f'unknown classes {unknown[:5]} in the label image', 'Use 0 unlabelled, 1 background, 2 nucleus negative, 3 nucleus positive')
     return lab.astype(np.uint8)
 
+def _open_image(path:Path, what:str) -> Image.Image:
+    "Open and decode an image file, or raise `InputError` naming it."
+    if not path.exists(): raise InputError(path, f'{what} not found')
+    try: im = Image.open(path); im.load()
+    except Exception as e: raise InputError(path, f'cannot be read as an image ({type(e).__name__})') from None
+    return im
+
 def read_label_image(path, # PNG (or TIFF) of class indices
                      shape:tuple|None=None, # (H, W) of the image it labels, checked when given
                     ) -> np.ndarray:
     "Read a class-index label image painted in ilastik or an editor, checked by `check_labels`."
     path = Path(path)
-    if not path.exists(): raise InputError(path, 'label image not found')
-    try: im = Image.open(path); im.load()
-    except Exception as e: raise InputError(path, f'cannot be read as an image ({type(e).__name__})') from None
+    im = _open_image(path, 'label image')
     if im.mode not in ('1', 'L', 'P', 'I', 'I;16'):
         raise InputError(path, f'is a {im.mode} colour image, not class indices', 'Save class indices 0-3 as a greyscale or indexed PNG')
     lab = np.asarray(im)
@@ -168,10 +173,7 @@ def read_patch(path, # Patch image file (PNG, TIFF, JPEG)
               ) -> np.ndarray:
     "Read a patch as RGB uint8, with an error naming the file."
     path = Path(path)
-    if not path.exists(): raise InputError(path, 'patch image not found')
-    try: im = Image.open(path); im.load()
-    except Exception as e: raise InputError(path, f'cannot be read as an image ({type(e).__name__})') from None
-    return as_rgb_uint8(np.asarray(im), path)
+    return as_rgb_uint8(np.asarray(_open_image(path, 'patch image')), path)
 
 # %% ../nbs/05_pixel_rf.ipynb #94f63852
 def truth_classes(mask:np.ndarray, # Instance mask of a rendered patch (nucleus i of `nuclei` has label i+1)
