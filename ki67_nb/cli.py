@@ -144,7 +144,7 @@ def run_predict(args):
         g = summary['global_index']
         print(f"{s.name}: Ki-67 {g['mean']:.3f} [{g['lo']:.3f}, {g['hi']:.3f}] over {g['n']} tiles; outputs in {args.out/s.stem}")
     if images:
-        files = [f for p in images for f in (sorted(q for q in p.iterdir() if q.suffix.lower() in ('.png', '.tif', '.tiff', '.jpg', '.jpeg')) if p.is_dir() else [p])]
+        files = [f for p in images for f in (sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES) if p.is_dir() else [p])]
         if not files: raise InputError(images[0], 'holds no slide or tile image')
         pred,unc = predictor.predict_files(files)
         import pandas as pd

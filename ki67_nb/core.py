@@ -10,14 +10,18 @@ import contextlib, importlib, logging, os, resource, shutil, sys, uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import imagecodecs
 import numpy as np
 import pandas as pd
+import tifffile
+from PIL import Image
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['ID_COLUMNS', 'RATIO_BINS', 'Ki67Error', 'InputError', 'default_data_dir', 'Ki67Config', 'ensure_writable_dir',
-           'atomic_path', 'write_table', 'read_table', 'as_rgb_uint8', 'get_logger', 'progress', 'peak_rss_mb',
-           'ratio_bin', 'ratio_metrics', 'metrics_by_bin', 'bin_confusion', 'file_sha256', 'load_triton_first']
+__all__ = ['ID_COLUMNS', 'IMAGE_SUFFIXES', 'RATIO_BINS', 'Ki67Error', 'InputError', 'default_data_dir', 'Ki67Config',
+           'ensure_writable_dir', 'atomic_path', 'write_table', 'read_table', 'as_rgb_uint8', 'read_image',
+           'write_image', 'get_logger', 'progress', 'peak_rss_mb', 'ratio_bin', 'ratio_metrics', 'metrics_by_bin',
+           'bin_confusion', 'file_sha256', 'load_triton_first']
 
 # %% ../nbs/00_core.ipynb #9876590b
 class Ki67Error(Exception):
@@ -135,6 +139,39 @@ def as_rgb_uint8(img, # Image array: HxW, HxWx1, HxWx3 or HxWx4; uint8, uint16, 
         alpha = out[..., 3:4].astype(np.float32)/255
         out = (out[..., :3]*alpha + 255*(1-alpha)).round().astype(np.uint8)
     return np.ascontiguousarray(out)
+
+# %% ../nbs/00_core.ipynb #76072160
+IMAGE_SUFFIXES = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')
+
+def read_image(path, # Image file: TIFF, PNG or JPEG
+               what:str='image', # What the file is, for error messages ('patch image', 'H&E tile', ...)
+              ) -> np.ndarray:
+    "Read an image file as RGB uint8; `InputError` naming the file when it is missing, undecodable or not RGB."
+    path = Path(path)
+    if not path.is_file(): raise InputError(path, f'{what} not found')
+    try:
+        if path.suffix.lower() in ('.tif', '.tiff'): arr = tifffile.imread(path, key=0)
+        else:
+            with Image.open(path) as im: arr = np.asarray(im.convert('RGBA') if im.mode in ('P', 'LA') else im)
+    except Exception as e: raise InputError(path, f'{what} cannot be decoded ({type(e).__name__}: {e})'.replace('\n', ' ')) from None
+    return as_rgb_uint8(arr, path)
+
+def write_image(img:np.ndarray, # RGB uint8 image
+                dest, # File to write; the suffix picks the format (see the table above)
+                quality:int=95, # JPEG quality, for `.jpg`
+               ) -> Path:
+    "Write `img` atomically in the format of `dest`'s suffix; returns `dest`."
+    dest = Path(dest)
+    suffix = dest.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES: raise InputError(dest, f'unknown image format {suffix!r}', f'Use one of {", ".join(IMAGE_SUFFIXES)}')
+    img = as_rgb_uint8(img, dest)
+    with atomic_path(dest) as tmp:
+        if suffix in ('.tif', '.tiff'):
+            tile = (256, 256) if min(img.shape[:2]) >= 256 else None
+            tifffile.imwrite(tmp, img, photometric='rgb', tile=tile, compression='deflate', compressionargs={'level': 1}, predictor=True)
+        elif suffix == '.png': tmp.write_bytes(imagecodecs.png_encode(img, level=1, strategy=imagecodecs.PNG.STRATEGY.HUFFMAN_ONLY, filter=imagecodecs.PNG.FILTER.SUB))
+        else: Image.fromarray(img).save(tmp, format='JPEG', quality=quality, subsampling=0)
+    return dest
 
 # %% ../nbs/00_core.ipynb #33336d82
 def get_logger(name:str='ki67_nb', # Logger name, usually the module's `__name__`

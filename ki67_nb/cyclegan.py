@@ -20,13 +20,14 @@ from PIL import Image
 from torch.utils.data import Dataset, DataLoader
 
 from .core import *
+from .tiles import kept_pairs, manifest_path
 
 # %% auto #0
 __all__ = ['RATIOS', 'CycleGANConfig', 'ResnetBlock', 'resnet_generator', 'patch_discriminator', 'init_weights',
-           'receptive_field', 'lsgan_loss', 'ImagePool', 'linear_decay', 'manifest_path', 'kept_pairs', 'read_rgb',
-           'to_tensor', 'to_image', 'PatchCrops', 'CycleGAN', 'save_checkpoint', 'check_compatible', 'load_checkpoint',
-           'train_cyclegan', 'hann_window', 'tile_starts', 'translate_image', 'default_labeller', 'load_generator',
-           'translate_patch', 'translate_dataset', 'cyclegan_scores', 'plot_translations', 'plot_confusion']
+           'receptive_field', 'lsgan_loss', 'ImagePool', 'linear_decay', 'read_rgb', 'to_tensor', 'to_image',
+           'PatchCrops', 'CycleGAN', 'save_checkpoint', 'check_compatible', 'load_checkpoint', 'train_cyclegan',
+           'hann_window', 'tile_starts', 'translate_image', 'default_labeller', 'load_generator', 'translate_patch',
+           'translate_dataset', 'cyclegan_scores', 'plot_translations', 'plot_confusion']
 
 # %% ../nbs/06_cyclegan.ipynb #aa1217eb
 @dataclass
@@ -162,38 +163,13 @@ def linear_decay(n_epochs:int, # Epochs at the initial rate
     return lambda e: 1.0 - max(0, e + 1 - n_epochs)/float(n_epochs_decay + 1)
 
 # %% ../nbs/06_cyclegan.ipynb #093131d6
-def manifest_path(dataset, # Dataset directory
-                 ) -> Path:
-    "The dataset's manifest file (parquet, else csv)."
-    dataset = Path(dataset)
-    return next((p for p in [dataset/'manifest.parquet', dataset/'manifest.csv'] if p.exists()), dataset/'manifest.parquet')
-
-def kept_pairs(dataset, # Dataset directory with `manifest.parquet` (or `.csv`)
-              ) -> pd.DataFrame:
-    "Rows of the manifest kept by the tile stage with both patch PNGs on disk; `InputError` when there are none."
-    dataset,path = Path(dataset),manifest_path(dataset)
-    m = read_table(path)
-    missing = {'slide_id', 'patch_id', 'x', 'y', 'keep', 'he_patch', 'ihc_patch'} - set(m.columns)
-    if missing: raise InputError(path, f'missing columns {sorted(missing)}', 'Write it with `ki67 tile`')
-    rows = m[m.keep.astype(bool) & (m.he_patch.fillna('') != '') & (m.ihc_patch.fillna('') != '')].reset_index(drop=True)
-    if rows.empty: raise InputError(path, f'no kept patch pairs with written PNGs (of {len(m)} rows)', 'Run `ki67 tile DATASET` first, or relax its filters')
-    for col in ['he_patch', 'ihc_patch']:
-        absent = [p for p in rows[col] if not (dataset/p).exists()]
-        if absent: raise InputError(dataset/absent[0], f'patch listed in the manifest is missing ({len(absent)} of {len(rows)} {col} files)', 'Rerun `ki67 tile DATASET`')
-    return rows
-
-def read_rgb(path, # Image file
+def read_rgb(path, # Image file (TIFF, PNG, JPEG)
              width:int|None=None, # Resize to this width (aspect kept) when given
             ) -> np.ndarray:
-    "Read an image file as RGB uint8, resized to `width` when given."
-    try:
-        with Image.open(path) as im:
-            if width is not None and im.width != width:
-                im = im.resize((width, max(1, round(im.height*width/im.width))), Image.BICUBIC)
-            return as_rgb_uint8(np.asarray(im), source=path)
-    except (OSError, ValueError) as e:
-        if isinstance(e, Ki67Error): raise
-        raise InputError(path, f'cannot read image ({type(e).__name__}: {e})') from None
+    "Read an image file as RGB uint8 (`read_image`), resized to `width` when given."
+    img = read_image(path)
+    if width is None or img.shape[1] == width: return img
+    return np.asarray(Image.fromarray(img).resize((width, max(1, round(img.shape[0]*width/img.shape[1]))), Image.BICUBIC))
 
 def to_tensor(img:np.ndarray, # RGB uint8 image, HxWx3
              ) -> torch.Tensor:

@@ -529,15 +529,11 @@ def error_table(results:pd.DataFrame, # `evaluate_labellers` output
 LABEL_COLUMNS = ['ratio_area', 'ratio_count', 'n_nuclei', 'n_positive', 'label_method', 'label_reason', 'stain_vectors', 'stain_source']
 MANIFEST_NEEDS = ['slide_id', 'patch_id', 'x', 'y', 'keep', 'ihc_patch']
 
-def _read_patch(path):
-    from PIL import Image
-    with Image.open(path) as im: return np.asarray(im)
-
 def _label_one(job):
     "Worker: label one manifest row; returns (index, row, tile table)."
     i,path,method,model,stains,dab_threshold,min_nuclei,tile,stride = job
     model = _WORKER_MODEL if model is None and _WORKER_MODEL is not None else model
-    try: img = as_rgb_uint8(_read_patch(path), path)
+    try: img = read_image(path, 'IHC patch')
     except Exception as e:
         reason = f'unreadable: {e}'.replace('\n', ' ')
         lab = Labelling(method, (0, 0), reason=reason)

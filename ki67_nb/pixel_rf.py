@@ -19,14 +19,15 @@ from skimage.morphology import disk
 from sklearn.ensemble import RandomForestClassifier
 
 from .core import *
+from .tiles import kept_pairs, manifest_path
 
 # %% auto #0
 __all__ = ['CLASSES', 'STAINS', 'SIGMAS', 'WINDOW', 'MIN_DERIVATIVE_SIGMA', 'FILTERS', 'COLOURS', 'SEGMENTATION_COLOURS',
-           'MANIFEST_COLUMNS', 'feature_names', 'colour_channels', 'feature_margin', 'feature_chunks', 'pixel_features',
-           'plot_features', 'check_labels', 'read_label_image', 'read_patch', 'truth_classes', 'sample_scribbles',
-           'PixelRF', 'train_pixel_rf', 'predict_probabilities', 'class_map', 'pixel_ratio', 'predict_ratio',
-           'plot_segmentation', 'read_ilastik_export', 'ilastik_ratio', 'truth_patch_manifest', 'scribble_path',
-           'write_truth_scribbles', 'kept_pairs', 'pixel_rf_dataset', 'pixel_rf_metrics', 'plot_ratio_scatter']
+           'feature_names', 'colour_channels', 'feature_margin', 'feature_chunks', 'pixel_features', 'plot_features',
+           'check_labels', 'read_label_image', 'truth_classes', 'sample_scribbles', 'PixelRF', 'train_pixel_rf',
+           'predict_probabilities', 'class_map', 'pixel_ratio', 'predict_ratio', 'plot_segmentation',
+           'read_ilastik_export', 'ilastik_ratio', 'truth_patch_manifest', 'scribble_path', 'write_truth_scribbles',
+           'pixel_rf_dataset', 'pixel_rf_metrics', 'plot_ratio_scatter']
 
 # %% ../nbs/05_pixel_rf.ipynb #8fb5b2e5
 CLASSES = {0: 'unlabelled', 1: 'background', 2: 'nucleus negative', 3: 'nucleus positive'}
@@ -169,11 +170,7 @@ def read_label_image(path, # PNG (or TIFF) of class indices
     lab = np.asarray(im)
     return check_labels(lab, shape or lab.shape, path)
 
-def read_patch(path, # Patch image file (PNG, TIFF, JPEG)
-              ) -> np.ndarray:
-    "Read a patch as RGB uint8, with an error naming the file."
-    path = Path(path)
-    return as_rgb_uint8(np.asarray(_open_image(path, 'patch image')), path)
+
 
 # %% ../nbs/05_pixel_rf.ipynb #94f63852
 def truth_classes(mask:np.ndarray, # Instance mask of a rendered patch (nucleus i of `nuclei` has label i+1)
@@ -233,7 +230,7 @@ def train_pixel_rf(images:list, # RGB patches (arrays or image paths)
     if len(images) != len(labels) or not images: raise InputError('labels', f'{len(labels)} label images for {len(images)} images')
     X,y = [],[]
     for im,lab in zip(images, labels):
-        rgb = _as_image(im, read_patch)
+        rgb = _as_image(im, read_image)
         source = lab if isinstance(lab, (str, Path)) else 'labels'
         lab = check_labels(_as_image(lab, read_label_image), rgb.shape[:2], source)
         for (rows, cols),f in feature_chunks(rgb, sigmas, colour, chunk, needed=lab > 0):
@@ -431,19 +428,6 @@ def write_truth_scribbles(dataset, # Synthetic dataset directory
     return paths
 
 # %% ../nbs/05_pixel_rf.ipynb #5605d38f
-MANIFEST_COLUMNS = ['slide_id', 'patch_id', 'x', 'y', 'keep', 'he_patch', 'ihc_patch']
-
-def kept_pairs(dataset, # Dataset directory
-              ) -> pd.DataFrame:
-    "Rows of `manifest.parquet` with a kept patch pair on disk."
-    path = Path(dataset)/'manifest.parquet'
-    man = read_table(path)
-    missing = [c for c in MANIFEST_COLUMNS if c not in man]
-    if missing: raise InputError(path, f'missing columns {missing}', 'Write it with `ki67 tile`')
-    ok = man.keep.astype(bool) & (man.he_patch.fillna('') != '') & (man.ihc_patch.fillna('') != '')
-    if not ok.any(): raise InputError(path, 'has no kept patch pairs with he_patch and ihc_patch')
-    return man[ok].reset_index(drop=True)
-
 def _scribbled(dataset, kept, stain):
     return [pid for pid in kept.patch_id if scribble_path(dataset, pid, stain).exists()]
 
@@ -485,7 +469,7 @@ def pixel_rf_dataset(dataset, # Dataset directory with manifest.parquet and patc
     for st in STAINS:
         if not scribbles[st]: raise InputError(dataset/'scribbles', f'no {STAINS[st]} label images for the kept patches')
     config = dict(method='pixel_rf', colour=colour, class_weight=class_weight, n_estimators=n_estimators, sigmas=list(sigmas),
-                  seed=seed, manifest_sha256=file_sha256(dataset/'manifest.parquet'), scribbles=scribbles)
+                  seed=seed, manifest_sha256=file_sha256(manifest_path(dataset)), scribbles=scribbles)
     models = _fit_or_load(dataset, kept, config, force, sigmas=sigmas, colour=colour, class_weight=class_weight,
                           n_estimators=n_estimators, chunk=chunk, n_jobs=n_jobs, seed=seed)
     model_id = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
@@ -497,7 +481,7 @@ def pixel_rf_dataset(dataset, # Dataset directory with manifest.parquet and patc
     for r in progress(list(kept.itertuples()), desc='pixel RF patches'):
         part = parts/f'{r.patch_id}.json'
         if part.exists() and not force: rows.append(json.loads(part.read_text())); continue
-        res = {st: predict_ratio(models[st], read_patch(dataset/getattr(r, f'{st}_patch')), chunk) for st in STAINS}
+        res = {st: predict_ratio(models[st], read_image(dataset/getattr(r, f'{st}_patch'), f'{STAINS[st]} patch'), chunk) for st in STAINS}
         row = dict(slide_id=r.slide_id, patch_id=r.patch_id, x=int(r.x), y=int(r.y), pred=res['he']['ratio'], uncertainty=res['he']['uncertainty'],
                    pred_he=res['he']['ratio'], pred_ihc=res['ihc']['ratio'], uncertainty_ihc=res['ihc']['uncertainty'],
                    nucleus_px_he=res['he']['nucleus_pixels'], nucleus_px_ihc=res['ihc']['nucleus_pixels'],

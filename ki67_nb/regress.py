@@ -58,9 +58,6 @@ def load_tile_table(dataset, # Dataset directory with `tile_labels.parquet` and 
     return out
 
 # %% ../nbs/07_regress.ipynb #1794908d
-def _save_png(img:np.ndarray, path:Path):
-    with atomic_path(path) as tmp: Image.fromarray(img).save(tmp)
-
 def _ihc_offset(pair, cx, cy):
     "True IHC->H&E shift at H&E points (cx, cy): one fixed-point step from the shift at the same IHC coordinates."
     dx,dy = pair.true_shift(cx, cy)
@@ -94,7 +91,7 @@ def write_oracle_label_fixture(out, # Output dataset directory
                            he_patch=f'patches/{sid}/{pid}_HE.png' if keep else '', ihc_patch='', true_shift_x=sx, true_shift_y=sy)
                 patches.append(row)
                 if not keep: continue
-                _save_png(pair.render('he', x, y, patch_size, patch_size), out/row['he_patch'])
+                write_image(pair.render('he', x, y, patch_size, patch_size), out/row['he_patch'])
                 m = 64
                 nuc = pair.nuclei('ihc', x - round(sx) - m, y - round(sy) - m, patch_size + 2*m, patch_size + 2*m)
                 for ty in offsets:
@@ -208,11 +205,6 @@ def tile_path(row) -> str:
     "Relative path of a tile's PNG: `tiles/<slide_id>/<patch_id>_x<tile_x>_y<tile_y>_s<tile_size>.png`."
     return f'tiles/{row.slide_id}/{row.patch_id}_x{row.tile_x}_y{row.tile_y}_s{row.tile_size}.png'
 
-def _read_rgb(path) -> np.ndarray:
-    with Image.open(path) as im:
-        arr = np.asarray(im.convert('RGBA') if im.mode in ('P', 'LA') else im)
-    return as_rgb_uint8(arr, source=path)
-
 def extract_tiles(dataset, # Dataset directory
                   tiles:pd.DataFrame, # Tiles with slide_id, patch_id, he_patch, tile_x, tile_y, tile_size
                  ) -> pd.DataFrame:
@@ -222,14 +214,13 @@ def extract_tiles(dataset, # Dataset directory
     todo = tiles[[not (dataset/p).exists() for p in tiles.tile_path]]
     bad = []
     for he_patch,group in progress(todo.groupby('he_patch'), desc='tiles', total=todo.he_patch.nunique()):
-        try: img = _read_rgb(dataset/he_patch)
+        try: img = read_image(dataset/he_patch, 'H&E patch')
         except InputError as e: bad.append(e); continue
-        except OSError as e: raise InputError(dataset/he_patch, f'cannot be read as an image ({e})') from None
         for r in group.itertuples():
             if r.tile_y + r.tile_size > img.shape[0] or r.tile_x + r.tile_size > img.shape[1]:
                 raise InputError(dataset/he_patch, f'tile at ({r.tile_x}, {r.tile_y}) of {r.tile_size} px lies outside the {img.shape[1]}x{img.shape[0]} patch')
-            _save_png(img[r.tile_y:r.tile_y + r.tile_size, r.tile_x:r.tile_x + r.tile_size], dataset/r.tile_path)
-    if bad: raise InputError(bad[0].source, f'{bad[0].problem}; {len(bad)} of {todo.he_patch.nunique()} H&E patches are not RGB images')
+            write_image(img[r.tile_y:r.tile_y + r.tile_size, r.tile_x:r.tile_x + r.tile_size], dataset/r.tile_path)
+    if bad: raise InputError(bad[0].source, f'{bad[0].problem}; {len(bad)} of {todo.he_patch.nunique()} H&E patches cannot be used')
     return tiles
 
 # %% ../nbs/07_regress.ipynb #735b5930
@@ -366,7 +357,7 @@ def load_regressor(model_dir, # A directory written by `train_regressor`
 
 # %% ../nbs/07_regress.ipynb #5e19ef58
 def _as_tile(image, source, cfg):
-    img = _read_rgb(image) if isinstance(image, (str, Path)) else as_rgb_uint8(image, source=source)
+    img = read_image(image) if isinstance(image, (str, Path)) else as_rgb_uint8(image, source=source)
     ts = cfg['tile_size']
     if img.shape[:2] != (ts, ts): raise InputError(source, f'is {img.shape[1]}x{img.shape[0]} px; this model reads {ts}x{ts} px H&E tiles at the slide\'s level 0',
                                                    'Cut tiles of that size (`ki67 predict` on a slide tiles it for you)')

@@ -10,7 +10,6 @@ import functools, math, multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
-import imagecodecs
 import numpy as np
 import pandas as pd
 import openslide
@@ -25,11 +24,11 @@ from skimage.registration import phase_cross_correlation
 from .core import *
 
 # %% auto #0
-__all__ = ['WHITE_LEVEL', 'NUCLEUS_PX', 'DENSITY_CELL', 'RESIDUAL_SCALE', 'MANIFEST_COLUMNS', 'TRUTH_COLUMNS', 'SlideReader',
-           'OpenSlideReader', 'ImageReader', 'open_slide', 'luminance', 'white_point', 'white_fraction', 'tissue_mask',
-           'architecture', 'estimate_shift', 'nuclear_density', 'density_consistency', 'residual_shift', 'pair_quality',
-           'score_patch', 'slide_shift', 'scoring_downsample', 'tile_dataset', 'plot_tile_overview',
-           'plot_quality_histograms']
+__all__ = ['WHITE_LEVEL', 'NUCLEUS_PX', 'DENSITY_CELL', 'RESIDUAL_SCALE', 'MANIFEST_COLUMNS', 'TRUTH_COLUMNS', 'PATCH_FORMATS',
+           'SlideReader', 'OpenSlideReader', 'ImageReader', 'open_slide', 'luminance', 'white_point', 'white_fraction',
+           'tissue_mask', 'architecture', 'estimate_shift', 'nuclear_density', 'density_consistency', 'residual_shift',
+           'pair_quality', 'score_patch', 'slide_shift', 'scoring_downsample', 'tile_dataset', 'manifest_path',
+           'kept_pairs', 'plot_tile_overview', 'plot_quality_histograms']
 
 # %% ../nbs/03_tiles.ipynb #3524ece3
 class SlideReader:
@@ -252,6 +251,7 @@ def slide_shift(he_thumb:np.ndarray, ihc_thumb:np.ndarray, # Thumbnails of the s
 MANIFEST_COLUMNS = ['slide_id', 'patch_id', 'x', 'y', 'size', 'level', 'shift_x', 'shift_y', 'ihc_x', 'ihc_y', 'he_white', 'ihc_white',
                     'tissue', 'ssim', 'density_consistency', 'residual_shift', 'quality', 'keep', 'reject_reason', 'he_patch', 'ihc_patch']
 TRUTH_COLUMNS = ['true_shift_x', 'true_shift_y', 'true_ratio_area', 'true_ratio_count']
+PATCH_FORMATS = ('tif', 'png', 'jpg')  # suffixes `write_image` knows: lossless TIFF, the seed's PNG, JPEG quality 95
 
 def scoring_downsample(patch_size:int, # Patch side, level-0 px
                       ) -> int:
@@ -303,14 +303,9 @@ def _true_ratios(truth, x, y, size) -> dict:
     from ki67_nb.synth import ratios_of
     return ratios_of(nuc[(nuc.x >= x) & (nuc.x < x + size) & (nuc.y >= y) & (nuc.y < y + size)])
 
-def _write_png(img:np.ndarray, dest:Path):
-    "Write an RGB patch as PNG, atomically (SUB filter + Huffman-only deflate: as small as zlib level 1 on tissue, faster)."
-    png = imagecodecs.png_encode(img, level=1, strategy=imagecodecs.PNG.STRATEGY.HUFFMAN_ONLY, filter=imagecodecs.PNG.FILTER.SUB)
-    with atomic_path(dest) as tmp: tmp.write_bytes(png)
-
 def _tile_row(args) -> list:
-    "Step 2 for one grid row of one slide: score its patches, decide, write the kept pairs; the manifest rows."
-    dataset,prep,cells,size,thresholds = args
+    "Step 2 for one grid row of one slide: score its patches, decide, write the kept pairs (`patch_format`); the manifest rows."
+    dataset,prep,cells,size,thresholds,patch_format = args
     row,sid = prep['row'],prep['slide_id']
     he,ihc = open_slide(dataset/row['he_path']),open_slide(dataset/row['ihc_path'])
     truth = _truth(str(dataset/row['truth_path'])) if row['truth_path'] else None
@@ -334,12 +329,12 @@ def _tile_row(args) -> list:
                     t = _true_ratios(truth, rec['ihc_x'], rec['ihc_y'], size)
                     rec |= dict(true_ratio_area=t['ratio_area'], true_ratio_count=t['ratio_count'])
             if rec['keep']:
-                paths = [f'patches/{sid}/{rec["patch_id"]}_{s}.png' for s in ('HE', 'IHC')]
+                paths = [f'patches/{sid}/{rec["patch_id"]}_{s}.{patch_format}' for s in ('HE', 'IHC')]
                 rec |= dict(he_patch=paths[0], ihc_patch=paths[1])
                 if not all((dataset/p).exists() for p in paths):      # resume: a finished pair is not rewritten
                     imgs = he.read_region(x, y, size, size),ihc.read_region(rec['ihc_x'], rec['ihc_y'], size, size)
                     if pending is not None: pending.result()          # at most one pair being encoded while the next is read
-                    pending = writer.submit(lambda ims, ps: [_write_png(i, dataset/p) for i,p in zip(ims, ps)], imgs, paths)
+                    pending = writer.submit(lambda ims, ps: [write_image(i, dataset/p) for i,p in zip(ims, ps)], imgs, paths)
             out.append(rec)
         if pending is not None: pending.result()
     return out
@@ -360,11 +355,13 @@ def tile_dataset(dataset, # Dataset directory with pairs.csv and the slides
                  ssim_min:float=0.4, # Keep pairs with SSIM above this (seed: 0.4)
                  quality_min:float=0., # Keep pairs with combined quality at least this (0: no extra filter)
                  min_tissue:float=0.05, # Grid patches with less tissue in the thumbnail mask are not read
+                 patch_format:str='tif', # Patch files: 'tif' (lossless, fast), 'png' (the seed's) or 'jpg' (quality 95, small)
                 ) -> pd.DataFrame:
     "Tile every slide pair of `dataset`: score each patch pair, write the kept ones and `manifest.parquet`; return the manifest."
     dataset = Path(dataset)
     if patch_size < 64: raise InputError('--patch-size', f'must be at least 64 px, got {patch_size}')
     if workers < 1: raise InputError('--workers', f'must be at least 1, got {workers}')
+    if patch_format not in PATCH_FORMATS: raise InputError('--patch-format', f'must be one of {", ".join(PATCH_FORMATS)}, got {patch_format!r}')
     for name,v in [('--white-he', white_he), ('--white-ihc', white_ihc), ('--min-tissue', min_tissue)]:
         if not 0 <= v <= 1: raise InputError(name, f'must be a fraction in [0, 1], got {v}')
     pairs = _read_pairs(dataset)
@@ -379,9 +376,9 @@ def tile_dataset(dataset, # Dataset directory with pairs.csv and the slides
         for (_,row,_,_),prep,err in _run(_prepare_slide, [(dataset, r, patch_size, min_tissue) for r in pairs.to_dict('records')], pool, 'slides'):
             if err: fail(row['slide_id'], getattr(err, 'source', dataset/row['he_path']), err)
             else: prepared.append(prep)
-        jobs = [(dataset, p, [c for c in p['grid'] if c['y'] == y], patch_size, thresholds)
+        jobs = [(dataset, p, [c for c in p['grid'] if c['y'] == y], patch_size, thresholds, patch_format)
                 for p in prepared for y in sorted({c['y'] for c in p['grid']})]
-        for (_,prep,_,_,_),recs,err in _run(_tile_row, jobs, pool, 'patch rows'):
+        for (_,prep,*_),recs,err in _run(_tile_row, jobs, pool, 'patch rows'):
             if err: fail(prep['slide_id'], getattr(err, 'source', dataset/prep['row']['he_path']), err)
             else: rows.extend(recs)
     finally:
@@ -399,6 +396,27 @@ def tile_dataset(dataset, # Dataset directory with pairs.csv and the slides
     write_table(pd.DataFrame(list(failures.values()), columns=['slide_id', 'path', 'error']), dataset/'tile_failures.csv')
     log.info(f'{dataset}: {int(manifest.keep.sum())} of {len(manifest)} patch pairs kept from {manifest.slide_id.nunique()} slides, {len(failures)} failed')
     return manifest
+
+# %% ../nbs/03_tiles.ipynb #cf095884
+def manifest_path(dataset, # Dataset directory
+                 ) -> Path:
+    "The dataset's manifest file (parquet, else csv)."
+    dataset = Path(dataset)
+    return next((p for p in [dataset/'manifest.parquet', dataset/'manifest.csv'] if p.exists()), dataset/'manifest.parquet')
+
+def kept_pairs(dataset, # Dataset directory with `manifest.parquet` (or `.csv`)
+              ) -> pd.DataFrame:
+    "Rows of the manifest kept by the tile stage with both patch files on disk; `InputError` when there are none."
+    dataset,path = Path(dataset),manifest_path(dataset)
+    m = read_table(path)
+    missing = {'slide_id', 'patch_id', 'x', 'y', 'keep', 'he_patch', 'ihc_patch'} - set(m.columns)
+    if missing: raise InputError(path, f'missing columns {sorted(missing)}', 'Write it with `ki67 tile`')
+    rows = m[m.keep.astype(bool) & (m.he_patch.fillna('') != '') & (m.ihc_patch.fillna('') != '')].reset_index(drop=True)
+    if rows.empty: raise InputError(path, f'no kept patch pairs with written patches (of {len(m)} rows)', 'Run `ki67 tile DATASET` first, or relax its filters')
+    for col in ['he_patch', 'ihc_patch']:
+        absent = [p for p in rows[col] if not (dataset/p).exists()]
+        if absent: raise InputError(dataset/absent[0], f'patch listed in the manifest is missing ({len(absent)} of {len(rows)} {col} files)', 'Rerun `ki67 tile DATASET`')
+    return rows
 
 # %% ../nbs/03_tiles.ipynb #15ed67e8
 def plot_tile_overview(dataset, # Dataset directory after `tile_dataset`
