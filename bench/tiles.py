@@ -1,5 +1,8 @@
 """Benchmark: the whole tile stage vs a bare openslide read of the same 4096-px patches, measured in one run.
 
+The tile stage reads TIFF slides with tiffslide (see 03_tiles), so a bare tiffslide read is measured too: the ratio
+to it says how much the stage adds on top of reading with the same reader.
+
 Usage: python bench/tiles.py [CACHE_DIR]   (default $KI67_BENCH_DIR or /tmp/ki67_bench)
 Writes a seed-size synthetic pair (31104x31938) into CACHE_DIR/seed once (~20 min), then reuses it.
 Prints one JSON line: rates in level-0 megapixels of patch pairs per second, ratios to the bare read, peak RSS.
@@ -8,6 +11,7 @@ import json, os, shutil, subprocess, sys, time
 from pathlib import Path
 
 import openslide
+import tiffslide
 
 from ki67_nb.core import peak_rss_mb, read_table
 
@@ -21,12 +25,12 @@ def dataset(cache:Path) -> Path:
         write_synthetic_dataset(out, size=SIZE, pairs=1, seed=0, workers=2, force=True)
     return out
 
-def bare_read(ds:Path) -> float:
-    "Seconds for one thread to read every grid patch of both slides at level 0 with openslide, nothing else."
+def bare_read(ds:Path, library=openslide) -> float:
+    "Seconds for one thread to read every grid patch of both slides at level 0 with `library` (openslide or tiffslide), nothing else."
     pairs = read_table(ds/'pairs.csv')
     t = time.perf_counter()
     for path in [pairs.he_path[0], pairs.ihc_path[0]]:
-        s = openslide.OpenSlide(ds/path)
+        s = openslide.OpenSlide(ds/path) if library is openslide else tiffslide.TiffSlide(ds/path)
         W,H = s.dimensions
         for y in range(0, H - PATCH + 1, PATCH):
             for x in range(0, W - PATCH + 1, PATCH): s.read_region((x, y), 0, (PATCH, PATCH))
@@ -55,9 +59,12 @@ if __name__ == '__main__':
     two = tile_run(ds, 2)
     bare_again = bare_read(ds)                     # load on this shared machine drifts: bracket the tile runs
     bare_s = (bare + bare_again)/2
+    bare_tiffslide_s = bare_read(ds, tiffslide)
     print(json.dumps(dict(bench='tiles', slide=f'{SIZE[0]}x{SIZE[1]}', patch=PATCH, grid_patches=n, scored=one['scored'], kept=one['kept'],
                           bare_read_mp_s=round(mp/bare_s, 1), bare_read_s=[round(bare, 1), round(bare_again, 1)],
                           tile_1worker_mp_s=round(mp/one['seconds'], 1), tile_2workers_mp_s=round(mp/two['seconds'], 1),
                           ratio_1worker=round(bare_s/one['seconds'], 2), ratio_2workers=round(bare_s/two['seconds'], 2),
+                          bare_tiffslide_mp_s=round(mp/bare_tiffslide_s, 1),
+                          ratio_1worker_vs_tiffslide=round(bare_tiffslide_s/one['seconds'], 2), ratio_2workers_vs_tiffslide=round(bare_tiffslide_s/two['seconds'], 2),
                           peak_rss_gb_1worker=round(one['rss_mb']/1024, 2), peak_rss_gb_2workers=round(two['rss_mb']/1024, 2),
                           bench_rss_gb=round(peak_rss_mb()/1024, 2))))

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import openslide
 import tifffile
+import tiffslide
 from PIL import Image
 from scipy import ndimage
 from skimage.color import rgb2hed
@@ -24,11 +25,12 @@ from skimage.registration import phase_cross_correlation
 from .core import *
 
 # %% auto #0
-__all__ = ['WHITE_LEVEL', 'NUCLEUS_PX', 'DENSITY_CELL', 'RESIDUAL_SCALE', 'MANIFEST_COLUMNS', 'TRUTH_COLUMNS', 'PATCH_FORMATS',
-           'SlideReader', 'OpenSlideReader', 'ImageReader', 'open_slide', 'luminance', 'white_point', 'white_fraction',
-           'tissue_mask', 'architecture', 'estimate_shift', 'nuclear_density', 'density_consistency', 'residual_shift',
-           'pair_quality', 'score_patch', 'slide_shift', 'scoring_downsample', 'tile_dataset', 'manifest_path',
-           'kept_pairs', 'plot_tile_overview', 'plot_quality_histograms']
+__all__ = ['TIFFSLIDE_VENDORS', 'WHITE_LEVEL', 'NUCLEUS_PX', 'DENSITY_CELL', 'RESIDUAL_SCALE', 'MANIFEST_COLUMNS',
+           'TRUTH_COLUMNS', 'PATCH_FORMATS', 'SlideReader', 'OpenSlideReader', 'TiffSlideReader', 'ImageReader',
+           'open_slide', 'luminance', 'white_point', 'white_fraction', 'tissue_mask', 'architecture', 'estimate_shift',
+           'nuclear_density', 'density_consistency', 'residual_shift', 'pair_quality', 'score_patch', 'slide_shift',
+           'scoring_downsample', 'tile_dataset', 'manifest_path', 'kept_pairs', 'plot_tile_overview',
+           'plot_quality_histograms']
 
 # %% ../nbs/03_tiles.ipynb #3524ece3
 class SlideReader:
@@ -88,6 +90,20 @@ class OpenSlideReader(SlideReader):
         try: return np.ascontiguousarray(np.asarray(self._slide.read_region((x, y), level, (w, h)))[..., :3])
         except openslide.OpenSlideError as e: raise InputError(self.path, f'cannot read the region at ({x}, {y}) ({e})', 'The file is probably truncated: re-download it') from None
 
+class TiffSlideReader(SlideReader):
+    "A TIFF-based whole-slide image read with tiffslide (tifffile + zarr): integer level coordinates, numpy out."
+    def __init__(self, path, # Tiled, pyramidal TIFF slide (generic TIFF, Aperio SVS)
+                ):
+        self.path = Path(path)
+        try: self._slide = tiffslide.TiffSlide(self.path)
+        except Exception as e: raise InputError(self.path, f'tiffslide cannot open it ({type(e).__name__}: {e})', 'Re-download the file') from None
+        self.level_dimensions,self.level_downsamples = tuple(self._slide.level_dimensions),tuple(self._slide.level_downsamples)
+
+    def _read(self, x, y, w, h, level):
+        try: img = self._slide.read_region((x, y), level, (w, h), as_array=True)
+        except Exception as e: raise InputError(self.path, f'cannot read the region at ({x}, {y}) ({type(e).__name__}: {e})', 'The file is probably truncated: re-download it') from None
+        return as_rgb_uint8(img, self.path)
+
 class ImageReader(SlideReader):
     "A plain (single-level) TIFF, PNG or JPEG image; memory-mapped when tifffile can, else decoded once on first read."
     def __init__(self, path, # Image file
@@ -119,13 +135,21 @@ class ImageReader(SlideReader):
     def _read(self, x, y, w, h, level):
         return as_rgb_uint8(self.pixels[y:y + h, x:x + w], self.path, allow_grey=True)
 
+TIFFSLIDE_VENDORS = ('generic-tiff', 'aperio')  # openslide formats that tiffslide reads with the same levels
+
 def open_slide(path, # Slide (openslide format) or plain TIFF / PNG / JPEG image
               ) -> SlideReader:
-    "Open `path` with openslide when it is a slide format, else as a plain image; `InputError` naming the file otherwise."
+    "A reader for `path`: tiffslide for TIFF slides it reads as openslide does, else openslide, else a plain image."
     path = Path(path)
     if not path.is_file(): raise InputError(path, 'slide file not found')
-    if openslide.OpenSlide.detect_format(path) is not None: return OpenSlideReader(path)
-    return ImageReader(path)
+    vendor = openslide.OpenSlide.detect_format(path)
+    if vendor is None: return ImageReader(path)
+    reader = OpenSlideReader(path)            # the reference: what openslide makes of the file
+    if vendor in TIFFSLIDE_VENDORS:
+        try: fast = TiffSlideReader(path)
+        except InputError: return reader
+        if fast.level_dimensions == reader.level_dimensions: return fast
+    return reader
 
 # %% ../nbs/03_tiles.ipynb #828ecdf1
 WHITE_LEVEL = 0.92  # a pixel is background when its luminance >= WHITE_LEVEL x the slide's white point
@@ -303,11 +327,14 @@ def _true_ratios(truth, x, y, size) -> dict:
     from ki67_nb.synth import ratios_of
     return ratios_of(nuc[(nuc.x >= x) & (nuc.x < x + size) & (nuc.y >= y) & (nuc.y < y + size)])
 
-def _tile_row(args) -> list:
-    "Step 2 for one grid row of one slide: score its patches, decide, write the kept pairs (`patch_format`); the manifest rows."
+@functools.lru_cache(maxsize=4)
+def _cached_slide(path:Path) -> SlideReader: return open_slide(path)   # one reader per slide and process, across jobs of one run
+
+def _tile_cells(args) -> list:
+    "Step 2 for some grid cells of one slide: score their patches, decide, write the kept pairs (`patch_format`); the manifest rows."
     dataset,prep,cells,size,thresholds,patch_format = args
     row,sid = prep['row'],prep['slide_id']
-    he,ihc = open_slide(dataset/row['he_path']),open_slide(dataset/row['ihc_path'])
+    he,ihc = _cached_slide(dataset/row['he_path']),_cached_slide(dataset/row['ihc_path'])
     truth = _truth(str(dataset/row['truth_path'])) if row['truth_path'] else None
     ds,out,pending = scoring_downsample(size),[],None
     with ThreadPoolExecutor(1) as writer:
@@ -365,6 +392,7 @@ def tile_dataset(dataset, # Dataset directory with pairs.csv and the slides
     for name,v in [('--white-he', white_he), ('--white-ihc', white_ihc), ('--min-tissue', min_tissue)]:
         if not 0 <= v <= 1: raise InputError(name, f'must be a fraction in [0, 1], got {v}')
     pairs = _read_pairs(dataset)
+    _cached_slide.cache_clear()        # a slide replaced since the last run is opened afresh
     thresholds = dict(white_he=white_he, white_ihc=white_ihc, ssim_min=ssim_min, quality_min=quality_min, min_tissue=min_tissue)
     log,failures,rows = get_logger(__name__),{},[]
     def fail(sid, path, e):
@@ -376,9 +404,9 @@ def tile_dataset(dataset, # Dataset directory with pairs.csv and the slides
         for (_,row,_,_),prep,err in _run(_prepare_slide, [(dataset, r, patch_size, min_tissue) for r in pairs.to_dict('records')], pool, 'slides'):
             if err: fail(row['slide_id'], getattr(err, 'source', dataset/row['he_path']), err)
             else: prepared.append(prep)
-        jobs = [(dataset, p, [c for c in p['grid'] if c['y'] == y], patch_size, thresholds, patch_format)
-                for p in prepared for y in sorted({c['y'] for c in p['grid']})]
-        for (_,prep,*_),recs,err in _run(_tile_row, jobs, pool, 'patch rows'):
+        per_job = 2 if pool else 16    # small jobs keep every worker busy to the end; alone, one job overlaps writing and reading longer
+        jobs = [(dataset, p, p['grid'][i:i + per_job], patch_size, thresholds, patch_format) for p in prepared for i in range(0, len(p['grid']), per_job)]
+        for (_,prep,*_),recs,err in _run(_tile_cells, jobs, pool, 'patch groups'):
             if err: fail(prep['slide_id'], getattr(err, 'source', dataset/prep['row']['he_path']), err)
             else: rows.extend(recs)
     finally:
