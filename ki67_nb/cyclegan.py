@@ -506,8 +506,7 @@ def translate_dataset(dataset, # Dataset directory with the manifest and patches
         if syn_path.exists(): syn = read_rgb(syn_path)
         else:
             syn = translate_patch(model, read_rgb(dataset/r.he_patch), batch=batch)
-            syn_path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(syn_path) as tmp: Image.fromarray(syn).save(tmp)
+            write_image(syn, syn_path)
         got = labeller(syn)
         rec = dict(slide_id=r.slide_id, patch_id=r.patch_id, x=r.x, y=r.y, syn_ihc=str(syn_path.relative_to(dataset)))
         rec |= {f'syn_{k}': float(got.get(k, np.nan)) for k in RATIOS} | dict(syn_label_reason=str(got.get('label_reason', '')))

@@ -632,7 +632,6 @@ def write_test_manifest(out, # Dataset directory to create
                         seed:int=3, # Synthetic slide seed
                        ) -> pd.DataFrame:
     "A small dataset in the tile stage's layout (synthetic pair, patches, manifest) to test the label stage on."
-    from PIL import Image
     from ki67_nb.synth import write_pair
     out = ensure_writable_dir(out)
     pair = SyntheticPair(1536, 1536, seed=seed, misregistration=4)
@@ -648,9 +647,9 @@ def write_test_manifest(out, # Dataset directory to create
         paths = {}
         for name,im in [('HE', he), ('IHC', ihc)]:
             dest = out/'patches'/'syn01'/f'{pid}_{name}.png'; ensure_writable_dir(dest.parent)
-            with atomic_path(dest) as tmp:
-                if kind == 'corrupt' and name == 'IHC': tmp.write_bytes(b'not a png')
-                else: Image.fromarray(im).save(tmp)
+            if kind == 'corrupt' and name == 'IHC':
+                with atomic_path(dest) as tmp: tmp.write_bytes(b'not a png')
+            else: write_image(im, dest)
             paths[name] = str(dest.relative_to(out))
         t = pair.truth_ratio(ix, iy, size, size)
         keep = kind != 'rejected'

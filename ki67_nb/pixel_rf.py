@@ -388,8 +388,7 @@ def truth_patch_manifest(dataset, # Synthetic dataset directory (`write_syntheti
                 if keep:
                     for st,(px, py) in [('he', (x, y)), ('ihc', (ix, iy))]:
                         rel = f'patches/{r.slide_id}/{pid}_{STAINS[st]}.png'
-                        ensure_writable_dir((dataset/rel).parent)
-                        with atomic_path(dataset/rel) as tmp: slides[st].read_region((px, py), 0, (s, s)).convert('RGB').save(tmp)
+                        write_image(np.asarray(slides[st].read_region((px, py), 0, (s, s)).convert('RGB')), dataset/rel)
                         row[f'{st}_patch'] = rel
                     t = pair.truth_ratio(ix, iy, s, s)
                     row |= dict(true_ratio_area=t['ratio_area'], true_ratio_count=t['ratio_count'])

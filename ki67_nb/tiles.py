@@ -374,6 +374,15 @@ def _run(fn, jobs, pool, desc):
         try: yield job,(futures[k].result() if pool else fn(job)),None
         except Exception as e: yield job,None,e
 
+def _remove_stale_patches(dataset:Path, manifest:pd.DataFrame):
+    "Delete patch files an earlier run wrote for pairs that are now rejected or written in another format."
+    current = set(manifest.he_patch) | set(manifest.ihc_patch)
+    for r in manifest[['slide_id', 'patch_id']].itertuples():
+        for stain in ('HE', 'IHC'):
+            for fmt in PATCH_FORMATS:
+                rel = f'patches/{r.slide_id}/{r.patch_id}_{stain}.{fmt}'
+                if rel not in current and (dataset/rel).exists(): (dataset/rel).unlink()
+
 def tile_dataset(dataset, # Dataset directory with pairs.csv and the slides
                  patch_size:int=4096, # Patch side, level-0 px (the seed: 4096)
                  workers:int=1, # Worker processes (slides and grid rows run in parallel)
@@ -422,6 +431,7 @@ def tile_dataset(dataset, # Dataset directory with pairs.csv and the slides
         if later: manifest = manifest.merge(prev[['patch_id', 'ihc_x', 'ihc_y'] + later], on=['patch_id', 'ihc_x', 'ihc_y'], how='left')
     write_table(manifest, previous)
     write_table(pd.DataFrame(list(failures.values()), columns=['slide_id', 'path', 'error']), dataset/'tile_failures.csv')
+    _remove_stale_patches(dataset, manifest)
     log.info(f'{dataset}: {int(manifest.keep.sum())} of {len(manifest)} patch pairs kept from {manifest.slide_id.nunique()} slides, {len(failures)} failed')
     return manifest
 
