@@ -186,18 +186,12 @@ def split_tiles(dataset, # Dataset directory
                 bins=SEED_SAMPLE_BINS, quotas=SEED_QUOTAS, # Training quotas per slide and target bin
                 eval_tiles:int=SEED_EVAL_TILES, # Random tiles per validation/test slide
                 seed:int=0, # Random seed of split and sampling
-                write:bool=True, # Write the `split` column into `tile_labels.parquet`
                ) -> pd.DataFrame:
     "Load the labelled tiles, split them by slide, sample them per slide and bin; return the sampled tiles."
     dataset = Path(dataset)
     tiles = load_tile_table(dataset, target)
     sampled = sample_tiles(tiles, split_slides(tiles.slide_id, valid_frac, test_frac, seed), bins, quotas, eval_tiles, seed)
     sampled.attrs['excluded'] = tiles.attrs['excluded']
-    if write:
-        labels = read_table(dataset/'tile_labels.parquet').drop(columns='split', errors='ignore')
-        key = ['patch_id', 'tile_x', 'tile_y']
-        labels = labels.merge(sampled[key + ['split']], on=key, how='left').fillna({'split': ''})
-        write_table(labels, dataset/'tile_labels.parquet')
     return sampled
 
 # %% ../nbs/07_regress.ipynb #56dd2bb9
@@ -482,6 +476,7 @@ def train_regressor(dataset, # Dataset directory with tile_labels.parquet, manif
                    manifest_sha256=file_sha256(dataset/'manifest.parquet'), tile_labels_sha256=file_sha256(dataset/'tile_labels.parquet'),
                    versions=_versions(), train_seconds=round(time.time() - t0, 1))
         (tmp/'config.json').write_text(json.dumps(cfg, indent=1))
+        tiles.to_parquet(tmp/'tiles.parquet', index=False)
         test = tiles[tiles.split == 'test'].copy()
         test['pred'] = predict_tiles(load_regressor(tmp), [dataset/p for p in test.tile_path], bs=bs)
         metrics = evaluate_predictions(test, baseline=float(tiles.target[tiles.split == 'train'].mean()))

@@ -385,7 +385,7 @@ def _remove_stale_patches(dataset:Path, manifest:pd.DataFrame):
 
 def tile_dataset(dataset, # Dataset directory with pairs.csv and the slides
                  patch_size:int=4096, # Patch side, level-0 px (the seed: 4096)
-                 workers:int=1, # Worker processes (slides and grid rows run in parallel)
+                 workers:int=1, # Worker processes (slides, then groups of grid cells, run in parallel)
                  white_he:float=0.4, # Keep H&E patches with a white fraction below this (seed: 0.4)
                  white_ihc:float=0.6, # Keep IHC patches with a white fraction below this (seed: 0.6)
                  ssim_min:float=0.4, # Keep pairs with SSIM above this (seed: 0.4)
@@ -401,7 +401,6 @@ def tile_dataset(dataset, # Dataset directory with pairs.csv and the slides
     for name,v in [('--white-he', white_he), ('--white-ihc', white_ihc), ('--min-tissue', min_tissue)]:
         if not 0 <= v <= 1: raise InputError(name, f'must be a fraction in [0, 1], got {v}')
     pairs = _read_pairs(dataset)
-    _cached_slide.cache_clear()        # a slide replaced since the last run is opened afresh
     thresholds = dict(white_he=white_he, white_ihc=white_ihc, ssim_min=ssim_min, quality_min=quality_min, min_tissue=min_tissue)
     log,failures,rows = get_logger(__name__),{},[]
     def fail(sid, path, e):
@@ -420,6 +419,7 @@ def tile_dataset(dataset, # Dataset directory with pairs.csv and the slides
             else: rows.extend(recs)
     finally:
         if pool: pool.shutdown(cancel_futures=True)
+        _cached_slide.cache_clear()    # close this process's slides: a rerun opens them afresh
     columns = MANIFEST_COLUMNS + (TRUTH_COLUMNS if pairs.truth_path.notna().any() else [])
     manifest = pd.DataFrame(rows, columns=columns)
     manifest = manifest[~manifest.slide_id.isin(failures)].sort_values(['slide_id', 'y', 'x']).reset_index(drop=True)
