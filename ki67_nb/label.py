@@ -621,6 +621,9 @@ def label_dataset(dataset, # Dataset directory with manifest.parquet (written by
         save()
     finally:
         if pool: pool.shutdown(cancel_futures=True)
+    where = [c for c in ['slide_id', 'patch_id', 'ihc_x', 'ihc_y'] if c in manifest.columns]   # the IHC patch the labels belong to
+    archive = manifest[manifest.label_method == method][where + LABEL_COLUMNS]
+    write_table(archive, ensure_writable_dir(dataset/'labels')/f'{method}.parquet')
     labelled = manifest.loc[todo]
     log.info(f'labelled {len(todo)} patches with {method!r}: {labelled.label_reason.eq("").sum()} with a ratio, '
              f'{labelled.label_reason.ne("").sum()} NaN ({", ".join(sorted(set(labelled.label_reason) - {""})) or "none"})')

@@ -16,8 +16,8 @@ from .core import *
 
 # %% auto #0
 __all__ = ['SEED_FIGURES', 'METRIC_COLUMNS', 'MethodResult', 'comparison_table', 'plot_scatter', 'plot_bland_altman',
-           'plot_confusions', 'plot_label_distribution', 'plot_training_curves', 'write_report', 'dataset_results',
-           'report_dataset']
+           'plot_confusions', 'plot_label_distribution', 'plot_training_curves', 'write_report', 'labeller_table',
+           'dataset_results', 'report_dataset']
 
 # %% ../nbs/08_results.ipynb #b0cf071a
 SEED_FIGURES = pd.DataFrame([
@@ -160,6 +160,25 @@ def _test_slides(dataset:Path) -> set|None:
         if c.get('kind') == 'ki67_nb.regress': slides |= set(c['splits']['test'])
     return slides or None
 
+def labeller_table(dataset, # Dataset directory after `ki67 label`
+                  ) -> pd.DataFrame|None:
+    "Each labeller kept in `DATASET/labels/` scored on its patches: against the synthetic truth, else against `nuclear`."
+    dataset = Path(dataset)
+    manifest = read_table(dataset/'manifest.parquet')
+    runs = {p.stem: read_table(p) for p in sorted((dataset/'labels').glob('*.parquet'))}
+    for method in set(manifest.get('label_method', pd.Series(dtype=str)).dropna()) - {''} - set(runs):
+        runs[method] = manifest[manifest.label_method == method]       # labelled before the label stage kept its runs
+    key = [c for c in ['patch_id', 'ihc_x', 'ihc_y'] if c in manifest.columns]   # a run counts where its IHC patch is still the one it labelled
+    if 'true_ratio_area' in manifest: ref,against = manifest[key + ['true_ratio_area']].rename(columns={'true_ratio_area': 'reference'}),'synthetic truth'
+    elif 'nuclear' in runs and len(runs) > 1: ref,against = runs.pop('nuclear')[key + ['ratio_area']].rename(columns={'ratio_area': 'reference'}),"the 'nuclear' labeller"
+    else: return None
+    rows = []
+    for method,run in runs.items():
+        df = run[key + ['ratio_area']].merge(ref, on=key)
+        m = ratio_metrics(df.reference, df.ratio_area)
+        rows.append(dict(labeller=method, against=against, **{k: m.get(k) for k in METRIC_COLUMNS}))
+    return pd.DataFrame(rows)
+
 def dataset_results(dataset, # Dataset directory after the stages have run
                    ) -> tuple:
     "`(results, extra_tables)`: a `MethodResult` per method with predictions in `dataset`, plus label and slide tables."
@@ -171,11 +190,8 @@ def dataset_results(dataset, # Dataset directory after the stages have run
     on_test = lambda df: df[df.slide_id.isin(test)] if test else df
     patch_ref = manifest[['patch_id', 'ratio_area'] + (['true_ratio_area'] if truth else [])].rename(columns={'ratio_area': 'reference', 'true_ratio_area': 'truth'})
     results,extra = [],{}
-    if truth:
-        labelled = manifest[manifest.keep.astype(bool)]
-        method = (set(labelled.label_method) - {''} or {'?'}).pop()
-        m = ratio_metrics(labelled.true_ratio_area, labelled.ratio_area)
-        extra['IHC labels against the synthetic truth (patches)'] = pd.DataFrame([dict(labeller=method, **{k: m.get(k) for k in METRIC_COLUMNS})])
+    labellers = labeller_table(dataset)
+    if labellers is not None: extra['IHC labellers (patches)'] = labellers
     for name,file,seed_name in [('pixel RF (H&E)', 'pixel_rf.csv', 'pixel random forest'), ('CycleGAN', 'cyclegan.csv', 'CycleGAN')]:
         path = dataset/'predictions'/file
         if not path.exists(): continue
