@@ -67,7 +67,7 @@ def add_tile_args(p):
     p.add_argument('--white-ihc', type=float, default=0.6, help='keep IHC patches with less white than this (seed: 0.6)')
     p.add_argument('--ssim-min', type=float, default=0.4, help='keep pairs with SSIM above this (seed: 0.4)')
     p.add_argument('--quality-min', type=float, default=0.0, help='keep pairs with alignment quality above this')
-    p.add_argument('--patch-format', choices=['tif', 'png', 'jpg'], default='tif', help='patch files: lossless tiled TIFF (default), PNG as the seed, or JPEG quality 95 (a quarter of the disk)')
+    p.add_argument('--patch-format', choices=PATCH_FORMATS, default='tif', help='patch files: lossless tiled TIFF (default), PNG as the seed, or JPEG quality 95 (a quarter of the disk)')
 
 def run_tile(args):
     "`ki67 tile`: patch grid, white filter, registration check, SSIM and quality; writes the manifest."

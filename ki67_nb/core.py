@@ -18,10 +18,10 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['ID_COLUMNS', 'IMAGE_SUFFIXES', 'RATIO_BINS', 'Ki67Error', 'InputError', 'default_data_dir', 'Ki67Config',
-           'ensure_writable_dir', 'atomic_path', 'write_table', 'read_table', 'as_rgb_uint8', 'read_image',
-           'write_image', 'get_logger', 'progress', 'peak_rss_mb', 'ratio_bin', 'ratio_metrics', 'metrics_by_bin',
-           'bin_confusion', 'file_sha256', 'load_triton_first']
+__all__ = ['ID_COLUMNS', 'IMAGE_SUFFIXES', 'PATCH_FORMATS', 'RATIO_BINS', 'Ki67Error', 'InputError', 'default_data_dir',
+           'Ki67Config', 'ensure_writable_dir', 'atomic_path', 'write_table', 'read_table', 'as_rgb_uint8',
+           'read_image', 'write_image', 'get_logger', 'progress', 'peak_rss_mb', 'ratio_bin', 'ratio_metrics',
+           'metrics_by_bin', 'bin_confusion', 'file_sha256', 'load_triton_first']
 
 # %% ../nbs/00_core.ipynb #9876590b
 class Ki67Error(Exception):
@@ -142,6 +142,7 @@ def as_rgb_uint8(img, # Image array: HxW, HxWx1, HxWx3 or HxWx4; uint8, uint16, 
 
 # %% ../nbs/00_core.ipynb #76072160
 IMAGE_SUFFIXES = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')
+PATCH_FORMATS = ('tif', 'png', 'jpg')  # what the tile stage writes patches as: lossless TIFF, the seed's PNG, JPEG quality 95
 
 def read_image(path, # Image file: TIFF, PNG or JPEG
                what:str='image', # What the file is, for error messages ('patch image', 'H&E tile', ...)

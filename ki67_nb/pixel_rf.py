@@ -170,8 +170,6 @@ def read_label_image(path, # PNG (or TIFF) of class indices
     lab = np.asarray(im)
     return check_labels(lab, shape or lab.shape, path)
 
-
-
 # %% ../nbs/05_pixel_rf.ipynb #94f63852
 def truth_classes(mask:np.ndarray, # Instance mask of a rendered patch (nucleus i of `nuclei` has label i+1)
                   nuclei:pd.DataFrame, # Nuclei table of the patch, with a `positive` column

@@ -26,8 +26,8 @@ from .core import *
 
 # %% auto #0
 __all__ = ['TIFFSLIDE_VENDORS', 'WHITE_LEVEL', 'NUCLEUS_PX', 'DENSITY_CELL', 'RESIDUAL_SCALE', 'MANIFEST_COLUMNS',
-           'TRUTH_COLUMNS', 'PATCH_FORMATS', 'SlideReader', 'OpenSlideReader', 'TiffSlideReader', 'ImageReader',
-           'open_slide', 'luminance', 'white_point', 'white_fraction', 'tissue_mask', 'architecture', 'estimate_shift',
+           'TRUTH_COLUMNS', 'SlideReader', 'OpenSlideReader', 'TiffSlideReader', 'ImageReader', 'open_slide',
+           'luminance', 'white_point', 'white_fraction', 'tissue_mask', 'architecture', 'estimate_shift',
            'nuclear_density', 'density_consistency', 'residual_shift', 'pair_quality', 'score_patch', 'slide_shift',
            'scoring_downsample', 'tile_dataset', 'manifest_path', 'kept_pairs', 'plot_tile_overview',
            'plot_quality_histograms']
@@ -275,7 +275,6 @@ def slide_shift(he_thumb:np.ndarray, ihc_thumb:np.ndarray, # Thumbnails of the s
 MANIFEST_COLUMNS = ['slide_id', 'patch_id', 'x', 'y', 'size', 'level', 'shift_x', 'shift_y', 'ihc_x', 'ihc_y', 'he_white', 'ihc_white',
                     'tissue', 'ssim', 'density_consistency', 'residual_shift', 'quality', 'keep', 'reject_reason', 'he_patch', 'ihc_patch']
 TRUTH_COLUMNS = ['true_shift_x', 'true_shift_y', 'true_ratio_area', 'true_ratio_count']
-PATCH_FORMATS = ('tif', 'png', 'jpg')  # suffixes `write_image` knows: lossless TIFF, the seed's PNG, JPEG quality 95
 
 def scoring_downsample(patch_size:int, # Patch side, level-0 px
                       ) -> int:
@@ -327,6 +326,10 @@ def _true_ratios(truth, x, y, size) -> dict:
     from ki67_nb.synth import ratios_of
     return ratios_of(nuc[(nuc.x >= x) & (nuc.x < x + size) & (nuc.y >= y) & (nuc.y < y + size)])
 
+def _patch_file(slide_id, patch_id, stain, patch_format) -> str:
+    "Path of a patch file relative to the dataset: `patches/<slide>/<patch>_<HE|IHC>.<format>`."
+    return f'patches/{slide_id}/{patch_id}_{stain}.{patch_format}'
+
 @functools.lru_cache(maxsize=4)
 def _cached_slide(path:Path) -> SlideReader: return open_slide(path)   # one reader per slide and process, across jobs of one run
 
@@ -356,7 +359,7 @@ def _tile_cells(args) -> list:
                     t = _true_ratios(truth, rec['ihc_x'], rec['ihc_y'], size)
                     rec |= dict(true_ratio_area=t['ratio_area'], true_ratio_count=t['ratio_count'])
             if rec['keep']:
-                paths = [f'patches/{sid}/{rec["patch_id"]}_{s}.{patch_format}' for s in ('HE', 'IHC')]
+                paths = [_patch_file(sid, rec['patch_id'], s, patch_format) for s in ('HE', 'IHC')]
                 rec |= dict(he_patch=paths[0], ihc_patch=paths[1])
                 if not all((dataset/p).exists() for p in paths):      # resume: a finished pair is not rewritten
                     imgs = he.read_region(x, y, size, size),ihc.read_region(rec['ihc_x'], rec['ihc_y'], size, size)
@@ -380,7 +383,7 @@ def _remove_stale_patches(dataset:Path, manifest:pd.DataFrame):
     for r in manifest[['slide_id', 'patch_id']].itertuples():
         for stain in ('HE', 'IHC'):
             for fmt in PATCH_FORMATS:
-                rel = f'patches/{r.slide_id}/{r.patch_id}_{stain}.{fmt}'
+                rel = _patch_file(r.slide_id, r.patch_id, stain, fmt)
                 if rel not in current and (dataset/rel).exists(): (dataset/rel).unlink()
 
 def tile_dataset(dataset, # Dataset directory with pairs.csv and the slides
