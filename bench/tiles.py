@@ -1,6 +1,6 @@
 """Benchmark: the whole tile stage vs a bare openslide read of the same 4096-px patches, measured in one run.
 
-The tile stage reads TIFF slides with tiffslide (see 03_tiles), so a bare tiffslide read is measured too: the ratio
+The tile stage reads TIFF slides with tiffslide (see 02_wsi), so a bare tiffslide read is measured too: the ratio
 to it says how much the stage adds on top of reading with the same reader.
 
 Usage: python bench/tiles.py [CACHE_DIR]   (default $KI67_BENCH_DIR or /tmp/ki67_bench)
@@ -13,21 +13,21 @@ from pathlib import Path
 import openslide
 import tiffslide
 
-from ki67_nb.core import peak_rss_mb, read_table
+from ki67_nb.core import Dataset, peak_rss_mb
 
 SIZE,PATCH = (31104, 31938),4096
 
 def dataset(cache:Path) -> Path:
     "The seed-size synthetic pair, written once."
     out = cache/'seed'
-    if not (out/'pairs.csv').exists():
+    if not Dataset(out).pairs_path.exists():
         from ki67_nb.synth import write_synthetic_dataset
         write_synthetic_dataset(out, size=SIZE, pairs=1, seed=0, workers=2, force=True)
     return out
 
 def bare_read(ds:Path, library=openslide) -> float:
     "Seconds for one thread to read every grid patch of both slides at level 0 with `library` (openslide or tiffslide), nothing else."
-    pairs = read_table(ds/'pairs.csv')
+    pairs = Dataset(ds).read_pairs()
     t = time.perf_counter()
     for path in [pairs.he_path[0], pairs.ihc_path[0]]:
         s = openslide.OpenSlide(ds/path) if library is openslide else tiffslide.TiffSlide(ds/path)
@@ -38,7 +38,8 @@ def bare_read(ds:Path, library=openslide) -> float:
 
 def tile_run(ds:Path, workers:int) -> dict:
     "Run the tile stage from scratch in a fresh process; its wall time, peak RSS and counts."
-    for p in [ds/'patches', ds/'manifest.parquet', ds/'tile_failures.csv']:
+    d = Dataset(ds)
+    for p in [d.patches_dir, d.manifest_path, d.failures_path('tile')]:
         if p.is_dir(): shutil.rmtree(p)
         elif p.exists(): p.unlink()
     code = (f"import time, json; from ki67_nb.core import peak_rss_mb; from ki67_nb.tiles import tile_dataset; t = time.perf_counter(); "
