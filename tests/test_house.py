@@ -15,7 +15,7 @@ RANK = {re.sub(r'^\d+_', '', p.stem): int(p.stem.split('_')[0]) for p in (ROOT/'
 MODULES = sorted(p.stem for p in PKG.glob('*.py') if not p.stem.startswith('_'))
 FACES = {'cli', 'testing'}                                   # may import any layer
 MAY_IMPORT_SYNTH = {'synth', 'truth', 'download', 'testing', 'cli'}
-DATASET_NAMES = ['manifest.parquet', 'manifest.csv', 'pairs.csv', 'tile_labels', '_tiles.parquet', "'labels'", "'predictions'"]
+DATASET_NAMES = ['manifest.parquet', 'manifest.csv', 'pairs.csv', 'tile_labels.', '_tiles.parquet', "'labels'", "'predictions'"]
 
 
 def imports(module:str) -> set:
