@@ -556,7 +556,7 @@ def cyclegan_scores(table:pd.DataFrame, # Output of `translate_dataset`
 # %% ../nbs/08_cyclegan.ipynb #3406ac54
 def train_method(dataset, # Dataset directory (or `Dataset`) after `ki67 tile` (and `ki67 label`)
                  method:str, # 'cyclegan'
-                 tiny:bool=False, # The small network of `CycleGANConfig.tiny` (demo, smoke tests)
+                 tiny:bool=False, # The small network of `CycleGANConfig.tiny`, one crop per patch load (demo, smoke tests: minutes on a CPU)
                  epochs:int|None=None, # Total epochs, half constant then half decaying (default: the config's, 200 or 2 with `tiny`)
                  target:str='ratio_area', # Ratio of the synthetic IHC written as `pred`
                  labels:str='nuclear', # Labeller whose patch labels are the reference
@@ -565,7 +565,7 @@ def train_method(dataset, # Dataset directory (or `Dataset`) after `ki67 tile` (
                 ) -> str:
     "Train the CycleGAN of `ki67 train --method cyclegan`, translate and label every kept H&E patch, and say where."
     if method != 'cyclegan': raise InputError('method', f"cyclegan trains 'cyclegan', not {method!r}")
-    model_dir = train_cyclegan(dataset, config=CycleGANConfig.tiny() if tiny else CycleGANConfig(), epochs=epochs)
+    model_dir = train_cyclegan(dataset, config=CycleGANConfig.tiny(crops_per_load=1) if tiny else CycleGANConfig(), epochs=epochs)
     table = translate_dataset(dataset, model_dir, target=target, labels=labels)
     return f'CycleGAN: model {model_dir}; {len(table)} patches translated and labelled'
 
