@@ -17,7 +17,8 @@ import torch
 from fastai.vision.all import Callback, Learner, MSELossFlat, Adam
 
 from ki67_nb.core import peak_rss_mb
-from ki67_nb.regress import create_regressor, extract_tiles, split_tiles, tile_dataloaders, write_oracle_label_fixture
+from ki67_nb.regress import create_regressor, extract_tiles, split_tiles, tile_dataloaders
+from ki67_nb.testing import ORACLE, write_oracle_label_fixture
 
 
 def sync(device):
@@ -78,7 +79,7 @@ def main():
     tmp = Path(tempfile.mkdtemp(prefix='ki67_bench_train_'))
     try:
         write_oracle_label_fixture(tmp, slides=a.slides, size=1024, patch_size=1024)
-        tiles = split_tiles(tmp, valid_frac=0.01, test_frac=0.01, quotas=(10**6,)*3, eval_tiles=a.bs)
+        tiles = split_tiles(tmp, labels=ORACLE, valid_frac=0.01, test_frac=0.01, quotas=(10**6,)*3, eval_tiles=a.bs)
         tiles = extract_tiles(tmp, tiles)
         dls = tile_dataloaders(tmp, tiles, a.size, a.bs, a.stain_aug, a.workers)
         model = create_regressor(a.arch, pretrained=False, size=a.size)[0].to(device)
