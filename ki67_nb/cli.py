@@ -245,7 +245,7 @@ COMMANDS = {
                      ('dataset', 'method', 'detector', 'mpp', 'model', 'workers', 'force'), pos=('dataset',),
                      args={'method': dict(choices='ki67_nb.label:METHODS'), 'detector': dict(choices='ki67_nb.label:DETECTORS')}, done=_labelled),
     'train': Command('train a model with one of the registered training methods', '', None, pos=('dataset',),
-                     args={'method': dict(choices='ki67_nb.core:TRAIN_METHODS', default='resnet18', help='training method (see the list below)')},
+                     args={'method': dict(choices='ki67_nb.core:TRAIN_METHODS', default='resnet18', help='training method (default resnet18; see the list below)')},
                      method='method', before=_before_training),
     'predict': Command('predict tiles or whole slides with a trained regressor', 'ki67_nb.slide:predict',
                        ('model', 'inputs', 'out', 'mc_samples', 'max_tiles'), pos=('model', 'inputs'),

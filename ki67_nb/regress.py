@@ -367,7 +367,7 @@ def _fit(learn, recipe, epochs, lr, pretrained_loaded):
 # %% ../nbs/09_regress.ipynb #39cb2fbc
 def train_regressor(dataset, # Dataset directory (or `Dataset`) with the manifest, the H&E patches and tile labels
                     arch:str='resnet18', # 'resnet18', 'vit_b16' (the seed's two models) or 'vit_tiny'
-                    name:str|None=None, # Model name (default `<arch>_<recipe>_<target>`): `Dataset.model_dir(name)`
+                    name:str|None=None, # Model name (default `<arch>_<recipe>_<target>`, `_<labels>` appended for a labeller other than 'nuclear')
                     epochs:int=50, # Most epochs (early stopping may end sooner)
                     recipe:str='seed', # 'seed' (SmoothL1, SGD 1e-4, momentum 0.9) or 'fastai' (MSE, AdamW, one cycle)
                     pretrained:bool=True, # Start from ImageNet weights when they can be loaded
@@ -388,14 +388,18 @@ def train_regressor(dataset, # Dataset directory (or `Dataset`) with the manifes
     dataset = Dataset(dataset)
     if recipe not in RECIPES: raise InputError('recipe', f'unknown recipe {recipe!r}', f'Choose one of {list(RECIPES)}')
     if arch not in ARCHS: raise InputError('arch', f'unknown architecture {arch!r}', f'Choose one of {list(ARCHS)}')
-    name = name or f'{arch}_{recipe}_{target}'
+    name = name or f'{arch}_{recipe}_{target}' + ('' if labels == 'nuclear' else f'_{labels}')
     out = dataset.model_dir(name)
+    if not dataset.tile_labels_path(labels).exists(): dataset.read_tile_labels(labels)   # the InputError naming the labeller's missing table
     if (out/'config.json').exists() and not force:
-        _log.info(f'{out} is complete; pass force=True to retrain'); return out
+        _log.info(f'{out} is complete; pass force=True (`--force`) to retrain'); return out
     r = RECIPES[recipe]
     bs,lr = bs or r['bs'],lr or r['lr']
     tiles = split_tiles(dataset, target, labels, valid_frac, test_frac, bins, quotas, eval_tiles, seed)
     tiles = extract_tiles(dataset, tiles)
+    n_train = int((tiles.split == 'train').sum())
+    if n_train < bs:   # fastai drops the last partial training batch: an epoch would train on nothing
+        _log.warning(f'{n_train} training tiles, fewer than the batch size {bs}: batch size set to {max(1, n_train)}'); bs = max(1, n_train)
     set_seed(seed, reproducible=True)
     model,loaded = create_regressor(arch, pretrained, size)
     dls = tile_dataloaders(dataset, tiles, size, bs, stain_aug, workers, seed)

@@ -51,3 +51,10 @@ def test_notebook(nb):
     res = subprocess.run([_tool('nbdev-test'), str(nb), '--flags', flags], cwd=ROOT, env=env,
                          capture_output=True, text=True)
     assert res.returncode == 0, f'{nb.name} failed:\n{res.stdout[-6000:]}\n{res.stderr[-6000:]}'
+
+
+def test_docs_processor_runs():
+    "nbdev's docs processor (what the docs workflow runs before Quarto) executes every notebook's export, import and show_doc cells without error: a test cell that also imports would be run out of context."
+    res = subprocess.run([_tool('nbdev-proc-nbs')], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, 'KI67_PROGRESS': '0', 'MPLBACKEND': 'Agg', 'TF_CPP_MIN_LOG_LEVEL': '2'})
+    assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
