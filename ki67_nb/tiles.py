@@ -312,6 +312,9 @@ def tile_dataset(dataset, # Dataset directory with pairs.csv and the slides
     manifest = manifest.astype({'mpp': float, 'keep': bool, 'reject_reason': str, 'he_patch': str, 'ihc_patch': str})
     write_table(manifest, ds.manifest_path)
     write_table(pd.DataFrame(list(failures.values()), columns=['slide_id', 'path', 'error']), ds.failures_path('tile'))
+    if failures and manifest.empty:   # nothing was tiled: a failure, with the reasons, not an empty success
+        first = next(iter(failures.values()))['error']
+        raise InputError(ds.failures_path('tile'), f'no slide pair could be tiled ({len(failures)} failed; first: {first})', 'Fix or remove the pairs listed there')
     _remove_stale_patches(ds, manifest)
     log.info(f'{ds.root}: {int(manifest.keep.sum())} of {len(manifest)} patch pairs kept from {manifest.slide_id.nunique()} slides, {len(failures)} failed')
     return manifest
