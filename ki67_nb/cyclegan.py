@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 
 from .core import *
 from .tiles import kept_pairs
-from .pixel_rf import patch_labels
+from .pixel_rf import patch_labels, with_reference
 
 # %% auto #0
 __all__ = ['RATIOS', 'CycleGANConfig', 'init_weights', 'ResnetBlock', 'resnet_generator', 'patch_discriminator',
@@ -576,9 +576,7 @@ def method_results(dataset, # Dataset directory (or `Dataset`)
     "The CycleGAN's patch predictions with their reference label, for the report (empty when it has not run)."
     ds = Dataset(dataset)
     if not ds.prediction_path('cyclegan').exists(): return []
-    preds = read_table(ds.prediction_path('cyclegan'))[['slide_id', 'patch_id', 'pred']]
-    ref = patch_labels(ds, labels).drop(columns='slide_id').rename(columns={'ratio_area': 'reference'})
-    table = preds.merge(ref[['patch_id', 'x', 'y', 'ihc_x', 'ihc_y', 'size', 'reference']], on='patch_id')
+    table = with_reference(ds, read_table(ds.prediction_path('cyclegan')), labels)
     return [dict(name='CycleGAN', level='patch', seed_name=TRAIN_METHODS['cyclegan'].seed_name, history=None, table=table)]
 
 # %% ../nbs/08_cyclegan.ipynb #c5d09e0b

@@ -28,7 +28,7 @@ __all__ = ['CLASSES', 'STAINS', 'SIGMAS', 'WINDOW', 'MIN_DERIVATIVE_SIGMA', 'FIL
            'check_labels', 'read_label_image', 'sample_scribbles', 'PixelRF', 'train_pixel_rf', 'predict_probabilities',
            'class_map', 'pixel_ratio', 'predict_ratio', 'plot_segmentation', 'read_ilastik_export', 'ilastik_ratio',
            'scribble_path', 'pixel_rf_dataset', 'pixel_rf_metrics', 'plot_ratio_scatter', 'patch_labels',
-           'train_method', 'method_results']
+           'train_method', 'with_reference', 'method_results']
 
 # %% ../nbs/07_pixel_rf.ipynb #7fb0f2e9
 CLASSES = {0: 'unlabelled', 1: 'background', 2: 'nucleus negative', 3: 'nucleus positive'}
@@ -492,6 +492,15 @@ def train_method(dataset, # Dataset directory (or `Dataset`) with the manifest, 
     preds = pixel_rf_dataset(ds, n_estimators=30 if tiny else 100, force=force)
     return f'pixel RF: {len(preds)} patch predictions in {ds.prediction_path("pixel_rf")}'
 
+# %% ../nbs/07_pixel_rf.ipynb #f11da92d
+def with_reference(dataset, # Dataset directory (or `Dataset`) after `ki67 label`
+                   preds:pd.DataFrame, # Patch predictions with slide_id, patch_id, pred
+                   labels:str='nuclear', # Labeller whose `ratio_area` is the reference
+                  ) -> pd.DataFrame:
+    "Patch predictions joined to their patch's position and reference label (`patch_labels`): what `method_results` hands the report."
+    ref = patch_labels(dataset, labels).drop(columns='slide_id').rename(columns={'ratio_area': 'reference'})
+    return preds[['slide_id', 'patch_id', 'pred']].merge(ref[['patch_id', 'x', 'y', 'ihc_x', 'ihc_y', 'size', 'reference']], on='patch_id')
+
 # %% ../nbs/07_pixel_rf.ipynb #215e7af2
 def method_results(dataset, # Dataset directory (or `Dataset`)
                    labels:str='nuclear', # Labeller whose patch labels are the reference
@@ -501,6 +510,5 @@ def method_results(dataset, # Dataset directory (or `Dataset`)
     if not ds.prediction_path('pixel_rf').exists(): return []
     preds = read_table(ds.prediction_path('pixel_rf'))
     if 'scribbled' in preds: preds = preds[~preds.scribbled.astype(bool)]
-    ref = patch_labels(ds, labels).drop(columns='slide_id').rename(columns={'ratio_area': 'reference'})
-    table = preds[['slide_id', 'patch_id', 'pred']].merge(ref[['patch_id', 'x', 'y', 'ihc_x', 'ihc_y', 'size', 'reference']], on='patch_id')
+    table = with_reference(ds, preds, labels)
     return [dict(name='pixel RF (H&E)', level='patch', seed_name=TRAIN_METHODS['pixel-rf'].seed_name, history=None, table=table)]
