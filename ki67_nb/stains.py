@@ -17,7 +17,7 @@ from .core import *
 # %% auto #0
 __all__ = ['REFERENCE_STAINS', 'REFERENCE_HDAB', 'REFERENCE_HE', 'white_point', 'optical_density', 'luminance', 'white_luminance',
            'stain_angle', 'rotate_stain', 'Stains', 'as_stains', 'stain_concentrations', 'estimate_stains',
-           'rgb_to_hed', 'hed_to_rgb', 'hed_jitter']
+           'macenko_ends', 'estimate_ihc_stains', 'rgb_to_hed', 'hed_to_rgb', 'hed_jitter']
 
 # %% ../nbs/01_stains.ipynb #a43cab39
 def white_point(img:np.ndarray, # RGB uint8 image, HxWx3
@@ -147,6 +147,56 @@ def estimate_stains(img:np.ndarray, # RGB uint8 image, HxWx3 (IHC, or H&E with `
         first,second,source = np.abs(top),ref[1],'macenko, reference DAB (weak DAB)'
     if stain_angle(first, ref[0]) > max_angle: return Stains(ref.copy(), 'reference (estimate implausible)')
     return Stains(np.stack([first, second]), source)
+
+# %% ../nbs/01_stains.ipynb #1499fe6b
+def macenko_ends(px:np.ndarray, # Nx3 optical densities of stained pixels
+                 ref:np.ndarray, # 2x3 reference vectors (first stain, second stain): name the ends and split the pixels
+                 alpha:float=1., # Percentile (per side) that picks each stain's purest pixels
+                ) -> tuple:
+    """The two extreme OD directions of `px` in its principal plane (Macenko et al. 2009) as unit vectors, the one on
+    the side of `ref[0]` first; each extreme is taken within its own side of the references' bisector."""
+    vecs = np.linalg.eigh(np.cov(px.T))[1][:, [2, 1]]
+    plane = vecs*np.sign(vecs.sum(0))
+    ang = lambda v: np.arctan2(*(v @ plane).T[::-1])
+    phi,(a0, a1) = ang(px), ang(ref)
+    s = ang(_unit(ref[0]) + _unit(ref[1]))
+    sign = 1 if a0 < a1 else -1   # the first stain at low angles
+    phi,s = sign*phi, sign*s
+    lo,hi = phi[phi < s], phi[phi >= s]
+    ends = [np.percentile(lo, alpha) if len(lo) else s, np.percentile(hi, 100 - alpha) if len(hi) else s]
+    return tuple(_unit(np.abs(plane @ [np.cos(sign*a), np.sin(sign*a)])) for a in ends)
+
+# %% ../nbs/01_stains.ipynb #585cd688
+def estimate_ihc_stains(od:np.ndarray, # HxWx3 optical density (`optical_density`)
+                        reference:np.ndarray=REFERENCE_HDAB, # 2x3 unit reference vectors (hematoxylin, DAB)
+                        beta:float=0.15, # OD norm above which a pixel counts as stained (Macenko)
+                        min_dab:float=0.002, # Fraction of the image that must be DAB-dominated for a DAB vector to be estimated
+                        faint_dab:float=0.3, # 95th percentile of DAB OD in DAB pixels below which the DAB is flagged faint
+                        weak_dab:float=1.5, # ... below which an off-reference DAB direction is put down to weak DAB, not a wrong stain
+                        max_angle:float=25., # Largest plausible deviation of an estimate from its reference, degrees
+                        n_sample:int=50_000, # Stained pixels sampled (evenly, deterministic)
+                       ) -> tuple:
+    "(`Stains`, flags): per-image hematoxylin and DAB vectors, with the single-stain test, faint-DAB flag and reference fallback."
+    ref = np.asarray(reference, float)
+    flat = od.reshape(-1, 3)
+    px = flat[np.linalg.norm(flat, axis=1) > beta]
+    stained = len(px)/len(flat)
+    if len(px) < 500: return Stains(ref.copy(), 'reference (too few stained pixels)'), ['stain fallback']
+    px = px[::max(1, len(px)//n_sample)]
+    h,d = macenko_ends(px, ref)
+    if stain_angle(h, ref[0]) > max_angle: h = ref[0]
+    conc = stain_concentrations(px[None], Stains(np.stack([h, ref[1]])))[0]
+    is_dab = (conc[:, 1] > 0.15) & (conc[:, 1] > conc[:, 0])
+    if is_dab.mean()*stained < min_dab: return Stains(np.stack([h, ref[1]]), 'single stain (hematoxylin estimated, reference DAB)'), ['no DAB']
+    flags,src = [], 'macenko'
+    p95 = np.percentile(conc[is_dab, 1], 95)   # DAB OD under the reference vector: independent of the estimate tested
+    off = stain_angle(d, ref[1]) > max_angle or stain_angle(h, d) < 10
+    if p95 < faint_dab or (off and p95 < weak_dab): flags.append('faint DAB')
+    if off:
+        d = ref[1]
+        if flags: src = 'macenko hematoxylin, reference DAB (faint DAB: direction not estimable)'
+        else: src,flags = 'macenko hematoxylin, reference DAB', ['stain fallback']
+    return Stains(np.stack([h, d]), src), flags
 
 # %% ../nbs/01_stains.ipynb #549d5c29
 def rgb_to_hed(img:np.ndarray, # RGB image HxWx3: uint8, or float in [0, 1]
