@@ -1,7 +1,7 @@
 """The house rules, checked on the exported package: a module imports only layers below it, the synthetic generator
 and the test fixtures stay out of the stages, and only `core.Dataset` spells the dataset's file names.
 
-The layer of a module is the number of the notebook it is exported from (`nbs/NN_name.ipynb`), so the notebook order
+The layer of a module is the number of the notebook it is exported from (`nbs/NN_name.ipynb`; `NNb_name` sits between NN and NN+1, as in fastai), so the notebook order
 *is* the dependency order. `cli` (the face, importing stages lazily) and `testing` (fixtures) stand above everything.
 """
 import ast, re
@@ -11,7 +11,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT/'ki67_nb'
-RANK = {re.sub(r'^\d+_', '', p.stem): int(p.stem.split('_')[0]) for p in (ROOT/'nbs').glob('[0-9][0-9]_*.ipynb')}
+def _rank(stem:str) -> float:
+    "Layer of a notebook: `05_tiles` -> 5, `04b_register` -> 4.2 (fastai-style letters sit between two numbers)."
+    num, letter = re.match(r'^(\d+)([a-z]?)_', stem).groups()
+    return int(num) + (ord(letter) - ord('a') + 1)/10 if letter else int(num)
+
+RANK = {re.sub(r'^\d+[a-z]?_', '', p.stem): _rank(p.stem) for p in (ROOT/'nbs').glob('[0-9][0-9]*_*.ipynb')}
 MODULES = sorted(p.stem for p in PKG.glob('*.py') if not p.stem.startswith('_'))
 FACES = {'cli', 'testing'}                                   # may import any layer
 MAY_IMPORT_SYNTH = {'synth', 'truth', 'download', 'testing', 'cli'}
@@ -41,7 +46,7 @@ def test_every_module_has_a_notebook():
 def test_imports_only_lower_layers(module):
     if module in FACES: return
     up = {m for m in imports(module) if RANK[m] >= RANK[module]}
-    assert not up, f'{module} (notebook {RANK[module]:02d}) imports higher layers: {sorted(up)}'
+    assert not up, f'{module} (notebook {RANK[module]}) imports higher layers: {sorted(up)}'
 
 
 @pytest.mark.parametrize('module', MODULES)
