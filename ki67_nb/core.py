@@ -127,6 +127,7 @@ class Dataset:
     slides_dir = property(lambda self: self.root/'slides', doc='Slide files (paths in pairs.csv are relative to the dataset)')
     truth_dir = property(lambda self: self.root/'truth', doc='Synthetic truth: one JSON (+ nuclei table) per pair; absent for real slides')
     registration_dir = property(lambda self: self.root/'registration', doc='Per-pair registration transforms')
+    embeddings_dir = property(lambda self: self.root/'embeddings', doc='Cached tile embeddings, one zarr store per encoder')
     patches_dir = property(lambda self: self.root/'patches', doc='Patch image files written by the tile stage')
     labels_dir = property(lambda self: self.root/'labels', doc='Label tables, one pair of files per labeller')
     models_dir = property(lambda self: self.root/'models', doc='Trained models, one folder each')
@@ -173,6 +174,16 @@ def slide_prediction_dir(self, slide_id:str) -> Path: "Whole-slide outputs of on
 
 @patch_to(Dataset)
 def failures_path(self, stage:str) -> Path: "Table of the slides a stage skipped, with why: `<stage>_failures.csv`." ; return self.root/f'{stage}_failures.csv'
+
+@patch_to(Dataset)
+def registration_path(self, slide_id:str) -> Path:
+    "Registration of one pair (global transform, quality): `registration/<slide>.json`; its displacement field sits beside it."
+    return self.registration_dir/f'{slide_id}.json'
+
+@patch_to(Dataset)
+def embeddings_path(self, encoder:str) -> Path:
+    "Tile embeddings of one encoder: `embeddings/<encoder>.zarr`."
+    return self.embeddings_dir/f'{encoder}.zarr'
 
 # %% ../nbs/00_core.ipynb #e40e4648
 @patch_to(Dataset)
