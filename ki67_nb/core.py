@@ -207,7 +207,11 @@ def read_manifest(self) -> pd.DataFrame:
 
 @patch_to(Dataset)
 def read_labels(self, method:str='nuclear') -> pd.DataFrame:
-    "Patch labels of one labeller; `InputError` naming the fix when absent."
+    "Patch labels of one labeller; `InputError` naming the fix (and the labellers this dataset has) when absent."
+    have = self.label_methods()
+    if not self.labels_path(method).exists() and have:
+        raise InputError(self.labels_path(method), f'not found: this dataset has labels from {have}',
+                         f'Pass one of them (e.g. `--labels {have[0]}`), or run `ki67 label {self.root} --method METHOD`')
     return self._read(self.labels_path(method), f'ki67 label {self.root} --method {method}')
 
 @patch_to(Dataset)
