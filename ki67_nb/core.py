@@ -19,11 +19,12 @@ from fastcore.basics import patch_to
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['ID_COLUMNS', 'IMAGE_SUFFIXES', 'PATCH_FORMATS', 'RATIO_BINS', 'TRAIN_METHODS', 'Ki67Error', 'InputError',
-           'default_data_dir', 'Ki67Config', 'ensure_writable_dir', 'atomic_path', 'write_table', 'read_table',
-           'Dataset', 'as_rgb_uint8', 'read_image', 'write_image', 'get_logger', 'progress', 'peak_rss_mb', 'ratio_bin',
-           'ratio_metrics', 'metrics_by_bin', 'bin_confusion', 'TrainMethod', 'register_method', 'method_function',
-           'file_sha256', 'load_triton_first']
+__all__ = ['ID_COLUMNS', 'IMAGE_SUFFIXES', 'PATCH_FORMATS', 'MAX_IMAGE_PIXELS', 'GREY_MODES', 'TIFF_PIL_PHOTOMETRICS',
+           'RATIO_BINS', 'TRAIN_METHODS', 'Ki67Error', 'InputError', 'default_data_dir', 'Ki67Config',
+           'ensure_writable_dir', 'atomic_path', 'write_table', 'read_table', 'Dataset', 'greyscale_error',
+           'full_scale', 'as_rgb_uint8', 'check_pixels', 'open_pil', 'pil_rgb', 'tiff_white', 'tiff_rgb', 'read_image',
+           'write_image', 'get_logger', 'progress', 'peak_rss_mb', 'ratio_bin', 'ratio_metrics', 'metrics_by_bin',
+           'bin_confusion', 'TrainMethod', 'register_method', 'method_function', 'file_sha256', 'load_triton_first']
 
 # %% ../nbs/00_core.ipynb #37cfc13c
 class Ki67Error(Exception):
@@ -230,48 +231,140 @@ def has_truth(self) -> bool:
     return self.truth_dir.is_dir() and any(self.truth_dir.glob('*.json'))
 
 # %% ../nbs/00_core.ipynb #3fe46e80
-def as_rgb_uint8(img, # Image array: HxW, HxWx1, HxWx3 or HxWx4; uint8, uint16, bool or float in [0, 1]
+def greyscale_error(source, # The file (or array name) that is greyscale
+                   ) -> InputError:
+    "The one error every reader and stage raises for a greyscale (one-channel) image."
+    return InputError(source, 'greyscale (one channel) image; an RGB brightfield image is needed (Ki-67 needs DAB brown apart from hematoxylin blue)',
+                      'Export the slide or region in colour (RGB)')
+
+def full_scale(max_value:float, # The largest value the data hold (or the file states)
+              ) -> float:
+    "The white level of integer data from its range: the 8-16-bit full scale (2ⁿ-1, n = 8, 10, 12, 14, 16) just above `max_value`, or `max_value` itself when the data fill less than half of that (data rescaled into a container, as 0-257 in 16 bits)."
+    for n in (8, 10, 12, 14, 16, 32):
+        full = 2**n - 1
+        if max_value <= full: return float(full) if max_value >= full/2 or n == 8 else float(max_value)
+    return float(max_value)
+
+def as_rgb_uint8(img, # Image array: HxW, HxWx1, HxWx2, HxWx3 or HxWx4; uint8, uint16, uint32, bool or float in [0, 1]
                  source='image', # Name used in error messages (a file name, say)
                  allow_grey:bool=False, # Accept one-channel images by repeating the channel
+                 white:float|None=None, # Full-scale value of integer data (`2**bits - 1` from the file); None: `full_scale` of the data's maximum
                 ) -> np.ndarray:
-    "Convert `img` to an HxWx3 uint8 RGB array, or raise `InputError` saying why it cannot be."
+    "Convert `img` to a writeable HxWx3 uint8 RGB array (alpha composited on white), or raise `InputError` saying why it cannot be."
     img = np.asarray(img)
-    if img.ndim == 3 and img.shape[2] == 1: img = img[..., 0]
+    if img.ndim == 3 and img.shape[2] in (1, 2): img = img[..., 0]          # grey, grey + alpha
     if img.ndim == 2:
-        if not allow_grey: raise InputError(source, f'greyscale image {img.shape}; an RGB brightfield image is needed', 'Export the slide region in colour')
+        if not allow_grey: raise greyscale_error(source)
         img = np.repeat(img[..., None], 3, axis=2)
     if img.ndim != 3 or img.shape[2] not in (3, 4): raise InputError(source, f'expected an HxWx3 RGB image, got shape {img.shape}')
     if img.shape[0] == 0 or img.shape[1] == 0: raise InputError(source, f'empty image of shape {img.shape}')
+    alpha = None
+    if img.shape[2] == 4: img,alpha = img[..., :3],img[..., 3:4]
     if img.dtype == np.uint8: out = img
-    elif img.dtype == np.uint16: out = (img.astype(np.float32)/257).round().astype(np.uint8)
+    elif img.dtype in (np.uint16, np.uint32):
+        full = float(white) if white is not None else full_scale(float(img.max()))
+        out = np.clip((img.astype(np.float32)/np.float32(full/255)).round(), 0, 255).astype(np.uint8)
+        if alpha is not None:     # alpha on the same scale as the colours, or on the container's
+            alpha = alpha.astype(np.float32)*np.float32(255/(full if alpha.max() <= full else np.iinfo(alpha.dtype).max))
     elif img.dtype == bool: out = img.astype(np.uint8)*255
     elif np.issubdtype(img.dtype, np.floating):
         if not np.isfinite(img).all(): raise InputError(source, 'float image contains NaN or infinity')
         lo,hi = float(img.min()), float(img.max())
         if lo < 0 or hi > 1: raise InputError(source, f'float image values must lie in [0, 1], got [{lo:.3g}, {hi:.3g}]', 'Divide by 255 for 8-bit data')
         out = (img*255).round().astype(np.uint8)
+        if alpha is not None: alpha = alpha*255.
     else: raise InputError(source, f'unsupported pixel type {img.dtype}', 'Use uint8, uint16 or float in [0, 1]')
-    if out.shape[2] == 4:  # composite on white, as a viewer shows it
-        alpha = out[..., 3:4].astype(np.float32)/255
-        out = (out[..., :3]*alpha + 255*(1-alpha)).round().astype(np.uint8)
-    return np.ascontiguousarray(out)
+    if alpha is not None:     # composite on white, as a viewer shows it: transparent (missing) areas are background
+        if alpha.dtype == bool: alpha = alpha.astype(np.float32)*255
+        a = np.clip(alpha.astype(np.float32)/255, 0, 1)
+        out = (out*a + 255*(1 - a)).round().astype(np.uint8)
+    return np.require(out, np.uint8, ['C_CONTIGUOUS', 'WRITEABLE'])
 
 # %% ../nbs/00_core.ipynb #1d6af959
 IMAGE_SUFFIXES = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')
 PATCH_FORMATS = ('tif', 'png', 'jpg')  # what the tile stage writes patches as: lossless TIFF, the seed's PNG, JPEG quality 95
+MAX_IMAGE_PIXELS = 1 << 30  # the largest image decoded whole (PNG, JPEG): 1.07 G px, 3.2 GB as RGB; tiled/strip TIFFs read lazily
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS   # Pillow's decompression-bomb limit (89 M px) raised deliberately to our cap; checked below
+GREY_MODES = ('1', 'L', 'LA', 'La', 'I', 'I;16', 'I;16L', 'I;16B', 'I;16N', 'F')   # Pillow's one-colour-channel modes
 
-def read_image(path, # Image file: TIFF, PNG or JPEG
+def check_pixels(source, # The file, for the message
+                 width:int, height:int, # Its size in pixels
+                 limit:int=MAX_IMAGE_PIXELS, # Most pixels decoded at once
+                ):
+    "`InputError` when a `width` x `height` image is too large to decode whole."
+    if width*height > limit:
+        raise InputError(source, f'is {width}x{height} = {width*height/1e6:.0f} M px, more than the {limit/1e6:.0f} M px decoded at once',
+                         'Convert it to a tiled pyramidal TIFF (`vips tiffsave IN OUT.tif --tile --pyramid --compression jpeg`), which is read lazily')
+
+def open_pil(path, # PNG, JPEG or another image Pillow reads
+            ) -> Image.Image:
+    "The image opened with Pillow, size checked (`check_pixels`), refused when greyscale (`greyscale_error`); the caller closes it."
+    try: im = Image.open(path)
+    except Image.DecompressionBombError as e: raise InputError(path, f'too large to decode at once ({e})', 'Convert it to a tiled pyramidal TIFF') from None
+    try:
+        check_pixels(path, *im.size)
+        if im.mode in GREY_MODES: raise greyscale_error(path)
+    except InputError: im.close(); raise
+    return im
+
+def pil_rgb(im:Image.Image, # An open Pillow image (not greyscale)
+           ) -> np.ndarray:
+    "RGB or RGBA array of a Pillow image: palette, CMYK, YCbCr, LAB and the rest converted to RGB by Pillow; transparency kept (composited by `as_rgb_uint8`)."
+    if im.mode in ('RGB', 'RGBA'): return np.asarray(im)
+    transparent = im.mode in ('RGBa', 'PA') or (im.mode == 'P' and 'transparency' in im.info)
+    return np.asarray(im.convert('RGBA' if transparent else 'RGB'))
+
+def tiff_white(page, # A `tifffile.TiffPage`
+              ) -> float|None:
+    "Full-scale value of a TIFF page's integer samples from its tags: SMaxSampleValue (through `full_scale`), or BitsPerSample when it is fewer bits than the container; None when the file states neither."
+    if page.dtype is None or page.dtype.kind != 'u' or page.dtype.itemsize == 1: return None
+    tag = page.tags.get('SMaxSampleValue')
+    if tag is not None: return full_scale(float(np.max(tag.value)))
+    bits = int(np.max(page.bitspersample))
+    return float(2**bits - 1) if bits < 8*page.dtype.itemsize else None
+
+def tiff_rgb(px:np.ndarray, # Samples of (part of) the page, as tifffile decodes them
+             page, # The `tifffile.TiffPage` they come from
+             source='image', # Name used in error messages
+            ) -> np.ndarray:
+    "RGB (or RGBA) samples of a TIFF page region: palette looked up, CMYK converted, extra samples beyond alpha dropped; greyscale refused."
+    pm = tifffile.PHOTOMETRIC
+    photometric = page.photometric
+    if photometric == pm.PALETTE:
+        cmap = np.asarray(page.colormap)                                # 3 x 2**bits, 16-bit (8-bit in some files)
+        cmap = cmap.astype(np.uint8) if cmap.max() <= 255 else (cmap/257).round().astype(np.uint8)
+        return np.moveaxis(cmap[:, px], 0, -1)
+    if photometric in (pm.MINISBLACK, pm.MINISWHITE) and (px.ndim == 2 or px.shape[-1] < 3): raise greyscale_error(source)
+    if photometric == pm.SEPARATED and px.shape[-1] >= 4:               # CMYK, subtractive: RGB = (1 - C)(1 - K)
+        top = float(np.iinfo(px.dtype).max) if px.dtype.kind == 'u' else 1.
+        c = px[..., :4].astype(np.float32)/top
+        rgb = (1 - c[..., :3])*(1 - c[..., 3:4])
+        return (rgb*top).round().astype(px.dtype)
+    if px.ndim == 3 and px.shape[-1] > 4: px = px[..., :4 if page.extrasamples and page.extrasamples[0] in (1, 2) else 3]
+    if px.ndim == 3 and px.shape[-1] == 4 and not (page.extrasamples and page.extrasamples[0] in (1, 2)) and photometric == pm.RGB: px = px[..., :3]
+    return px
+
+TIFF_PIL_PHOTOMETRICS = ('YCBCR', 'CIELAB', 'ICCLAB', 'ITULAB', 'LOGL', 'LOGLUV')   # decoded by Pillow (tifffile returns raw samples for some)
+
+def read_image(path, # Image file: TIFF, PNG or JPEG (any mode Pillow or tifffile decodes)
                what:str='image', # What the file is, for error messages ('patch image', 'H&E tile', ...)
               ) -> np.ndarray:
-    "Read an image file as RGB uint8; `InputError` naming the file when it is missing, undecodable or not RGB."
+    "Read an image file as writeable RGB uint8: bit depth from the file (else the data's range), colour modes converted, transparency on white; `InputError` naming the file when it is missing, undecodable, too large or greyscale."
     path = Path(path)
     if not path.is_file(): raise InputError(path, f'{what} not found')
+    arr,white = None,None
     try:
-        if path.suffix.lower() in ('.tif', '.tiff'): arr = tifffile.imread(path, key=0)
-        else:
-            with Image.open(path) as im: arr = np.asarray(im.convert('RGBA') if im.mode in ('P', 'LA') else im)
+        if path.suffix.lower() in ('.tif', '.tiff'):
+            with tifffile.TiffFile(path) as tif:
+                page = tif.pages[0]
+                if page.photometric.name not in TIFF_PIL_PHOTOMETRICS or page.compression == tifffile.COMPRESSION.JPEG:
+                    check_pixels(path, page.imagewidth, page.imagelength)
+                    arr,white = tiff_rgb(page.asarray(), page, path),tiff_white(page)
+        if arr is None:
+            with open_pil(path) as im: arr = pil_rgb(im)
+    except InputError: raise
     except Exception as e: raise InputError(path, f'{what} cannot be decoded ({type(e).__name__}: {e})'.replace('\n', ' ')) from None
-    return as_rgb_uint8(arr, path)
+    return as_rgb_uint8(arr, path, white=white)
 
 def write_image(img:np.ndarray, # RGB uint8 image
                 dest, # File to write; the suffix picks the format (see the table above)

@@ -22,7 +22,7 @@ from .stains import REFERENCE_STAINS, rotate_stain, stain_angle, _unit
 
 # %% auto #0
 __all__ = ['NUCLEUS_SPACING', 'BLOCK', 'NUCLEUS_COLUMNS', 'TILE', 'STRIP', 'StainStyle', 'SmoothField', 'PairParams',
-           'SyntheticPair', 'ratios_of', 'plot_region', 'pyramid_shapes', 'write_pyramid_tiff',
+           'PairLayout', 'SyntheticPair', 'ratios_of', 'plot_region', 'pyramid_shapes', 'write_pyramid_tiff',
            'write_synthetic_dataset', 'write_pair', 'nuclei_path', 'load_pair', 'plot_pair_overview']
 
 # %% ../nbs/03_synth.ipynb #6a599daf
@@ -82,7 +82,7 @@ class SmoothField:
 # %% ../nbs/03_synth.ipynb #84024514
 NUCLEUS_SPACING = 15   # jittered-grid spacing (px): at most one nucleus per 15x15 cell
 BLOCK = 16*NUCLEUS_SPACING  # nuclei are generated per 240-px block of cells
-_STREAMS = {'fields': 0, 'he': 1, 'ihc': 2, 'noise': 3}
+_STREAMS = {'fields': 0, 'he': 1, 'ihc': 2, 'noise': 3, 'layout': 4}
 NUCLEUS_COLUMNS = ['x', 'y', 'a', 'b', 'theta', 'area', 'positive', 'h_od', 'dab_od', 'grain']
 
 # %% ../nbs/03_synth.ipynb #fc499d4d
@@ -93,6 +93,29 @@ class PairParams:
     misregistration:float=8. # Typical IHC-to-H&E displacement, px
     tissue_fraction:float=0.6; ki67_skew:float=2.2; mpp:float=0.5
 
+# %% ../nbs/03_synth.ipynb #e0e1cae4
+@dataclass
+class PairLayout:
+    "Where the IHC section lies on its own slide: the truth of an unregistered pair (see `SyntheticPair.ihc_file_to_tissue`)."
+    angle:float=0. # Turn of the IHC section on its glass, degrees ((x, y) pixel axes, matrix [[cos, -sin], [sin, cos]])
+    flip:bool=False # Section laid upside down: mirrored left-right before the turn
+    scale:float=1. # IHC level-0 px per H&E level-0 px: the IHC scanned at `scale` x the H&E's magnification
+    shift:tuple=(0., 0.) # Offset of the section's centre from the IHC slide's centre, fraction of the slide's (width, height)
+    height:int=0; width:int=0 # IHC slide size, px (0: just large enough for the turned, scaled and warped section)
+    warp_um:float=0. # Largest elastic displacement of the section (knife, water bath), µm
+    warp_mm:float=1. # Size of the elastic folds, mm
+
+    @classmethod
+    def draw(cls, rng:np.random.Generator, # Random generator
+             angle=(0., 360.), # Range of the turn, degrees
+             flip:float=0.5, # Probability of a mirrored section
+             scale=(0.9, 1.1), # Range of the magnification ratio
+             warp_um=(0., 40.), # Range of the largest elastic displacement, µm
+            ):
+        "A random layout: uniform turn, a mirror with probability `flip`, a scale, an elastic deformation, a shift of up to 5 % of the slide."
+        return cls(angle=float(rng.uniform(*angle)), flip=bool(rng.uniform() < flip), scale=float(rng.uniform(*scale)),
+                   shift=tuple(map(float, rng.uniform(-0.05, 0.05, 2))), warp_um=float(rng.uniform(*warp_um)))
+
 # %% ../nbs/03_synth.ipynb #a4f6467e
 class SyntheticPair:
     "A synthetic H&E / Ki-67 IHC slide pair with known nuclei, drawn on demand for any rectangle."
@@ -102,6 +125,7 @@ class SyntheticPair:
                  index:int=0, # Pair number within the dataset
                  misregistration:float=8., # Typical IHC-to-H&E displacement, px
                  stain:StainStyle|str='random', # 'random' (per-pair lab/scanner), 'reference' (skimage's matrix) or a `StainStyle`
+                 layout:PairLayout|None=None, # How the IHC section lies on its own slide (None: registered, the H&E frame)
                 ):
         if seed < 0 or index < 0: raise InputError('seed', f'must be non-negative, got seed={seed}, index={index}')
         if misregistration < 0: raise InputError('misregistration', f'must be >= 0 px, got {misregistration}')
@@ -125,6 +149,7 @@ class SyntheticPair:
         shift = rng.normal(size=2); shift = 0.6*m*shift/np.linalg.norm(shift)
         self.affine = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
         self.shift,self.warp_amp = shift,0.35*m
+        self.layout = None if layout is None else self._place(layout)
 
     def _rng(self, stream, *key, seed=None, index=None):
         seed = self.params.seed if seed is None else seed
@@ -133,7 +158,8 @@ class SyntheticPair:
 
     def __repr__(self):
         p = self.params
-        return f'SyntheticPair({p.height}x{p.width}, seed={p.seed}, index={p.index}, misregistration={p.misregistration})'
+        lay = '' if self.layout is None else f', {self.layout}'
+        return f'SyntheticPair({p.height}x{p.width}, seed={p.seed}, index={p.index}, misregistration={p.misregistration}{lay})'
 
 # %% ../nbs/03_synth.ipynb #e8db76bc
 @patch
@@ -350,6 +376,114 @@ def _stamp_nuclei(self:SyntheticPair, od, nuc, X, Y, grain, chunk:int=512):
     od[..., :2] = np.maximum(od[..., :2], planes.T.reshape(H, W, 2))
     return mask.reshape(H, W)
 
+# %% ../nbs/03_synth.ipynb #b7b45d75
+@patch
+def _place(self:SyntheticPair, layout:PairLayout) -> PairLayout:
+    "Resolve the IHC slide size of `layout` and draw its elastic field (own random stream: the pair's other fields do not change)."
+    p,L = self.params,layout
+    if L.scale <= 0: raise InputError('layout.scale', f'must be positive, got {L.scale}')
+    warp_px = L.warp_um/p.mpp   # tissue-frame px
+    if not (L.height and L.width):
+        t = math.radians(L.angle)
+        R = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])*L.scale
+        corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]])*[p.width/2, p.height/2]
+        if max(map(abs, L.shift)) >= 0.25: raise InputError('layout.shift', f'must be fractions of the slide below 0.25, got {L.shift}')
+        ext = (np.abs(corners @ R.T).max(0)*2 + 2*L.scale*warp_px + 64)/(1 - 2*np.abs(L.shift))
+        L = PairLayout(**{**asdict(L), 'width': int(math.ceil(ext[0])), 'height': int(math.ceil(ext[1]))})
+    self._layout_shift = np.asarray(L.shift, np.float64)*[L.width, L.height]
+    self._elastic = None
+    if L.warp_um > 0:
+        rng = self._rng('layout')
+        cell = max(8, int(L.warp_mm*1000/(p.mpp/L.scale)/4))    # features ~ 4 cells (sigma 2): `warp_mm` mm
+        fx,fy = (SmoothField(rng, (L.height, L.width), cell=cell, sigma=2) for _ in range(2))
+        amp = warp_px/float(np.hypot(fx.grid, fy.grid).max())
+        self._elastic = (fx, fy, amp)
+    return L
+
+# %% ../nbs/03_synth.ipynb #8dd1896d
+@patch
+def slide_shape(self:SyntheticPair, section:str, # 'he' or 'ihc'
+               ) -> tuple:
+    "(height, width) of the section's slide file, level-0 px."
+    L = self.layout
+    return (L.height, L.width) if section == 'ihc' and L is not None else (self.params.height, self.params.width)
+
+@patch
+def ihc_file_to_tissue(self:SyntheticPair, u, v):
+    "IHC slide (file) level-0 coordinates to the IHC tissue frame (where `nuclei('ihc')` and `render('ihc')` live): the layout's turn, mirror, scale, shift and elastic field."
+    u,v = np.asarray(u, np.float64),np.asarray(v, np.float64)
+    L,p = self.layout,self.params
+    if L is None: return u.astype(np.float32),v.astype(np.float32)
+    du,dv = u - L.width/2 - self._layout_shift[0],v - L.height/2 - self._layout_shift[1]
+    t = math.radians(L.angle)
+    rx,ry = (math.cos(t)*du + math.sin(t)*dv)/L.scale,(-math.sin(t)*du + math.cos(t)*dv)/L.scale
+    if L.flip: rx = -rx
+    x,y = p.width/2 + rx,p.height/2 + ry
+    if self._elastic is not None:
+        fx,fy,amp = self._elastic
+        x,y = x + amp*fx(u, v),y + amp*fy(u, v)
+    return x.astype(np.float32),y.astype(np.float32)
+
+@patch
+def tissue_to_ihc_file(self:SyntheticPair, x, y, iters:int=20):
+    "Inverse of `ihc_file_to_tissue` (the elastic field inverted by fixed-point iteration)."
+    x,y = np.asarray(x, np.float64),np.asarray(y, np.float64)
+    L,p = self.layout,self.params
+    if L is None: return x.astype(np.float32),y.astype(np.float32)
+    t = math.radians(L.angle)
+    def affine(x, y):
+        rx,ry = (x - p.width/2)*L.scale,(y - p.height/2)*L.scale
+        if L.flip: rx = -rx
+        return (L.width/2 + self._layout_shift[0] + math.cos(t)*rx - math.sin(t)*ry,
+                L.height/2 + self._layout_shift[1] + math.sin(t)*rx + math.cos(t)*ry)
+    u,v = affine(x, y)
+    if self._elastic is not None:
+        fx,fy,amp = self._elastic
+        for _ in range(iters): u,v = affine(x - amp*fx(u, v), y - amp*fy(u, v))
+    return np.asarray(u, np.float32),np.asarray(v, np.float32)
+
+@patch
+def ihc_file_to_he(self:SyntheticPair, u, v):
+    "IHC slide (file) level-0 coordinates to the H&E slide's: the truth a registration recovers (`ihc_file_to_tissue`, then `ihc_to_he`)."
+    return self.ihc_to_he(*self.ihc_file_to_tissue(u, v))
+
+# %% ../nbs/03_synth.ipynb #c286b324
+@patch
+def registration_points(self:SyntheticPair, n:int=2000, # Number of points
+                        seed:int=0, # Sampling seed
+                       ) -> tuple:
+    "(ihc_xy, he_xy), each (n, 2) float: random points of the IHC slide on tissue and where the same tissue lies in the H&E slide."
+    rng = np.random.default_rng([seed, 7919])
+    H,W = self.slide_shape('ihc')
+    p = self.params
+    found_q,found_p = [],[]
+    for _ in range(100):
+        u,v = rng.uniform(0, W, 4*n),rng.uniform(0, H, 4*n)
+        hx,hy = self.ihc_file_to_he(u, v)
+        ok = (hx >= 0) & (hy >= 0) & (hx < p.width) & (hy < p.height)
+        ok[ok] = self.tissue_alpha(hx[ok], hy[ok]) > 0.5
+        found_q.append(np.stack([u[ok], v[ok]], -1)); found_p.append(np.stack([hx[ok], hy[ok]], -1).astype(np.float64))
+        if sum(map(len, found_q)) >= n: break
+    return np.concatenate(found_q)[:n],np.concatenate(found_p)[:n]
+
+# %% ../nbs/03_synth.ipynb #5f1b31be
+@patch
+def render_slide(self:SyntheticPair, section:str, # 'he' or 'ihc'
+                 x:int, y:int, w:int, h:int, # Rectangle of the section's slide file, level-0 px
+                 step:int=16, # The layout's map is evaluated every `step` px and interpolated
+                ) -> np.ndarray:
+    "RGB uint8 image of a rectangle of the section's slide file: `render` itself, except for an unregistered IHC, resampled from the tissue frame through the layout."
+    if section == 'he' or self.layout is None: return self.render(section, x, y, w, h)
+    gy,gx = np.arange(y, y + h + step, step, dtype=np.float64),np.arange(x, x + w + step, step, dtype=np.float64)
+    tx,ty = self.ihc_file_to_tissue(*np.meshgrid(gx, gy))
+    tx,ty = _upsample(tx, step, 0, 0, h, w),_upsample(ty, step, 0, 0, h, w)
+    X0,Y0 = int(math.floor(tx.min())) - 2,int(math.floor(ty.min())) - 2
+    X1,Y1 = int(math.ceil(tx.max())) + 3,int(math.ceil(ty.max())) + 3
+    src = self.render(section, X0, Y0, X1 - X0, Y1 - Y0).astype(np.float32)
+    if self.layout.scale < 0.95: src = ndimage.gaussian_filter(src, (0.5/self.layout.scale - 0.5,)*2 + (0,))   # no aliasing
+    out = [ndimage.map_coordinates(src[..., k], [ty - Y0, tx - X0], order=1, mode='nearest') for k in range(3)]
+    return np.clip(np.stack(out, -1), 0, 255).round().astype(np.uint8)
+
 # %% ../nbs/03_synth.ipynb #5840ade4
 def plot_region(pair:SyntheticPair, # The pair to show
                 x:int, y:int, size:int=384, # Region (IHC frame), level-0 px
@@ -443,21 +577,21 @@ def write_pyramid_tiff(path, # Destination .tiff, written atomically
 # %% ../nbs/03_synth.ipynb #e97c6e3e
 def _render_block(args):
     pair,section,x,y,w,h = args
-    return (_WORKER_PAIR or pair).render(section, x, y, w, h)
+    return (_WORKER_PAIR or pair).render_slide(section, x, y, w, h)
 
 _WORKER_PAIR = None
-def _init_worker(params, stain):
+def _init_worker(params, stain, layout=None):
     global _WORKER_PAIR
-    _WORKER_PAIR = SyntheticPair(params.height, params.width, params.seed, params.index, params.misregistration, stain=stain)
+    _WORKER_PAIR = SyntheticPair(params.height, params.width, params.seed, params.index, params.misregistration, stain=stain, layout=layout)
 
 class _DoneFuture:
     def __init__(self, value): self.value = value
     def result(self): return self.value
 
 @patch
-def _flush_rows(self:SyntheticPair, pending:list, bar, final:bool):
-    "Assemble and yield every complete strip at the head of `pending` (all of them when `final`)."
-    w = self.params.width
+def _flush_rows(self:SyntheticPair, pending:list, bar, final:bool, w:int|None=None):
+    "Assemble and yield every complete strip at the head of `pending` (all of them when `final`); `w`: the slide's width."
+    w = self.params.width if w is None else w
     while pending:
         y = pending[0][0][0]
         row = [(job, fut) for job,fut in pending if job[0] == y]
@@ -477,13 +611,14 @@ def strips(self:SyntheticPair, section:str, # 'he' or 'ihc'
           ):
     "Yield the level-0 image of `section` as bands of `STRIP` rows, rendered block by block."
     p = self.params
-    jobs = [(y, x) for y in range(0, p.height, STRIP) for x in range(0, p.width, STRIP)]
-    args = lambda y, x: (None if workers > 1 else self, section, x, y, min(STRIP, p.width - x), min(STRIP, p.height - y))
+    height,width = self.slide_shape(section)
+    jobs = [(y, x) for y in range(0, height, STRIP) for x in range(0, width, STRIP)]
+    args = lambda y, x: (None if workers > 1 else self, section, x, y, min(STRIP, width - x), min(STRIP, height - y))
     bar = progress(total=len(jobs), desc=desc or f'{section} blocks', leave=False)
     if workers > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
-        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn'), initializer=_init_worker, initargs=(p, self.stain))
+        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn'), initializer=_init_worker, initargs=(p, self.stain, self.layout))
         submit = lambda job: pool.submit(_render_block, args(*job))
     else:
         pool = None
@@ -493,8 +628,8 @@ def strips(self:SyntheticPair, section:str, # 'he' or 'ihc'
         for job in it:   # keep at most 2*workers blocks in flight: memory stays bounded
             pending.append((job, submit(job)))
             if len(pending) < 2*max(workers, 1) and pool is not None: continue
-            yield from self._flush_rows(pending, bar, final=False)
-        yield from self._flush_rows(pending, bar, final=True)
+            yield from self._flush_rows(pending, bar, final=False, w=width)
+        yield from self._flush_rows(pending, bar, final=True, w=width)
     finally:
         bar.close()
         if pool is not None: pool.shutdown(cancel_futures=True)
@@ -522,6 +657,7 @@ def write_synthetic_dataset(out, # Output directory
                             stain:str='random', # 'random' per-slide lab/scanner stains, or 'reference' (skimage's matrix)
                             force:bool=False, # Overwrite an existing dataset in `out`
                             workers:int=1, # Processes rendering each slide
+                            unregistered:bool=False, # Lay each IHC section on its own slide: any turn, a mirror half the time, magnification ratio 0.9-1.1, elastic deformation up to 40 µm (`PairLayout.draw`)
                            ) -> pd.DataFrame:
     "Write `pairs` synthetic slide pairs with their truth into `out`; return the pairs table."
     ds = Dataset(out)
@@ -536,7 +672,8 @@ def write_synthetic_dataset(out, # Output directory
     rows = []
     for k in progress(range(pairs), desc='synthetic pairs'):
         sid = f'syn{k + 1:02d}'
-        pair = SyntheticPair(*size, seed=seed, index=k, misregistration=misregistration, stain=stain)
+        layout = PairLayout.draw(np.random.default_rng([seed, k, _STREAMS['layout']])) if unregistered else None
+        pair = SyntheticPair(*size, seed=seed, index=k, misregistration=misregistration, stain=stain, layout=layout)
         rows.append(dict(slide_id=sid, **write_pair(pair, ds, sid, workers=workers)))
     table = pd.DataFrame(rows)
     write_table(table, ds.pairs_path)
@@ -557,13 +694,22 @@ def write_pair(pair:SyntheticPair, # The pair to write
     truth = dict(slide_id=slide_id, params=asdict(p), stain=asdict(pair.stain), mpp=p.mpp,
                  registration=dict(affine=pair.affine.tolist(), shift=pair.shift.tolist(), warp_amplitude=pair.warp_amp,
                                    note='IHC level-0 (x, y) shows the tissue that H&E shows at ihc_to_he(x, y); see ki67_nb.synth.SyntheticPair'))
+    if pair.layout is not None:   # unregistered: the IHC slide is the tissue frame turned, mirrored, scaled and warped
+        truth.update(layout=asdict(pair.layout), ihc_mpp=p.mpp/pair.layout.scale)
+        truth['registration']['note'] = ('IHC slide level-0 (u, v) shows the tissue that H&E shows at ihc_file_to_he(u, v) = ihc_to_he(ihc_file_to_tissue(u, v)); '
+                                         'nuclei tables are in the tissue frame (IHC: + file_x, file_y in the IHC slide); see ki67_nb.synth.SyntheticPair')
     for section in ['he', 'ihc']:
         nuc = pair.nuclei(section)
-        write_table(nuc[['x', 'y', 'area', 'positive', 'a', 'b', 'theta']], nuclei_path(truth_json, section))
+        cols = ['x', 'y', 'area', 'positive', 'a', 'b', 'theta']
+        if section == 'ihc' and pair.layout is not None:
+            nuc['file_x'],nuc['file_y'] = pair.tissue_to_ihc_file(nuc.x.to_numpy(), nuc.y.to_numpy()); cols += ['file_x', 'file_y']
+        write_table(nuc[cols], nuclei_path(truth_json, section))
         truth[f'{section}_slide'] = ratios_of(nuc)
         desc = json.dumps(dict(ki67_nb='synthetic', slide_id=slide_id, section=section, seed=p.seed, index=p.index))
-        write_pyramid_tiff(ds/paths[f'{section}_path'], p.height, p.width, pair.strips(section, workers, f'{slide_id} {section}'),
-                           mpp=p.mpp, description=desc)
+        height,width = pair.slide_shape(section)
+        mpp = p.mpp if section == 'he' or pair.layout is None else p.mpp/pair.layout.scale
+        write_pyramid_tiff(ds/paths[f'{section}_path'], height, width, pair.strips(section, workers, f'{slide_id} {section}'),
+                           mpp=mpp, description=desc)
     with atomic_path(truth_json) as tmp: tmp.write_text(json.dumps(truth, indent=1))
     return paths
 
@@ -583,7 +729,8 @@ def load_pair(truth_json, # A truth JSON written by `write_synthetic_dataset`
     if not path.exists(): raise InputError(path, 'truth file not found', 'Synthetic truth lives in DATASET/truth/<slide_id>.json')
     try: t = json.loads(path.read_text()); p = t['params']
     except (json.JSONDecodeError, KeyError) as e: raise InputError(path, f'not a ki67_nb truth file ({e})') from None
-    return SyntheticPair(p['height'], p['width'], p['seed'], p['index'], p['misregistration'], stain=StainStyle(**t['stain']))
+    layout = PairLayout(**{**t['layout'], 'shift': tuple(t['layout']['shift'])}) if t.get('layout') else None
+    return SyntheticPair(p['height'], p['width'], p['seed'], p['index'], p['misregistration'], stain=StainStyle(**t['stain']), layout=layout)
 
 # %% ../nbs/03_synth.ipynb #ec72a5e3
 def plot_pair_overview(dataset, # Dataset directory written by `write_synthetic_dataset`

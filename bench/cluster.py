@@ -1,0 +1,84 @@
+"""Benchmark of the label stage on a Dask cluster: 8 patches of 2048 px labelled with 1 vs 2 Dask workers (speed-up,
+target >= 1.6x) and with 2 Dask workers vs the local pool of 2 processes (overhead, target <= 10 %). Prints one JSON line.
+
+    python bench/cluster.py [--patches 8] [--size 2048] [--method nuclear] [--dir /tmp/ki67_bench_cluster]
+
+The clusters are `distributed.LocalCluster`s of worker processes (one thread each), started before the timings, as a
+user starts `dask scheduler` + `dask worker` before running a stage; a timing is one whole stage run (connecting,
+registering the worker plugin, labelling, writing the tables). The local pool's timing includes spawning its processes,
+as the stage does on every run.
+"""
+import argparse, functools, inspect, json, os, time
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+os.environ.setdefault('KI67_PROGRESS', '0')
+os.environ.setdefault('KI67_LOG', 'WARNING')
+
+import pandas as pd
+from ki67_nb.core import Dataset, ensure_writable_dir, peak_rss_mb, write_image, write_table
+from ki67_nb import cluster, label
+
+
+def write_dataset(root, n:int, size:int) -> Dataset:
+    "A dataset in the tile stage's layout with `n` synthetic IHC patches of `size` px (written once, then reused)."
+    ds = Dataset(root)
+    if ds.manifest_path.exists() and len(ds.read_manifest()) == n and ds.read_manifest()['size'].eq(size).all(): return ds
+    from ki67_nb.synth import SyntheticPair
+    pair = SyntheticPair(2*size + 512, (n + 1)//2*size + 512, seed=11)
+    rows = []
+    for k in range(n):
+        x,y = 256 + (k % 2)*size,256 + (k//2)*size
+        pid = f'bench_x{x}_y{y}'
+        rel = ds.patch_file('bench', pid, 'IHC', 'tif')
+        ensure_writable_dir((ds/rel).parent)
+        write_image(pair.render('ihc', x, y, size, size), ds/rel)
+        rows.append(dict(slide_id='bench', patch_id=pid, x=x, y=y, ihc_x=x, ihc_y=y, size=size, mpp=0.5, keep=True, he_patch='', ihc_patch=rel))
+    write_table(pd.DataFrame(rows), ds.manifest_path)
+    return ds
+
+
+def run_stage(ds, method, workers=1, scheduler=None):
+    "Seconds for one labelling of every patch, and the labels."
+    t0 = time.perf_counter()
+    if 'scheduler' in inspect.signature(label.label_dataset).parameters:
+        labels = label.label_dataset(ds, method=method, workers=workers, scheduler=scheduler, force=True)
+    else:   # the label stage has no `scheduler` yet: its own job function, through `cluster.executor`
+        m = ds.read_manifest()
+        job = functools.partial(label._label_one, method=method, model=None, stains=None, dab_threshold=label.DAB_THRESHOLD,
+                                min_nuclei=label.MIN_NUCLEI, tile=224, stride=112, detector='watershed')
+        pool = cluster.executor(workers, scheduler)
+        try: rows = list((pool.map if pool else map)(job, [ds/p for p in m.ihc_patch], list(m.mpp)))
+        finally:
+            if pool: pool.shutdown()
+        labels = pd.DataFrame([r for r,_ in rows]).assign(patch_id=list(m.patch_id))
+    return time.perf_counter() - t0,labels
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--patches', type=int, default=8, help='patches to label (default 8)')
+    p.add_argument('--size', type=int, default=2048, help='patch side, px (default 2048)')
+    p.add_argument('--method', default='nuclear', help="labeller (default 'nuclear', watershed detector)")
+    p.add_argument('--dir', default='/tmp/ki67_bench_cluster', help='where the bench dataset is written (reused)')
+    a = p.parse_args()
+    from distributed import Client, LocalCluster
+    ds = write_dataset(a.dir, a.patches, a.size)
+    times,labels = {},{}
+    for n in (1, 2):
+        with LocalCluster(n_workers=n, processes=True, threads_per_worker=1, dashboard_address=None) as lc:
+            run_stage(ds, a.method, scheduler=lc.scheduler_address)            # warm the workers' imports, as a running cluster is
+            times[f'dask{n}'],labels[f'dask{n}'] = run_stage(ds, a.method, scheduler=lc.scheduler_address)
+    times['pool2'],labels['pool2'] = run_stage(ds, a.method, workers=2)
+    cols = ['patch_id', 'ratio_area', 'ratio_count', 'n_nuclei']
+    same = all(labels[k][cols].equals(labels['pool2'][cols]) for k in labels)
+    if not same:
+        for k in labels: print(k, labels[k][cols].dtypes.to_dict(), labels[k][cols].to_dict('records'))
+    speedup,overhead = times['dask1']/times['dask2'],times['dask2']/times['pool2'] - 1
+    print(json.dumps(dict(
+        bench='cluster', patches=a.patches, patch_px=a.size, method=a.method, stage_has_scheduler='scheduler' in inspect.signature(label.label_dataset).parameters,
+        dask_1_worker_s=round(times['dask1'], 2), dask_2_workers_s=round(times['dask2'], 2), local_pool_2_s=round(times['pool2'], 2),
+        speedup=round(speedup, 2), target_speedup=1.6, overhead=round(overhead, 3), target_overhead=0.10, same_labels=same,
+        cpus=os.cpu_count(), load_avg=round(os.getloadavg()[0], 2), peak_rss_mb=round(peak_rss_mb()))))
+
+
+if __name__ == '__main__':
+    main()
