@@ -18,9 +18,9 @@ from pathlib import Path
 os.environ.setdefault('KI67_PROGRESS', '0'); os.environ.setdefault('KI67_LOG', 'ERROR')
 import torch
 
-from ki67_nb.core import peak_rss_mb
+from ki67_nb.core import Dataset, peak_rss_mb
 from ki67_nb.regress import load_tile_table
-from ki67_nb.features import ENCODERS, TINY_ENCODER, embed_tiles, embedding_path, load_encoder, tile_batches
+from ki67_nb.features import ENCODERS, TINY_ENCODER, embed_tiles, load_encoder, tile_batches
 from ki67_nb.testing import ORACLE, write_oracle_label_fixture
 
 
@@ -30,7 +30,7 @@ def sync(device):
 
 def embed_rate(ds, tiles, enc, bs, workers):
     "Tiles/s of `embed_tiles` into an empty cache."
-    shutil.rmtree(embedding_path(ds, enc.enc.name), ignore_errors=True)
+    shutil.rmtree(Dataset(ds).embeddings_path(enc.enc.name), ignore_errors=True)
     sync(enc.device); t = time.perf_counter()
     embed_tiles(ds, tiles, enc, bs=bs, workers=workers)
     sync(enc.device)
@@ -53,9 +53,9 @@ def main():
     ap.add_argument('--bs', type=int, default=128 if gpu else 32)
     ap.add_argument('--slides', type=int, default=16 if gpu else 2, help='synthetic 2048 px slides (~220 tiles each)')
     ap.add_argument('--rounds', type=int, default=4, help='timed rounds of each, after one warm-up')
-    ap.add_argument('--workers', type=int, default=None, help="threads reading patches (default: embed_tiles' own: 4 on a GPU, 0 on the CPU)")
+    ap.add_argument('--workers', type=int, default=None, help="threads reading patches (default: embed_tiles' own: up to 8 on a GPU, 0 on the CPU)")
     a = ap.parse_args()
-    if a.workers is None: a.workers = 4 if gpu else 0   # embed_tiles' default
+    if a.workers is None: a.workers = min(8, os.cpu_count() or 1) if gpu else 0   # embed_tiles' default
     device = torch.device('cuda' if gpu else 'cpu')
     tmp = Path(tempfile.mkdtemp(prefix='ki67_bench_embed_'))
     try:

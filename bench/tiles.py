@@ -3,11 +3,13 @@
 The tile stage reads TIFF slides with tiffslide (see 02_wsi), so a bare tiffslide read is measured too: the ratio
 to it says how much the stage adds on top of reading with the same reader.
 
-Usage: python bench/tiles.py [CACHE_DIR]   (default $KI67_BENCH_DIR or /tmp/ki67_bench)
-Writes a seed-size synthetic pair (31104x31938) into CACHE_DIR/seed once (~20 min), then reuses it.
+Usage: python bench/tiles.py [CACHE_DIR] [--size H W] [--patch PX]   (CACHE_DIR default $KI67_BENCH_DIR or /tmp/ki67_bench)
+Writes a synthetic pair of H x W level-0 px (default the seed size, 31104 x 31938) into CACHE_DIR/seed (other sizes:
+CACHE_DIR/synth_HxW) once (~20 min at seed size, about a minute at 8192 x 8192), then reuses it. A quick run:
+`python bench/tiles.py --size 8192 8192`.
 Prints one JSON line: rates in level-0 megapixels of patch pairs per second, ratios to the bare read, peak RSS.
 """
-import json, os, shutil, subprocess, sys, time
+import argparse, json, os, shutil, subprocess, sys, time
 from pathlib import Path
 
 import openslide
@@ -15,14 +17,16 @@ import tiffslide
 
 from ki67_nb.core import Dataset, peak_rss_mb
 
-SIZE,PATCH = (31104, 31938),4096
+SEED_SIZE = (31104, 31938)   # the seed's slide, (height, width) level-0 px
+SIZE,PATCH = SEED_SIZE,4096  # this run's slide and patch side (set from the command line)
 
-def dataset(cache:Path) -> Path:
-    "The seed-size synthetic pair, written once."
-    out = cache/'seed'
+def dataset(cache:Path, size=SEED_SIZE) -> Path:
+    "A synthetic pair of `size` (height, width), written once: CACHE/seed at the seed size, CACHE/synth_HxW otherwise."
+    size = tuple(size)
+    out = cache/('seed' if size == SEED_SIZE else f'synth_{size[0]}x{size[1]}')
     if not Dataset(out).pairs_path.exists():
         from ki67_nb.synth import write_synthetic_dataset
-        write_synthetic_dataset(out, size=SIZE, pairs=1, seed=0, workers=2, force=True)
+        write_synthetic_dataset(out, size=size, pairs=1, seed=0, workers=2, force=True)
     return out
 
 def bare_read(ds:Path, library=openslide) -> float:
@@ -51,8 +55,15 @@ def tile_run(ds:Path, workers:int) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 if __name__ == '__main__':
-    cache = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get('KI67_BENCH_DIR', '/tmp/ki67_bench'))
-    ds = dataset(cache)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('cache', nargs='?', default=os.environ.get('KI67_BENCH_DIR', '/tmp/ki67_bench'), help='folder for the synthetic pair')
+    ap.add_argument('--size', nargs=2, type=int, metavar=('H', 'W'), default=list(SIZE), help='slide height and width, level-0 px (default: the seed size)')
+    ap.add_argument('--patch', type=int, default=PATCH, help='patch side, level-0 px (default 4096, the seed)')
+    args = ap.parse_args()
+    if min(args.size) < args.patch: ap.error(f'--size {args.size[0]} {args.size[1]} holds no {args.patch}-px patch')
+    SIZE,PATCH = tuple(args.size),args.patch
+    cache = Path(args.cache)
+    ds = dataset(cache, SIZE)
     n = (SIZE[0]//PATCH)*(SIZE[1]//PATCH)
     mp = 2*n*PATCH*PATCH/1e6                       # level-0 megapixels of all H&E + IHC grid patches
     bare = bare_read(ds)

@@ -22,9 +22,10 @@ from tqdm.auto import tqdm
 __all__ = ['ID_COLUMNS', 'IMAGE_SUFFIXES', 'PATCH_FORMATS', 'MAX_IMAGE_PIXELS', 'GREY_MODES', 'TIFF_PIL_PHOTOMETRICS',
            'RATIO_BINS', 'TRAIN_METHODS', 'Ki67Error', 'InputError', 'default_data_dir', 'Ki67Config',
            'ensure_writable_dir', 'atomic_path', 'write_table', 'read_table', 'Dataset', 'greyscale_error',
-           'full_scale', 'as_rgb_uint8', 'check_pixels', 'open_pil', 'pil_rgb', 'tiff_white', 'tiff_rgb', 'read_image',
-           'write_image', 'get_logger', 'progress', 'peak_rss_mb', 'ratio_bin', 'ratio_metrics', 'metrics_by_bin',
-           'bin_confusion', 'TrainMethod', 'register_method', 'method_function', 'file_sha256', 'load_triton_first']
+           'full_scale', 'as_rgb_uint8', 'check_pixels', 'open_pil', 'pil_rgb', 'pil_array', 'tiff_white', 'tiff_rgb',
+           'read_image', 'write_image', 'get_logger', 'progress', 'peak_rss_mb', 'ratio_bin', 'ratio_metrics',
+           'metrics_by_bin', 'bin_confusion', 'TrainMethod', 'register_method', 'method_function', 'file_sha256',
+           'load_triton_first']
 
 # %% ../nbs/00_core.ipynb #37cfc13c
 class Ki67Error(Exception):
@@ -314,11 +315,19 @@ def pil_rgb(im:Image.Image, # An open Pillow image (not greyscale)
     transparent = im.mode in ('RGBa', 'PA') or (im.mode == 'P' and 'transparency' in im.info)
     return np.asarray(im.convert('RGBA' if transparent else 'RGB'))
 
+def pil_array(path, # PNG, JPEG or another image Pillow reads
+             ) -> np.ndarray:
+    "The decoded samples of an image Pillow opens (`open_pil`, `pil_rgb`); a 16-bit PNG keeps its 16 bits (Pillow would keep only the high byte, which leaves 12-bit data nearly black)."
+    with open_pil(path) as im:
+        if im.format == 'PNG' and any(';16' in str(t[3]) for t in im.tile): return imagecodecs.png_decode(Path(path).read_bytes())
+        return pil_rgb(im)
+
 def tiff_white(page, # A `tifffile.TiffPage`
               ) -> float|None:
-    "Full-scale value of a TIFF page's integer samples from its tags: SMaxSampleValue (through `full_scale`), or BitsPerSample when it is fewer bits than the container; None when the file states neither."
+    "Full-scale value of a TIFF page's integer samples from its tags: SMaxSampleValue or MaxSampleValue (through `full_scale`), or BitsPerSample when it is fewer bits than the container; None when the file states neither."
     if page.dtype is None or page.dtype.kind != 'u' or page.dtype.itemsize == 1: return None
-    tag = page.tags.get('SMaxSampleValue')
+    if page.photometric == tifffile.PHOTOMETRIC.SEPARATED: return float(np.iinfo(page.dtype).max)   # `tiff_rgb` gives RGB on the container's scale
+    tag = page.tags.get('SMaxSampleValue') or page.tags.get('MaxSampleValue')
     if tag is not None: return full_scale(float(np.max(tag.value)))
     bits = int(np.max(page.bitspersample))
     return float(2**bits - 1) if bits < 8*page.dtype.itemsize else None
@@ -360,8 +369,7 @@ def read_image(path, # Image file: TIFF, PNG or JPEG (any mode Pillow or tifffil
                 if page.photometric.name not in TIFF_PIL_PHOTOMETRICS or page.compression == tifffile.COMPRESSION.JPEG:
                     check_pixels(path, page.imagewidth, page.imagelength)
                     arr,white = tiff_rgb(page.asarray(), page, path),tiff_white(page)
-        if arr is None:
-            with open_pil(path) as im: arr = pil_rgb(im)
+        if arr is None: arr = pil_array(path)
     except InputError: raise
     except Exception as e: raise InputError(path, f'{what} cannot be decoded ({type(e).__name__}: {e})'.replace('\n', ' ')) from None
     return as_rgb_uint8(arr, path, white=white)
