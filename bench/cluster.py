@@ -1,7 +1,8 @@
 """Benchmark of the label stage on a Dask cluster: 8 patches of 2048 px labelled with 1 vs 2 Dask workers (speed-up,
 target >= 1.6x) and with 2 Dask workers vs the local pool of 2 processes (overhead, target <= 10 %). Prints one JSON line.
 
-    python bench/cluster.py [--patches 8] [--size 2048] [--method nuclear] [--dir /tmp/ki67_bench_cluster]
+    python bench/cluster.py [--patches 8] [--size 2048] [--method nuclear] [--repeat 1] [--dir /tmp/ki67_bench_cluster]
+    python bench/cluster.py --cli    # the user's path: `dask scheduler` + 2 `dask worker`s, `ki67 label --scheduler`, a worker killed
 
 The clusters are `distributed.LocalCluster`s of worker processes (one thread each), started before the timings, as a
 user starts `dask scheduler` + `dask worker` before running a stage; a timing is one whole stage run (connecting,
@@ -9,6 +10,7 @@ registering the worker plugin, labelling, writing the tables). The local pool's 
 as the stage does on every run.
 """
 import argparse, functools, importlib, inspect, json, os, time
+from pathlib import Path
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('KI67_PROGRESS', '0')
 os.environ.setdefault('KI67_LOG', 'WARNING')
@@ -56,6 +58,52 @@ def run_stage(ds, method, workers=1, scheduler=None):
     return time.perf_counter() - t0,labels
 
 
+def cli_check(root) -> dict:
+    """As a user runs a cohort: `dask scheduler` and two `dask worker`s (started in another directory), `ki67 label DATASET
+    --scheduler ADDRESS` with a worker killed while it runs a job; the labels compared with a local run."""
+    import signal, subprocess, sys, threading
+    from distributed import Client
+    from ki67_nb.testing import write_test_manifest
+    bin_,port = Path(sys.executable).parent,8700 + os.getpid() % 200
+    addr,root = f'tcp://127.0.0.1:{port}',Path(root)
+    write_test_manifest(root/'ds', size=448)
+    here = label.label_dataset(root/'ds', force=True)
+    logs = [open(root/f'{n}.log', 'w') for n in ('scheduler', 'worker0', 'worker1')]
+    procs = [subprocess.Popen([bin_/'dask', 'scheduler', '--host', '127.0.0.1', '--port', str(port), '--no-dashboard'], cwd='/', stdout=logs[0], stderr=subprocess.STDOUT)]
+    victim = {}
+    try:
+        time.sleep(2)
+        procs += [subprocess.Popen([bin_/'dask', 'worker', addr, '--nthreads', '1', '--no-dashboard'], cwd='/', stdout=f, stderr=subprocess.STDOUT) for f in logs[1:]]
+        with Client(addr, timeout=30) as c:
+            c.wait_for_workers(2, timeout=120)
+            pids = c.run(os.getpid)
+            def kill():   # a worker running a job is killed
+                for _ in range(1200):
+                    busy = [w for w,t in c.processing().items() if t and w in pids]
+                    if busy: break
+                    time.sleep(0.1)
+                victim['pid'] = pids[busy[0]] if busy else None
+                if victim['pid']: os.kill(victim['pid'], signal.SIGKILL)
+            timer = threading.Timer(0.2, kill); timer.start()
+            t0 = time.perf_counter()
+            res = subprocess.run([bin_/'ki67', 'label', 'ds', '--force', '--scheduler', addr], cwd=root, capture_output=True, text=True)
+            seconds = time.perf_counter() - t0
+            timer.join()
+        there = label.Dataset(root/'ds').read_labels()
+    finally:
+        for p in reversed(procs): p.send_signal(signal.SIGINT)
+        for p in procs:
+            try: p.wait(15)
+            except subprocess.TimeoutExpired: p.kill()
+    restarted = 'Restarting worker' in ''.join((root/f'worker{k}.log').read_text() for k in (0, 1))
+    cols = ['patch_id', 'ratio_area', 'ratio_count', 'n_nuclei', 'n_positive', 'label_flags']
+    return dict(bench='cluster-cli', cli_rc=res.returncode, seconds=round(seconds, 1), killed_pid=victim.get('pid'), worker_restarted=restarted,
+                rows=len(there), each_patch_once=bool(there.patch_id.is_unique and set(there.patch_id) == set(here.patch_id)),
+                same_labels=bool(there[cols].reset_index(drop=True).equals(here[cols].reset_index(drop=True))),
+                differing_columns=[c for c in here.columns if c in there and not here[c].reset_index(drop=True).equals(there[c].reset_index(drop=True))],
+                stderr_tail=res.stderr[-300:] if res.returncode else '')
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--patches', type=int, default=8, help='patches to label (default 8)')
@@ -63,7 +111,12 @@ def main():
     p.add_argument('--method', default='nuclear', help="labeller (default 'nuclear', watershed detector)")
     p.add_argument('--repeat', type=int, default=1, help='runs of each configuration, interleaved; the fastest is kept (default 1)')
     p.add_argument('--dir', default='/tmp/ki67_bench_cluster', help='where the bench dataset is written (reused)')
+    p.add_argument('--cli', action='store_true', help='instead: the `ki67 label --scheduler` check against `dask scheduler` + 2 `dask worker`s, a worker killed mid-run')
     a = p.parse_args()
+    if a.cli:
+        import tempfile
+        with tempfile.TemporaryDirectory() as d: print(json.dumps(cli_check(d)))
+        return
     from distributed import Client, LocalCluster
     ds = write_dataset(a.dir, a.patches, a.size)
     times,labels = {},{}

@@ -14,6 +14,7 @@ import argparse, json, os, shutil, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
+import warnings; warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated", category=FutureWarning)
 
 from ki67_nb.core import Dataset, peak_rss_mb
 

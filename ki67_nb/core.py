@@ -275,8 +275,8 @@ def as_rgb_uint8(img, # Image array: HxW, HxWx1, HxWx2, HxWx3 or HxWx4; uint8, u
         out = (img*255).round().astype(np.uint8)
         if alpha is not None: alpha = alpha*255.
     else: raise InputError(source, f'unsupported pixel type {img.dtype}', 'Use uint8, uint16 or float in [0, 1]')
-    if alpha is not None:     # composite on white, as a viewer shows it: transparent (missing) areas are background
-        if alpha.dtype == bool: alpha = alpha.astype(np.float32)*255
+    if alpha is not None and alpha.dtype == bool: alpha = alpha.astype(np.float32)*255
+    if alpha is not None and float(alpha.min()) < 255:     # composite on white, as a viewer shows it: transparent (missing) areas are background
         a = np.clip(alpha.astype(np.float32)/255, 0, 1)
         out = (out*a + 255*(1 - a)).round().astype(np.uint8)
     return np.require(out, np.uint8, ['C_CONTIGUOUS', 'WRITEABLE'])
