@@ -511,7 +511,9 @@ for _m in [TrainMethod('pixel-rf', 'ki67_nb.pixel_rf:train_method', 'ki67_nb.pix
            TrainMethod('resnet18', 'ki67_nb.regress:train_method', 'ki67_nb.regress:method_results',
                        'ResNet18 regression of the Ki-67 ratio of 224 px H&E tiles', 'ResNet18'),
            TrainMethod('vit_b16', 'ki67_nb.regress:train_method', 'ki67_nb.regress:method_results',
-                       'ViT-B/16 regression of the Ki-67 ratio of 224 px H&E tiles', 'ViT-B/16')]:
+                       'ViT-B/16 regression of the Ki-67 ratio of 224 px H&E tiles', 'ViT-B/16'),
+           TrainMethod('features', 'ki67_nb.features:train_method', 'ki67_nb.features:method_results',
+                       'frozen pathology foundation-model features (--encoder) with a ridge or MLP head (--head)', None)]:
     register_method(_m)
 
 # %% ../nbs/00_core.ipynb #d436d256

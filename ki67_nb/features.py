@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from .core import *
 from .regress import (TILE_SIZE, SPLITS, SEED_SAMPLE_BINS, SEED_QUOTAS, SEED_EVAL_TILES, split_tiles, evaluate_predictions,
-                             plot_training, TileRegressor, _versions, _reachable, _as_tile)
+                             plot_training, TileRegressor, package_versions, host_reachable, model_tile)
 
 _log = get_logger(__name__)
 
@@ -199,7 +199,7 @@ def load_encoder(name:str, # A name in `ENCODERS`
     if name not in ENCODERS: raise InputError('encoder', f'unknown encoder {name!r}', f'Choose one of {", ".join(ENCODERS)}')
     enc = ENCODERS[name]
     downloads = pretrained and not enc.source.startswith('timm:')
-    offline = downloads and not _reachable('huggingface.co' if enc.repo else 'download.pytorch.org')
+    offline = downloads and not host_reachable('huggingface.co' if enc.repo else 'download.pytorch.org')
     if offline and enc.source.startswith('torchvision:'):   # not cached: fail now rather than after torchvision's download attempt
         from torchvision.models import ResNet18_Weights
         if not (Path(torch.hub.get_dir())/'checkpoints'/Path(ResNet18_Weights.IMAGENET1K_V1.url).name).exists(): raise _load_error(enc, ConnectionError('offline'), True)
@@ -548,7 +548,7 @@ def train_features(dataset, # Dataset directory (or `Dataset`) with the manifest
                    tiles=tiles.split.value_counts().to_dict(), excluded=tiles.attrs.get('excluded', {}),
                    embeddings=dict(path=ds.embeddings_path(encoder).relative_to(ds.root).as_posix(), rows=cache.n),
                    manifest_sha256=file_sha256(ds.manifest_path), tile_labels_sha256=file_sha256(ds.tile_labels_path(labels)),
-                   versions=_versions(), train_seconds=round(time.time() - t0, 1))
+                   versions=package_versions(), train_seconds=round(time.time() - t0, 1))
         (tmp/'config.json').write_text(json.dumps(cfg, indent=1))
         tiles.to_parquet(tmp/'tiles.parquet', index=False)
         test = tiles[part['test']].copy()
@@ -589,7 +589,7 @@ class FeaturePredictor:
         images,out = list(images),[]
         spec = dict(tile_size=self.tile_size, size=self.tile_size)
         for i in range(0, len(images), self.bs):
-            batch = np.stack([_as_tile(im, im if isinstance(im, (str, Path)) else f'images[{i + j}]', spec) for j,im in enumerate(images[i:i + self.bs])])
+            batch = np.stack([model_tile(im, im if isinstance(im, (str, Path)) else f'images[{i + j}]', spec) for j,im in enumerate(images[i:i + self.bs])])
             out.append(self.encoder(batch).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.encoder.dim), np.float32)
 

@@ -25,9 +25,9 @@ from fastai.vision.all import (RandTransform, TensorImage, DataBlock, ImageBlock
 __all__ = ['TILE_SIZE', 'TILE_STRIDE', 'TARGETS', 'TILE_COLUMNS', 'SPLITS', 'SEED_SAMPLE_BINS', 'SEED_QUOTAS', 'SEED_EVAL_TILES',
            'ARCHS', 'RECIPES', 'MODEL_FORMAT', 'load_tile_table', 'split_slides', 'assert_no_slide_leak',
            'sample_tiles', 'split_tiles', 'tile_path', 'extract_tiles', 'HEDJitter', 'TileRegressor',
-           'regressor_splitter', 'create_regressor', 'tile_dataloaders', 'load_regressor', 'predict_tiles',
-           'evaluate_predictions', 'plot_training', 'train_regressor', 'train_method', 'trained_regressors',
-           'held_out_slides', 'method_results']
+           'regressor_splitter', 'host_reachable', 'create_regressor', 'tile_dataloaders', 'package_versions',
+           'load_regressor', 'model_tile', 'predict_tiles', 'evaluate_predictions', 'plot_training', 'train_regressor',
+           'train_method', 'trained_regressors', 'held_out_slides', 'method_results']
 
 # %% ../nbs/09_regress.ipynb #3cb5a75b
 TILE_SIZE,TILE_STRIDE = 224,112  # the seed's tiles: 224 px with 112 px overlap
@@ -206,7 +206,10 @@ def regressor_splitter(model:TileRegressor, # The model to split
 # %% ../nbs/09_regress.ipynb #3b77a157
 ARCHS = {'resnet18': 'torchvision resnet18', 'vit_b16': 'vit_base_patch16_224', 'vit_tiny': 'vit_tiny_patch16_224'}
 
-def _reachable(host:str, timeout:float=3.) -> bool:
+def host_reachable(host:str, # Host name, e.g. 'huggingface.co'
+                   timeout:float=3., # Seconds to wait
+                  ) -> bool:
+    "Whether `host` accepts an HTTPS connection: checked before a download so offline use fails at once with a clear error."
     try: socket.create_connection((host, 443), timeout=timeout).close(); return True
     except OSError: return False
 
@@ -216,7 +219,7 @@ def _build_body(arch, pretrained, size):
         net = resnet18(weights=ResNet18_Weights.IMAGENET1K_V1 if pretrained else None)
         return nn.Sequential(*list(net.children())[:-1], nn.Flatten()),net.fc.in_features
     import timm
-    if pretrained and not os.environ.get('HF_HUB_OFFLINE') and not _reachable('huggingface.co'):
+    if pretrained and not os.environ.get('HF_HUB_OFFLINE') and not host_reachable('huggingface.co'):
         raise ConnectionError('huggingface.co cannot be reached')
     net = timm.create_model(ARCHS[arch], pretrained=pretrained, num_classes=0, img_size=size)
     return net,net.num_features
@@ -269,7 +272,8 @@ def tile_dataloaders(dataset, # Dataset directory or `Dataset` (tile paths are r
 # %% ../nbs/09_regress.ipynb #b6747947
 MODEL_FORMAT = 1  # bump when the saved model layout changes
 
-def _versions():
+def package_versions() -> dict:
+    "Versions of ki67_nb and the deep-learning stack, saved in each model's config."
     import fastai, timm, torchvision, ki67_nb
     return dict(ki67_nb=ki67_nb.__version__, torch=torch.__version__, torchvision=torchvision.__version__, fastai=fastai.__version__, timm=timm.__version__)
 
@@ -283,7 +287,7 @@ def load_regressor(model_dir, # A directory written by `train_regressor`
     try: cfg = json.loads(cfg_path.read_text())
     except json.JSONDecodeError as e: raise InputError(cfg_path, f'not valid JSON ({e})') from None
     if cfg.get('kind') != 'ki67_nb.regress' or cfg.get('format') != MODEL_FORMAT:
-        raise InputError(cfg_path, f"a model of kind {cfg.get('kind')!r} format {cfg.get('format')!r}; this ki67_nb {_versions()['ki67_nb']} reads ki67_nb.regress format {MODEL_FORMAT}",
+        raise InputError(cfg_path, f"a model of kind {cfg.get('kind')!r} format {cfg.get('format')!r}; this ki67_nb {package_versions()['ki67_nb']} reads ki67_nb.regress format {MODEL_FORMAT}",
                          'Retrain it with this version (`ki67 train`)')
     if cfg.get('arch') not in ARCHS: raise InputError(cfg_path, f"unknown architecture {cfg.get('arch')!r}")
     model,_ = create_regressor(cfg['arch'], pretrained=False, size=cfg['size'])
@@ -293,7 +297,11 @@ def load_regressor(model_dir, # A directory written by `train_regressor`
     return model.to(device).eval(),cfg
 
 # %% ../nbs/09_regress.ipynb #ab4bb5be
-def _as_tile(image, source, cfg):
+def model_tile(image, # A tile: RGB array or image file
+               source, # Name used in errors
+               cfg:dict, # The model's config (its `tile_size`)
+              ) -> np.ndarray:
+    "The tile as RGB uint8 of the model's input size; `InputError` naming `source` when it is another size."
     img = read_image(image) if isinstance(image, (str, Path)) else as_rgb_uint8(image, source=source)
     ts = cfg['tile_size']
     if img.shape[:2] != (ts, ts): raise InputError(source, f'is {img.shape[1]}x{img.shape[0]} px; this model reads {ts}x{ts} px H&E tiles at the slide\'s level 0',
@@ -317,7 +325,7 @@ def predict_tiles(model, # A model directory, or `(model, config)` from `load_re
     preds = []
     with torch.inference_mode():
         for i in range(0, len(images), bs):
-            batch = np.stack([_as_tile(im, im if isinstance(im, (str, Path)) else f'images[{i + j}]', cfg) for j,im in enumerate(images[i:i + bs])])
+            batch = np.stack([model_tile(im, im if isinstance(im, (str, Path)) else f'images[{i + j}]', cfg) for j,im in enumerate(images[i:i + bs])])
             x = torch.from_numpy(batch).to(device).permute(0, 3, 1, 2).float()/255
             preds.append(model((x - mean)/std).float().flatten().cpu().numpy())
     return np.concatenate(preds) if preds else np.zeros(0, np.float32)
@@ -424,7 +432,7 @@ def train_regressor(dataset, # Dataset directory (or `Dataset`) with the manifes
                    splits=splits, sampling=dict(bins=list(bins), quotas=list(quotas), eval_tiles=eval_tiles),
                    tiles=tiles.split.value_counts().to_dict(), excluded=tiles.attrs.get('excluded', {}),
                    manifest_sha256=file_sha256(dataset.manifest_path), tile_labels_sha256=file_sha256(dataset.tile_labels_path(labels)),
-                   versions=_versions(), train_seconds=round(time.time() - t0, 1))
+                   versions=package_versions(), train_seconds=round(time.time() - t0, 1))
         (tmp/'config.json').write_text(json.dumps(cfg, indent=1))
         tiles.to_parquet(tmp/'tiles.parquet', index=False)
         test = tiles[tiles.split == 'test'].copy()

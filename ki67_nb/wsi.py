@@ -336,7 +336,8 @@ def _colour_classes() -> np.ndarray:
     cls[(mx < 110) & (r <= b + 4) & ~hema & ~zero] |= _DARK         # dark, neither brown/red (R > B) nor hematoxylin
     green = (hue >= 70) & (hue < 190) & (sat >= 0.2)
     blue = (hue >= 190) & (hue < 260) & (sat >= 0.3) & (B < 0.2*np.maximum(R, G))
-    cls[(mx >= 60) & (green | blue)] |= _CYAN
+    yellow = (hue >= 50) & (hue < 70) & (sat >= 0.45) & (mx >= 150)   # highlighter; DAB is 10-45°, its olive mixes with hematoxylin pale
+    cls[(mx >= 60) & (green | blue | yellow)] |= _CYAN
     cls[(mx >= 40) & (sat >= 0.2) & (hue >= 150) & (hue < 260) & (R > G)] |= _CYAN_WEAK
     cls[(r >= 90) & (G >= 0.45) & (R <= 0.35*G) & (B >= 0.78*G) & (B <= G)] |= _RED
     cls[(mx >= 60) & (sat >= 0.35) & ((hue >= 345) | (hue < 3))] |= _RED_WEAK
@@ -349,17 +350,19 @@ def _regions(mask:np.ndarray, # Candidate pixels
              rect:bool=False, # Keep rectangles (>= 90 % of their bounding box, >= 8 px a side)
              seeds:np.ndarray|None=None, # Keep regions holding seeds, at least 2 % of the region and `min_px`
              min_px:int=1,
+             large:tuple|None=None, # (fraction, px): also keep regions at least this fraction of the image *and* this many px
             ) -> np.ndarray:
     "The 8-connected regions of `mask` that pass any of the given tests."
     none = np.zeros(mask.shape, bool)
     n_px = int(mask.sum())
-    if seeds is None and not rect and n_px < area*mask.size: return none             # no region can be that large
+    if seeds is None and not rect and n_px < min(area*mask.size, large[1] if large else np.inf): return none   # no region can be that large
     if seeds is not None and not rect and area is None and int(seeds.sum()) < min_px: return none
     lab,n = ndimage.label(mask, structure=np.ones((3, 3), bool))
     if n == 0: return none
     size = np.bincount(lab.ravel(), minlength=n + 1)[1:]
     keep = np.zeros(n, bool)
     if area is not None: keep |= size >= area*mask.size
+    if large is not None: keep |= (size >= large[0]*mask.size) & (size >= large[1])
     if rect and (size >= 64).any():                                                   # at least 8 x 8
         objs = ndimage.find_objects(lab)
         for i in np.nonzero(size >= 64)[0]:
@@ -381,7 +384,7 @@ def artefact_mask(img:np.ndarray, # RGB uint8 image, HxWx3 (a thumbnail, a patch
     has = lambda bit: (cls & bit).astype(bool)
     min_px = max(4, round(1e-4*cls.size))                              # seeds: more than noise at a nucleus' rim
     if (cls & _ZERO).any(): out |= _regions(has(_ZERO), ARTEFACT_AREA, rect=True)
-    if (cls & _DARK).any(): out |= _regions(has(_DARK), ARTEFACT_AREA)
+    if (cls & _DARK).any(): out |= _regions(has(_DARK), ARTEFACT_AREA, large=(0.005, 4096))
     for seed,weak in [(_CYAN, _CYAN_WEAK), (_RED, _RED_WEAK)]:
         if (cls & seed).any(): out |= _regions(has(seed | weak), seeds=has(seed), min_px=min_px)
     if (cls & _VIVID).any(): out |= _regions(has(_VIVID), seeds=has(_VIVID), min_px=min_px)
