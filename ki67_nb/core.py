@@ -338,7 +338,8 @@ def tiff_rgb(px:np.ndarray, # Samples of (part of) the page, as tifffile decodes
             ) -> np.ndarray:
     "RGB (or RGBA) samples of a TIFF page region: palette looked up, CMYK converted, extra samples beyond alpha dropped; greyscale refused."
     pm = tifffile.PHOTOMETRIC
-    photometric = page.photometric
+    photometric,spp = page.photometric,page.samplesperpixel
+    if spp > 1 and px.ndim == 3 and px.shape[0] == spp and px.shape[-1] != spp: px = np.moveaxis(px, 0, -1)   # stored plane by plane
     if photometric == pm.PALETTE:
         cmap = np.asarray(page.colormap)                                # 3 x 2**bits, 16-bit (8-bit in some files)
         cmap = cmap.astype(np.uint8) if cmap.max() <= 255 else (cmap/257).round().astype(np.uint8)

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from .core import *
 from .regress import (TILE_SIZE, SPLITS, SEED_SAMPLE_BINS, SEED_QUOTAS, SEED_EVAL_TILES, split_tiles, evaluate_predictions,
-                             plot_training, TileRegressor, package_versions, host_reachable, model_tile)
+                             plot_training, TileRegressor, tile_result, package_versions, host_reachable, model_tile)
 
 _log = get_logger(__name__)
 
@@ -635,12 +635,5 @@ def method_results(dataset, # Dataset directory (or `Dataset`)
                    labels:str='nuclear', # Labeller of the report; a model is scored against the labels it learned
                   ) -> list:
     "One result per trained features model with test predictions: its test tiles with `pred` and `reference`, and its history."
-    ds,out = Dataset(dataset),[]
-    for name,cfg in trained_feature_models(ds).items():
-        path,hist = ds.prediction_path(f'{name}_test_tiles'),ds.model_dir(name)/'history.csv'
-        if not path.exists(): continue
-        table = read_table(path).rename(columns={'target': 'reference'})
-        origin = ds.read_manifest().set_index('patch_id')                  # where each tile is in its patch, for the truth layer
-        table = table.assign(tile_x=table.x - table.patch_id.map(origin.x), tile_y=table.y - table.patch_id.map(origin.y))
-        out.append(dict(name=name, level='tile', seed_name=None, history=read_table(hist) if hist.exists() else None, table=table))
-    return out
+    ds = Dataset(dataset)
+    return [r for name in trained_feature_models(ds) if (r := tile_result(ds, name))]

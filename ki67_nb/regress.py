@@ -27,7 +27,7 @@ __all__ = ['TILE_SIZE', 'TILE_STRIDE', 'TARGETS', 'TILE_COLUMNS', 'SPLITS', 'SEE
            'sample_tiles', 'split_tiles', 'tile_path', 'extract_tiles', 'HEDJitter', 'TileRegressor',
            'regressor_splitter', 'host_reachable', 'create_regressor', 'tile_dataloaders', 'package_versions',
            'load_regressor', 'model_tile', 'predict_tiles', 'evaluate_predictions', 'plot_training', 'train_regressor',
-           'train_method', 'trained_regressors', 'held_out_slides', 'method_results']
+           'train_method', 'trained_regressors', 'held_out_slides', 'tile_result', 'method_results']
 
 # %% ../nbs/09_regress.ipynb #3cb5a75b
 TILE_SIZE,TILE_STRIDE = 224,112  # the seed's tiles: 224 px with 112 px overlap
@@ -483,18 +483,25 @@ def held_out_slides(dataset, # Dataset directory (or `Dataset`)
     slides = set().union(*(cfg['splits']['test'] for cfg in trained_regressors(dataset).values()))
     return slides or None
 
+# %% ../nbs/09_regress.ipynb #4d4a60a7
+def tile_result(dataset, # Dataset directory (or `Dataset`)
+                name:str, # A trained tile-level model (`models/<name>`)
+                seed_name:str|None=None, # The seed study's name for the method, if it has one
+               ) -> dict|None:
+    "Report entry of a tile-level model: its test tiles with `pred`, `reference` and their place in the patch (for the truth layer), and its history; None before it has test predictions."
+    ds = Dataset(dataset)
+    path,hist = ds.prediction_path(f'{name}_test_tiles'),ds.model_dir(name)/'history.csv'
+    if not path.exists(): return None
+    table = read_table(path).rename(columns={'target': 'reference'})
+    origin = ds.read_manifest().set_index('patch_id')
+    table = table.assign(tile_x=table.x - table.patch_id.map(origin.x), tile_y=table.y - table.patch_id.map(origin.y))
+    return dict(name=name, level='tile', seed_name=seed_name, history=read_table(hist) if hist.exists() else None, table=table)
+
 # %% ../nbs/09_regress.ipynb #cabd561e
 def method_results(dataset, # Dataset directory (or `Dataset`)
                    labels:str='nuclear', # Labeller of the report; a regressor is scored against the labels it learned
                   ) -> list:
     "One result per trained regressor with test predictions: its test tiles with `pred` and `reference`, training curve and seed figure."
-    ds,out = Dataset(dataset),[]
-    for name,cfg in trained_regressors(ds).items():
-        path,hist = ds.prediction_path(f'{name}_test_tiles'),ds.model_dir(name)/'history.csv'
-        if not path.exists(): continue
-        table = read_table(path).rename(columns={'target': 'reference'})
-        origin = ds.read_manifest().set_index('patch_id')                  # where each tile is in its patch, for the truth layer
-        table = table.assign(tile_x=table.x - table.patch_id.map(origin.x), tile_y=table.y - table.patch_id.map(origin.y))
-        seed = TRAIN_METHODS.get(cfg.get('arch'))
-        out.append(dict(name=name, level='tile', seed_name=seed.seed_name if seed else None, history=read_table(hist) if hist.exists() else None, table=table))
-    return out
+    ds = Dataset(dataset)
+    seed_name = lambda cfg: getattr(TRAIN_METHODS.get(cfg.get('arch')), 'seed_name', None)
+    return [r for name,cfg in trained_regressors(ds).items() if (r := tile_result(ds, name, seed_name(cfg)))]

@@ -167,11 +167,17 @@ class ImageReader(SlideReader):
             self._white = tiff_white(self._page) if self._page is not None else None
             if self._white is None:
                 W,H = self.dimensions; step = max(1, READ_PX//W)
-                self._white = full_scale(max(float(np.max(np.asarray(px[i:i + step])[..., :3])) for i in range(0, H, step)))
+                self._white = full_scale(max(float(np.max(self._samples(0, i, W, step)[..., :3])) for i in range(0, H, step)))
         return self._white
 
+    def _samples(self, x, y, w, h) -> np.ndarray:
+        "The raw samples of a rectangle inside the image, (h, w, samples) (a TIFF stored plane by plane is read plane by plane)."
+        if self._page is not None and self._page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and self._page.samplesperpixel > 1:
+            return np.moveaxis(np.asarray(self.pixels[:, y:y + h, x:x + w]), 0, -1)
+        return np.asarray(self.pixels[y:y + h, x:x + w])
+
     def _read(self, x, y, w, h, level):
-        try: px = np.asarray(self.pixels[y:y + h, x:x + w])
+        try: px = self._samples(x, y, w, h)
         except InputError: raise
         except Exception as e: raise InputError(self.path, f'cannot read the region at ({x}, {y}) ({type(e).__name__}: {e})', 'The file is probably truncated: re-download it') from None
         if self._page is not None: px = tiff_rgb(px, self._page, self.path)
