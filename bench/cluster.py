@@ -1,4 +1,4 @@
-"""Benchmark of the label stage on a Dask cluster: 8 patches of 2048 px labelled with 1 vs 2 Dask workers (speed-up,
+"""Benchmark of the label stage on a Dask cluster: 8 patches of 2048 px (2 per slide) labelled with 1 vs 2 Dask workers (speed-up,
 target >= 1.6x) and with 2 Dask workers vs the local pool of 2 processes (overhead, target <= 10 %). Prints one JSON line.
 
     python bench/cluster.py [--patches 8] [--size 2048] [--method nuclear] [--repeat 1] [--dir /tmp/ki67_bench_cluster]
@@ -7,9 +7,11 @@ target >= 1.6x) and with 2 Dask workers vs the local pool of 2 processes (overhe
 The clusters are `distributed.LocalCluster`s of worker processes (one thread each), started before the timings, as a
 user starts `dask scheduler` + `dask worker` before running a stage; a timing is one whole stage run (connecting,
 registering the worker plugin, labelling, writing the tables). The local pool's timing includes spawning its processes,
-as the stage does on every run.
+as the stage does on every run. `job_s_*` is the mean compute time of one job as the Dask workers measured it (longer
+with 2 workers than with 1 when other processes share the CPUs), `workers_busy_*` the fraction of the stage's wall time
+the workers spent computing (near 1: Dask keeps them busy, and a speed-up short of the worker count is the machine's).
 """
-import argparse, functools, importlib, inspect, json, os, time
+import argparse, contextlib, functools, importlib, inspect, json, os, time
 from pathlib import Path
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('KI67_PROGRESS', '0')
@@ -26,17 +28,18 @@ from ki67_nb import cluster, label
 def write_dataset(root, n:int, size:int) -> Dataset:
     "A dataset in the tile stage's layout with `n` synthetic IHC patches of `size` px (written once, then reused)."
     ds = Dataset(root)
-    if ds.manifest_path.exists() and len(ds.read_manifest()) == n and ds.read_manifest()['size'].eq(size).all(): return ds
+    if ds.manifest_path.exists() and len(m := ds.read_manifest()) == n and m['size'].eq(size).all() and m.slide_id.nunique() == (n + 1)//2: return ds
     from ki67_nb.synth import SyntheticPair
     pair = SyntheticPair(2*size + 512, (n + 1)//2*size + 512, seed=11)
     rows = []
     for k in range(n):
         x,y = 256 + (k % 2)*size,256 + (k//2)*size
-        pid = f'bench_x{x}_y{y}'
-        rel = ds.patch_file('bench', pid, 'IHC', 'tif')
+        sid = f'bench{k//2}'   # 2 patches per slide: the per-slide stain pooling runs in parallel too, as in a cohort
+        pid = f'{sid}_x{x}_y{y}'
+        rel = ds.patch_file(sid, pid, 'IHC', 'tif')
         ensure_writable_dir((ds/rel).parent)
         write_image(pair.render('ihc', x, y, size, size), ds/rel)
-        rows.append(dict(slide_id='bench', patch_id=pid, x=x, y=y, ihc_x=x, ihc_y=y, size=size, mpp=0.5, keep=True, he_patch='', ihc_patch=rel))
+        rows.append(dict(slide_id=sid, patch_id=pid, x=x, y=y, ihc_x=x, ihc_y=y, size=size, mpp=0.5, keep=True, he_patch='', ihc_patch=rel))
     write_table(pd.DataFrame(rows), ds.manifest_path)
     return ds
 
@@ -117,18 +120,26 @@ def main():
         import tempfile
         with tempfile.TemporaryDirectory() as d: print(json.dumps(cli_check(d)))
         return
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster, get_task_stream
     ds = write_dataset(a.dir, a.patches, a.size)
-    times,labels = {},{}
+    times,labels,jobs = {},{},{}
     clusters = {n: LocalCluster(n_workers=n, processes=True, threads_per_worker=1, dashboard_address=None) for n in (1, 2)}
     try:
         for lc in clusters.values():   # the workers have imported the stage, as those of a running cluster have
             with Client(lc) as c: c.run(importlib.import_module, 'ki67_nb.label')
+        clients = {n: Client(lc) for n,lc in clusters.items()}
         for rep in range(a.repeat):    # interleaved, and the fastest of each kept: the machine may be shared
             for key,kw in [('dask1', dict(scheduler=clusters[1].scheduler_address)), ('dask2', dict(scheduler=clusters[2].scheduler_address)),
                            ('pool2', dict(workers=2))]:
-                t,labels[key] = run_stage(ds, a.method, **kw)
-                times[key] = min(times.get(key, t), t)
+                n = int(key[-1])
+                with (get_task_stream(clients[n]) if key.startswith('dask') else contextlib.nullcontext()) as ts:
+                    t,labels[key] = run_stage(ds, a.method, **kw)
+                if t <= times.get(key, t):
+                    times[key] = t
+                    if ts is not None:   # the jobs' own compute time, as the workers saw it
+                        spans = [(ss['stop'] - ss['start']) for d in ts.data for ss in d['startstops'] if ss['action'] == 'compute']
+                        jobs[key] = dict(busy=sum(spans)/(n*t), job_s=sum(spans)/max(len(spans), 1))
+        for c in clients.values(): c.close()
     finally:
         for lc in clusters.values(): lc.close()
     cols = ['patch_id', 'ratio_area', 'ratio_count', 'n_nuclei']
@@ -139,7 +150,10 @@ def main():
     print(json.dumps(dict(
         bench='cluster', patches=a.patches, patch_px=a.size, method=a.method, stage_has_scheduler='scheduler' in inspect.signature(label.label_dataset).parameters,
         dask_1_worker_s=round(times['dask1'], 2), dask_2_workers_s=round(times['dask2'], 2), local_pool_2_s=round(times['pool2'], 2),
-        speedup=round(speedup, 2), target_speedup=1.6, overhead=round(overhead, 3), target_overhead=0.10, same_labels=same,
+        speedup=round(speedup, 2), target_speedup=1.6,
+        job_s_1_worker=round(jobs['dask1']['job_s'], 2), job_s_2_workers=round(jobs['dask2']['job_s'], 2),
+        workers_busy_1=round(jobs['dask1']['busy'], 3), workers_busy_2=round(jobs['dask2']['busy'], 3),
+        overhead=round(overhead, 3), target_overhead=0.10, same_labels=same,
         repeat=a.repeat, cpus=os.cpu_count(), load_avg=round(os.getloadavg()[0], 2), peak_rss_mb=round(peak_rss_mb()))))
 
 
