@@ -40,6 +40,8 @@ class InputError(Ki67Error, ValueError):
         self.source,self.problem,self.fix = source,problem,fix
         super().__init__(f"{source}: {problem}" + (f". {fix}" if fix else ""))
 
+    def __reduce__(self): return (type(self), (self.source, self.problem, self.fix))   # crosses process pools intact
+
 # %% ../nbs/00_core.ipynb #38f1fbe3
 def default_data_dir() -> Path:
     "The data directory: `$KI67_DATA`, else `$XDG_CACHE_HOME/ki67_nb`, else `~/.cache/ki67_nb`."
@@ -117,7 +119,7 @@ class Dataset:
     "One owner of every path in a dataset directory: stages ask it for paths and tables instead of spelling file names."
     def __init__(self, root, # Dataset directory: str, Path or another `Dataset`
                 ):
-        self.root = Path(root.root if isinstance(root, Dataset) else root)
+        self.root = Path(root.root if isinstance(root, Dataset) else root).absolute()   # the same paths on every worker
 
     def __truediv__(self, rel) -> Path: return self.root/rel   # relative paths stored in tables (slides, patches)
     def __fspath__(self) -> str: return str(self.root)
