@@ -27,8 +27,8 @@ from .wsi import SlideReader, artefact_mask, open_slide, slide_mpp, tissue_grid,
 # %% auto #0
 __all__ = ['NUCLEUS_PX', 'DENSITY_CELL', 'RESIDUAL_SCALE', 'MANIFEST_COLUMNS', 'THUMB_PX', 'MPP_TOLERANCE', 'architecture',
            'estimate_shift', 'nuclear_density', 'density_consistency', 'residual_shift', 'pair_quality', 'score_patch',
-           'slide_shift', 'scoring_downsample', 'tile_pairs', 'SlidePlan', 'RegisteredIHC', 'tile_dataset',
-           'kept_pairs', 'plot_tile_overview', 'plot_quality_histograms']
+           'slide_shift', 'scoring_downsample', 'tile_pairs', 'SlidePlan', 'RegisteredIHC', 'pair_readers',
+           'tile_dataset', 'kept_pairs', 'plot_tile_overview', 'plot_quality_histograms']
 
 # %% ../nbs/05_tiles.ipynb #a176efa8
 NUCLEUS_PX = 16  # a nucleus' diameter, level-0 px at ~0.5 um/px: the scale below which adjacent sections differ
@@ -202,12 +202,11 @@ def _pair_mpp(he:SlideReader, ihc:SlideReader, # The two slides
             get_logger(__name__).warning(f'{s.path}: no µm per pixel in its metadata; taken from {partner.path.name}: {m[s.path]:.4g} µm/px')
     return m[he.path],m[ihc.path]
 
-def _prepare_slide(row:dict, # A row of pairs.csv
-                   *, dataset, # Dataset directory (or `Dataset`)
-                   size:int, # Patch side, level-0 px
-                   mpp:float|None=None, # µm per level-0 px of both slides, stated (None: from the files)
-                  ) -> SlidePlan:
-    "Step 1 for one slide pair: its registration (or a check that the two share a frame), white points, tissue grid and global shift."
+def pair_readers(dataset, # Dataset directory (or `Dataset`)
+                 row:dict, # A row of pairs.csv: slide_id, he_path, ihc_path
+                 mpp:float|None=None, # µm per level-0 px of both slides, stated (None: from the files)
+                ) -> tuple:
+    "(H&E reader, IHC reader in the H&E frame, `Registration` or None, H&E µm/px): the IHC through the pair's registration (`load_registration`, else `Registration.scale_only` when the magnifications differ); `InputError` for an unregistered pair of different sizes. The manifest's `ihc_x`, `ihc_y` are coordinates of the second reader."
     ds = Dataset(dataset)
     he,ihc = open_slide(ds/row['he_path']),open_slide(ds/row['ihc_path'])
     (W, H),(Wi, Hi) = he.dimensions,ihc.dimensions
@@ -218,7 +217,17 @@ def _prepare_slide(row:dict, # A row of pairs.csv
     if reg is None and (abs(W - Wi) > 0.01*W or abs(H - Hi) > 0.01*H):
         raise InputError(ds/row['ihc_path'], f'is {Wi}x{Hi} px but its H&E {row["he_path"]} is {W}x{H} px',
                          'Pairs must be registered to the same frame: run `ki67 register DATASET` first (or state --mpp if they differ in magnification)')
-    ihc = RegisteredIHC(ihc, reg, (W, H)) if reg is not None else ihc
+    return he,(RegisteredIHC(ihc, reg, (W, H)) if reg is not None else ihc),reg,m_he
+
+def _prepare_slide(row:dict, # A row of pairs.csv
+                   *, dataset, # Dataset directory (or `Dataset`)
+                   size:int, # Patch side, level-0 px
+                   mpp:float|None=None, # µm per level-0 px of both slides, stated (None: from the files)
+                  ) -> SlidePlan:
+    "Step 1 for one slide pair: its frame (`pair_readers`), white points, tissue grid and global shift."
+    ds = Dataset(dataset)
+    he,ihc,reg,m_he = pair_readers(ds, row, mpp)
+    W,H = he.dimensions
     if min(W, H) < size: raise InputError(ds/row['he_path'], f'{W}x{H} px is smaller than one {size}-px patch', 'Use a smaller --patch-size')
     he_thumb = he.thumbnail(THUMB_PX)
     grid = tissue_grid(he, size, THUMB_PX, thumb=he_thumb)

@@ -120,7 +120,7 @@ class ImageReader(SlideReader):
     "A plain (single-level) TIFF, PNG or JPEG image: TIFF read lazily (memory map, or tifffile's zarr store), others decoded whole on first read; decoded as `read_image` does."
     def __init__(self, path, # Image file
                 ):
-        self.path,self._pixels,self._tif,self._page,self._white = Path(path),None,None,None,None
+        self.path,self._pixels,self._tif,self._page,self._white,self._raw = Path(path),None,None,None,None,None
         try:
             if self.path.suffix.lower() in ('.tif', '.tiff'):
                 self._tif = tifffile.TiffFile(self.path)
@@ -147,7 +147,9 @@ class ImageReader(SlideReader):
         if self._pixels is None:
             try:
                 if self._page is not None:
-                    try: px = tifffile.memmap(self.path, page=0, mode='r')
+                    try:
+                        px = tifffile.memmap(self.path, page=0, mode='r')
+                        if px.ndim == 3 and px.shape[:2] == (self.dimensions[1], self.dimensions[0]): self._raw = (px.offset, px.shape, px.dtype)
                     except ValueError:                                        # compressed: decode only what is read
                         import zarr
                         px = zarr.open(self._page.aszarr(), mode='r')
@@ -171,7 +173,14 @@ class ImageReader(SlideReader):
         return self._white
 
     def _samples(self, x, y, w, h) -> np.ndarray:
-        "The raw samples of a rectangle inside the image, (h, w, samples) (a TIFF stored plane by plane is read plane by plane)."
+        "The raw samples of a rectangle inside the image, (h, w, samples): an uncompressed TIFF maps just the rows read (resident memory stays bounded), one stored plane by plane is read plane by plane."
+        if self._pixels is None: self.pixels
+        if self._raw is not None:
+            off,shape,dtype = self._raw
+            h = max(0, min(h, shape[0] - y))
+            rows = np.memmap(self.path, dtype, 'r', offset=off + y*int(np.prod(shape[1:]))*dtype.itemsize, shape=(h,) + tuple(shape[1:]))
+            out = np.array(rows[:, x:x + w]); del rows
+            return out
         if self._page is not None and self._page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and self._page.samplesperpixel > 1:
             return np.moveaxis(np.asarray(self.pixels[:, y:y + h, x:x + w]), 0, -1)
         return np.asarray(self.pixels[y:y + h, x:x + w])
