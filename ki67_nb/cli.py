@@ -153,6 +153,16 @@ def _reasons(reasons, # Why each row was not done: strings, several reasons join
     counts = Counter(r.strip() for rs in reasons for r in str(rs).split(',') if r.strip() and r.strip() != 'nan')
     return ', '.join(f'{r} {n}' for r,n in counts.most_common()) or 'no reason recorded'
 
+def _registered(t, a):
+    "One line per stage run: pairs registered, their median quality, and the failures table when some failed."
+    from ki67_nb.core import InputError
+    ds = _ds(a.dataset)
+    failed = ds.failures_path('register')
+    if not len(t): raise InputError(a.dataset, 'no pair could be registered', f'See {failed}')
+    n_failed = sum(1 for _ in open(failed)) - 1 if failed.exists() else 0
+    return (f'{len(t)} pairs registered (median NMI {t.nmi.median():.3f}, tissue overlap {t.overlap.median():.2f}); transforms in {ds.registration_dir}'
+            + (f'; {n_failed} failed: see {failed}' if n_failed else ''))
+
 def _tiled(m, a):
     from ki67_nb.core import InputError
     if not m.keep.any(): raise InputError(a.dataset, f'none of the {len(m)} patch pairs was kept (rejected: {_reasons(m.reject_reason)})',
@@ -265,6 +275,8 @@ COMMANDS = {
     'download': Command('download, verify and pair the Zenodo slides (record 11218961)', 'ki67_nb.download:download_record',
                         ('dest', 'record', 'base_url', 'include', 'retries', 'keep_archives'), pos=('dest',),
                         args={'include': dict(nargs='*', metavar='GLOB')}, done=_downloaded),
+    'register': Command('register each H&E/IHC pair (rigid + affine + non-rigid) so that pairs need not share a frame', 'ki67_nb.register:register_dataset',
+                        ('dataset', 'workers', 'scheduler', 'force'), pos=('dataset',), done=_registered),
     'tile': Command('cut slide pairs into scored patch pairs and write the manifest', 'ki67_nb.tiles:tile_dataset',
                     ('dataset', 'patch_size', 'mpp', 'workers', 'scheduler', 'white_he', 'white_ihc', 'ssim_min', 'quality_min', 'min_tissue', 'max_artefact', 'patch_format'), pos=('dataset',),
                     args={'patch_format': dict(choices='ki67_nb.core:PATCH_FORMATS')}, done=_tiled),

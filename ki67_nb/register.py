@@ -540,6 +540,8 @@ def register_dataset(dataset, # Dataset directory with the pairs table and the s
     finally:
         if pool is not None: pool.shutdown(cancel_futures=True)
     write_table(pd.DataFrame(failures, columns=['slide_id', 'error']), ds.failures_path('register'))
+    if failures and not rows:   # nothing registered: a failure, with the reasons, not an empty success
+        raise InputError(ds.failures_path('register'), f"no slide pair could be registered ({len(failures)} failed; first: {failures[0]['error']})", 'Fix or remove the pairs listed there')
     table = pd.DataFrame(rows, columns=REGISTER_COLUMNS)
     order = {s: i for i,s in enumerate(pairs.slide_id)}
     table = table.sort_values('slide_id', key=lambda s: s.map(order)).reset_index(drop=True)
