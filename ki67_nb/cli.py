@@ -270,7 +270,7 @@ COMMANDS = {
     'demo': Command('run the whole chain on built-in synthetic slides and write a report', 'ki67_nb.cli:demo',
                     ('out', 'seed'), pos=('out',), done=lambda page,a: f'demo report: {page}'),
     'synth': Command('write synthetic H&E/IHC slide pairs with known truth', 'ki67_nb.synth:write_synthetic_dataset',
-                     ('out', 'size', 'pairs', 'seed', 'misregistration', 'stain', 'workers', 'force'), pos=('out',),
+                     ('out', 'size', 'pairs', 'seed', 'misregistration', 'unregistered', 'stain', 'workers', 'force'), pos=('out',),
                      args={'size': dict(metavar=('H', 'W')), 'misregistration': dict(metavar='PX')}, done=_synthesised),
     'download': Command('download, verify and pair the Zenodo slides (record 11218961)', 'ki67_nb.download:download_record',
                         ('dest', 'record', 'base_url', 'include', 'retries', 'keep_archives'), pos=('dest',),

@@ -185,6 +185,11 @@ def registration_path(self, slide_id:str) -> Path:
     return self.registration_dir/f'{slide_id}.json'
 
 @patch_to(Dataset)
+def registration_field_path(self, slide_id:str) -> Path:
+    "Displacement field of one pair's non-rigid registration: `registration/<slide>_field.npy`."
+    return self.registration_dir/f'{slide_id}_field.npy'
+
+@patch_to(Dataset)
 def embeddings_path(self, encoder:str) -> Path:
     "Tile embeddings of one encoder: `embeddings/<encoder>.zarr`."
     return self.embeddings_dir/f'{encoder}.zarr'

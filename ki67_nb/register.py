@@ -440,7 +440,7 @@ def register_slides(he, ihc, # H&E and IHC: `SlideReader`s or slide files
 # %% ../nbs/04b_register.ipynb #bd11418b
 def _paths(ds:Dataset, slide_id:str) -> tuple:
     "(transform JSON, displacement-field .npy) of one pair under `Dataset.registration_dir`."
-    return ds.registration_dir/f'{slide_id}.json',ds.registration_dir/f'{slide_id}_field.npy'
+    return ds.registration_path(slide_id),ds.registration_field_path(slide_id)
 
 # %% ../nbs/04b_register.ipynb #0346200b
 def _jsonable(v):
