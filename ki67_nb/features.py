@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from .core import *
 from .regress import (TILE_SIZE, SPLITS, SEED_SAMPLE_BINS, SEED_QUOTAS, SEED_EVAL_TILES, split_tiles, evaluate_predictions,
-                             plot_training, TileRegressor, tile_result, package_versions, host_reachable, model_tile)
+                             plot_training, TileRegressor, tile_result, trained_models, package_versions, host_reachable, model_tile)
 
 _log = get_logger(__name__)
 
@@ -625,11 +625,7 @@ def train_method(dataset, # Dataset directory (or `Dataset`) after `ki67 tile` a
 def trained_feature_models(dataset, # Dataset directory (or `Dataset`)
                           ) -> dict:
     "The `config.json` of every complete features model in the dataset, by model name."
-    ds,out = Dataset(dataset),{}
-    for path in sorted(ds.models_dir.glob('*/config.json')):
-        cfg = json.loads(path.read_text())
-        if cfg.get('kind') == 'features': out[path.parent.name] = cfg
-    return out
+    return trained_models(dataset, 'features')
 
 def method_results(dataset, # Dataset directory (or `Dataset`)
                    labels:str='nuclear', # Labeller of the report; a model is scored against the labels it learned

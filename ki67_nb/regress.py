@@ -27,7 +27,7 @@ __all__ = ['TILE_SIZE', 'TILE_STRIDE', 'TARGETS', 'TILE_COLUMNS', 'SPLITS', 'SEE
            'sample_tiles', 'split_tiles', 'tile_path', 'extract_tiles', 'HEDJitter', 'TileRegressor',
            'regressor_splitter', 'host_reachable', 'create_regressor', 'tile_dataloaders', 'package_versions',
            'load_regressor', 'model_tile', 'predict_tiles', 'evaluate_predictions', 'plot_training', 'train_regressor',
-           'train_method', 'trained_regressors', 'held_out_slides', 'tile_result', 'method_results']
+           'train_method', 'trained_models', 'trained_regressors', 'held_out_slides', 'tile_result', 'method_results']
 
 # %% ../nbs/09_regress.ipynb #3cb5a75b
 TILE_SIZE,TILE_STRIDE = 224,112  # the seed's tiles: 224 px with 112 px overlap
@@ -467,14 +467,20 @@ def train_method(dataset, # Dataset directory (or `Dataset`) after `ki67 tile` a
     return f'{method}: model in {out}'
 
 # %% ../nbs/09_regress.ipynb #4ee60682
-def trained_regressors(dataset, # Dataset directory (or `Dataset`)
-                      ) -> dict:
-    "The `config.json` of every complete regressor in the dataset's models, by model name."
+def trained_models(dataset, # Dataset directory (or `Dataset`)
+                   kind:str, # The `kind` in the model's config: 'ki67_nb.regress', 'features'
+                  ) -> dict:
+    "The `config.json` of every complete model of one kind in the dataset's models, by model name."
     ds,out = Dataset(dataset),{}
     for path in sorted(ds.models_dir.glob('*/config.json')):
         cfg = json.loads(path.read_text())
-        if cfg.get('kind') == 'ki67_nb.regress': out[path.parent.name] = cfg
+        if cfg.get('kind') == kind: out[path.parent.name] = cfg
     return out
+
+def trained_regressors(dataset, # Dataset directory (or `Dataset`)
+                      ) -> dict:
+    "The `config.json` of every complete regressor in the dataset's models, by model name."
+    return trained_models(dataset, 'ki67_nb.regress')
 
 # %% ../nbs/09_regress.ipynb #847d84e8
 def held_out_slides(dataset, # Dataset directory (or `Dataset`)
