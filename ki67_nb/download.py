@@ -17,6 +17,7 @@ import urllib3
 from urllib3.util.retry import Retry
 
 from .core import *
+from .wsi import SLIDE_SUFFIXES
 
 # %% auto #0
 __all__ = ['RETRY_STATUSES', 'SLIDE_EXTENSIONS', 'PAIR_RULES', 'STAINS', 'DownloadError', 'http_session', 'list_record',
@@ -172,7 +173,7 @@ def extract_zip(archive, # The zip file
     return target
 
 # %% ../nbs/04_download.ipynb #4d8f36b2
-SLIDE_EXTENSIONS = ('tif', 'tiff', 'svs', 'ndpi', 'mrxs', 'scn', 'bif', 'vms', 'png', 'jpg', 'jpeg')
+SLIDE_EXTENSIONS = tuple(s.lstrip('.') for s in SLIDE_SUFFIXES)   # the slide reader's file names, without the dot
 _EXT = '|'.join(SLIDE_EXTENSIONS)
 _STAIN = r'H&?E|IHC|Ki-?67'
 PAIR_RULES = (rf'(?:^|/)(?P<stain>{_STAIN})[_\- ](?P<slide>[^/]+)\.(?:{_EXT})$',          # HE_01.tif

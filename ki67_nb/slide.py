@@ -14,7 +14,7 @@ import pandas as pd
 
 from .core import *
 from .cluster import as_completed_progress, executor
-from .wsi import ImageReader, artefact_mask, open_slide, tissue_grid
+from .wsi import SLIDE_SUFFIXES, ImageReader, artefact_mask, open_slide, tissue_grid
 
 # %% auto #0
 __all__ = ['ARTEFACT_STRIDE', 'SUMMARY', 'bootstrap_mean', 'hotspot', 'tissue_tiles', 'read_plan', 'prefetch',
@@ -390,8 +390,8 @@ def sort_inputs(inputs:list, # Slide files, tile images, or folders of either
     "`(slides, tiles)`: the files among `inputs` (folders expanded to their images) that are slides, and those that are single tiles."
     slides,tiles = [],[]
     for p in map(Path, inputs):
-        files = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES) if p.is_dir() else [p]
-        if p.is_dir() and not files: raise InputError(p, 'holds no slide or tile image (TIFF, PNG, JPEG)')
+        files = sorted(q for q in p.iterdir() if q.suffix.lower() in SLIDE_SUFFIXES) if p.is_dir() else [p]
+        if p.is_dir() and not files: raise InputError(p, f'holds no slide or tile image ({", ".join(SLIDE_SUFFIXES)})')
         for f in files: (tiles if _is_tile(f, tile_size) else slides).append(f)
     stems = pd.Series([s.stem for s in slides])
     if stems.duplicated().any(): raise InputError(slides[stems.duplicated().to_numpy().argmax()], 'another slide has the same name; their outputs would share a folder', 'Predict them into different output directories')

@@ -22,10 +22,10 @@ from .core import *
 from .stains import luminance, white_luminance
 
 # %% auto #0
-__all__ = ['READ_PX', 'TIFFSLIDE_VENDORS', 'MPP_RANGE', 'DEFAULT_DPI', 'WHITE_LEVEL', 'ZERO_LIGHT', 'ARTEFACT_AREA',
-           'SlideReader', 'OpenSlideReader', 'TiffSlideReader', 'ImageReader', 'open_slide', 'checked_mpp',
-           'resolution_mpp', 'ome_mpp', 'file_mpp', 'slide_mpp', 'white_fraction', 'colour_features', 'artefact_mask',
-           'tissue_mask', 'tissue_grid']
+__all__ = ['READ_PX', 'TIFFSLIDE_VENDORS', 'SLIDE_SUFFIXES', 'MPP_RANGE', 'DEFAULT_DPI', 'WHITE_LEVEL', 'ZERO_LIGHT',
+           'ARTEFACT_AREA', 'SlideReader', 'OpenSlideReader', 'TiffSlideReader', 'ImageReader', 'open_slide',
+           'checked_mpp', 'resolution_mpp', 'ome_mpp', 'file_mpp', 'slide_mpp', 'white_fraction', 'colour_features',
+           'artefact_mask', 'tissue_mask', 'tissue_grid']
 
 # %% ../nbs/02_wsi.ipynb #6f432da2
 READ_PX = 1 << 24   # level pixels `read_scaled` reads at once (16 M px, 48 MB as RGB); larger regions are read in strips
@@ -207,6 +207,7 @@ class ImageReader(SlideReader):
 
 # %% ../nbs/02_wsi.ipynb #f497ba35
 TIFFSLIDE_VENDORS = ('generic-tiff', 'aperio')  # openslide formats that tiffslide reads with the same levels
+SLIDE_SUFFIXES = ('.tif', '.tiff', '.svs', '.ndpi', '.mrxs', '.scn', '.bif', '.vms', '.png', '.jpg', '.jpeg')   # files `open_slide` may read, by name
 
 def open_slide(path, # Slide (openslide format) or plain TIFF / PNG / JPEG image
               ) -> SlideReader:
