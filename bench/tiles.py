@@ -3,11 +3,12 @@
 The tile stage reads TIFF slides with tiffslide (see 02_wsi), so a bare tiffslide read is measured too: the ratio
 to it says how much the stage adds on top of reading with the same reader.
 
-Usage: python bench/tiles.py [CACHE_DIR] [--size H W] [--patch PX]   (CACHE_DIR default $KI67_BENCH_DIR or /tmp/ki67_bench)
+Usage: python bench/tiles.py [CACHE_DIR] [--size H W] [--patch PX] [--patch-format none|tif|png|jpg]   (CACHE_DIR default $KI67_BENCH_DIR or /tmp/ki67_bench)
 Writes a synthetic pair of H x W level-0 px (default the seed size, 31104 x 31938) into CACHE_DIR/seed (other sizes:
 CACHE_DIR/synth_HxW) once (~20 min at seed size, about a minute at 8192 x 8192), then reuses it. A quick run:
 `python bench/tiles.py --size 8192 8192`.
-Prints one JSON line: rates in level-0 megapixels of patch pairs per second, ratios to the bare read, peak RSS.
+The stage runs with `--patch-format` (default none: no patch files, as `ki67 tile` by default; later stages read the
+slides). Prints one JSON line: rates in level-0 megapixels of patch pairs per second, ratios to the bare read, peak RSS.
 """
 import argparse, json, os, shutil, subprocess, sys, time
 from pathlib import Path
@@ -18,7 +19,7 @@ import tiffslide
 from ki67_nb.core import Dataset, peak_rss_mb
 
 SEED_SIZE = (31104, 31938)   # the seed's slide, (height, width) level-0 px
-SIZE,PATCH = SEED_SIZE,4096  # this run's slide and patch side (set from the command line)
+SIZE,PATCH,FORMAT = SEED_SIZE,4096,'none'  # this run's slide, patch side and patch files (set from the command line)
 
 def dataset(cache:Path, size=SEED_SIZE) -> Path:
     "A synthetic pair of `size` (height, width), written once: CACHE/seed at the seed size, CACHE/synth_HxW otherwise."
@@ -47,7 +48,7 @@ def tile_run(ds:Path, workers:int) -> dict:
         if p.is_dir(): shutil.rmtree(p)
         elif p.exists(): p.unlink()
     code = (f"import time, json; from ki67_nb.core import peak_rss_mb; from ki67_nb.tiles import tile_dataset; t = time.perf_counter(); "
-            f"m = tile_dataset({str(ds)!r}, patch_size={PATCH}, workers={workers}); dt = time.perf_counter() - t; "
+            f"m = tile_dataset({str(ds)!r}, patch_size={PATCH}, workers={workers}, patch_format={FORMAT!r}); dt = time.perf_counter() - t; "
             f"print(json.dumps(dict(seconds=dt, patches=len(m), scored=int((m.reject_reason != 'tissue').sum()), kept=int(m.keep.sum()), "
             f"rss_mb=max(peak_rss_mb(), peak_rss_mb(children=True)))))")
     res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=os.environ | {'KI67_PROGRESS': '0'})
@@ -59,9 +60,10 @@ if __name__ == '__main__':
     ap.add_argument('cache', nargs='?', default=os.environ.get('KI67_BENCH_DIR', '/tmp/ki67_bench'), help='folder for the synthetic pair')
     ap.add_argument('--size', nargs=2, type=int, metavar=('H', 'W'), default=list(SIZE), help='slide height and width, level-0 px (default: the seed size)')
     ap.add_argument('--patch', type=int, default=PATCH, help='patch side, level-0 px (default 4096, the seed)')
+    ap.add_argument('--patch-format', default=FORMAT, choices=['none', 'tif', 'png', 'jpg'], help='patch files the stage writes (default none)')
     args = ap.parse_args()
     if min(args.size) < args.patch: ap.error(f'--size {args.size[0]} {args.size[1]} holds no {args.patch}-px patch')
-    SIZE,PATCH = tuple(args.size),args.patch
+    SIZE,PATCH,FORMAT = tuple(args.size),args.patch,args.patch_format
     cache = Path(args.cache)
     ds = dataset(cache, SIZE)
     n = (SIZE[0]//PATCH)*(SIZE[1]//PATCH)
@@ -72,7 +74,7 @@ if __name__ == '__main__':
     bare_again = bare_read(ds)                     # load on this shared machine drifts: bracket the tile runs
     bare_s = (bare + bare_again)/2
     bare_tiffslide_s = bare_read(ds, tiffslide)
-    print(json.dumps(dict(bench='tiles', slide=f'{SIZE[0]}x{SIZE[1]}', patch=PATCH, grid_patches=n, scored=one['scored'], kept=one['kept'],
+    print(json.dumps(dict(bench='tiles', slide=f'{SIZE[0]}x{SIZE[1]}', patch=PATCH, patch_format=FORMAT, grid_patches=n, scored=one['scored'], kept=one['kept'],
                           bare_read_mp_s=round(mp/bare_s, 1), bare_read_s=[round(bare, 1), round(bare_again, 1)],
                           tile_1worker_mp_s=round(mp/one['seconds'], 1), tile_2workers_mp_s=round(mp/two['seconds'], 1),
                           ratio_1worker=round(bare_s/one['seconds'], 2), ratio_2workers=round(bare_s/two['seconds'], 2),

@@ -279,7 +279,7 @@ COMMANDS = {
                         ('dataset', 'workers', 'scheduler', 'force'), pos=('dataset',), done=_registered),
     'tile': Command('cut slide pairs into scored patch pairs and write the manifest', 'ki67_nb.tiles:tile_dataset',
                     ('dataset', 'patch_size', 'mpp', 'workers', 'scheduler', 'white_he', 'white_ihc', 'ssim_min', 'quality_min', 'min_tissue', 'max_artefact', 'patch_format'), pos=('dataset',),
-                    args={'patch_format': dict(choices='ki67_nb.core:PATCH_FORMATS')}, done=_tiled),
+                    args={'patch_format': dict(choices='ki67_nb.tiles:PATCH_CHOICES')}, done=_tiled),
     'label': Command('Ki-67 labels of the IHC patches and their tiles', 'ki67_nb.label:label_dataset',
                      ('dataset', 'method', 'detector', 'mpp', 'model', 'workers', 'scheduler', 'force'), pos=('dataset',),
                      args={'method': dict(choices='ki67_nb.label:METHODS'), 'detector': dict(choices='ki67_nb.label:DETECTORS')}, done=_labelled),

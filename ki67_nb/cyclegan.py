@@ -20,16 +20,16 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from .core import *
-from .tiles import kept_pairs
+from .tiles import kept_pairs, patch_source, read_patch
 from .pixel_rf import patch_labels, with_reference
 
 # %% auto #0
 __all__ = ['RATIOS', 'CycleGANConfig', 'init_weights', 'ResnetBlock', 'resnet_generator', 'patch_discriminator',
-           'receptive_field', 'lsgan_loss', 'ImagePool', 'linear_decay', 'read_rgb', 'to_tensor', 'to_image',
-           'PatchCrops', 'CycleGAN', 'save_checkpoint', 'check_compatible', 'load_checkpoint', 'train_cyclegan',
-           'hann_window', 'tile_starts', 'translate_image', 'default_labeller', 'load_generator', 'translate_patch',
-           'translate_dataset', 'cyclegan_scores', 'train_method', 'method_results', 'plot_translations',
-           'plot_confusion']
+           'receptive_field', 'lsgan_loss', 'ImagePool', 'linear_decay', 'read_rgb', 'resize_width', 'to_tensor',
+           'to_image', 'PatchCrops', 'CycleGAN', 'save_checkpoint', 'check_compatible', 'load_checkpoint',
+           'train_cyclegan', 'hann_window', 'tile_starts', 'translate_image', 'default_labeller', 'load_generator',
+           'translate_patch', 'translate_dataset', 'cyclegan_scores', 'train_method', 'method_results',
+           'plot_translations', 'plot_confusion']
 
 # %% ../nbs/08_cyclegan.ipynb #206e6a9d
 @dataclass
@@ -175,7 +175,12 @@ def read_rgb(path, # Image file (TIFF, PNG, JPEG)
              width:int|None=None, # Resize to this width (aspect kept) when given
             ) -> np.ndarray:
     "Read an image file as RGB uint8 (`read_image`), resized to `width` when given."
-    img = read_image(path)
+    return resize_width(read_image(path), width)
+
+def resize_width(img:np.ndarray, # RGB uint8 image
+                 width:int|None=None, # Resize to this width (aspect kept) when given
+                ) -> np.ndarray:
+    "`img` resized (bicubic) to `width`, aspect kept; as it is when `width` is None or already that."
     if width is None or img.shape[1] == width: return img
     return np.asarray(Image.fromarray(img).resize((width, max(1, round(img.shape[0]*width/img.shape[1]))), Image.BICUBIC))
 
@@ -193,17 +198,20 @@ def to_image(t:torch.Tensor, # Tensor 3xHxW in [-1, 1]
 
 # %% ../nbs/08_cyclegan.ipynb #f62e3eab
 class PatchCrops(torch.utils.data.Dataset):
-    "Random crops of H&E and IHC patches from a manifest: unpaired (independent IHC pair) or paired (same window)."
+    "Random crops of H&E and IHC patches from a manifest (patch files, or the slides: `tiles.read_patch`): unpaired (independent IHC pair) or paired (same window)."
     def __init__(self, dataset, # Dataset directory (or `Dataset`) with the manifest and patches
                  config:CycleGANConfig, # Crop, load size, crops per load, seed, paired mode
                 ):
         self.dataset,self.cfg,self.rows,self.epoch = Dataset(dataset),config.check(),kept_pairs(dataset),0
-        for col in ['he_patch', 'ihc_patch']:
-            for p in self.rows[col]:
-                with Image.open(self.dataset/p) as im: w,h = im.size
+        for st in ['he', 'ihc']:
+            for r in self.rows.itertuples():
+                p = getattr(r, f'{st}_patch')
+                if p:
+                    with Image.open(self.dataset/p) as im: w,h = im.size
+                else: w = h = int(r.size)                     # read from the slide (no patch file): the manifest's size
                 if self.cfg.load_size: w,h = self.cfg.load_size,round(h*self.cfg.load_size/w)
                 if min(w, h) < self.cfg.crop:
-                    raise InputError(self.dataset/p, f'patch is {w}x{h} px at load size {self.cfg.load_size}, smaller than the {self.cfg.crop} px crop', 'Use a smaller crop or a larger load_size')
+                    raise InputError(patch_source(self.dataset, r, st), f'patch is {w}x{h} px at load size {self.cfg.load_size}, smaller than the {self.cfg.crop} px crop', 'Use a smaller crop or a larger load_size')
 
     def __len__(self): return len(self.rows)
     def set_epoch(self, epoch:int, # Epoch whose crops `__getitem__` draws (each epoch has its own random stream)
@@ -228,10 +236,10 @@ class PatchCrops(torch.utils.data.Dataset):
         "`crops_per_load` crops: (he, ihc), each k x 3 x crop x crop in [-1, 1]."
         rng = np.random.default_rng([self.cfg.seed, self.epoch, i])
         j = i if self.cfg.paired else int(rng.integers(len(self.rows)))
-        he = read_rgb(self.dataset/self.rows.he_patch[i], self.cfg.load_size)
-        ihc = read_rgb(self.dataset/self.rows.ihc_patch[j], self.cfg.load_size)
+        he = resize_width(read_patch(self.dataset, self.rows.iloc[i], 'he'), self.cfg.load_size)    # its file, or the slide
+        ihc = resize_width(read_patch(self.dataset, self.rows.iloc[j], 'ihc'), self.cfg.load_size)
         if self.cfg.paired and ihc.shape != he.shape:
-            raise InputError(self.dataset/self.rows.ihc_patch[i], f'paired mode needs H&E and IHC patches of one size, got {he.shape[:2]} and {ihc.shape[:2]}')
+            raise InputError(patch_source(self.dataset, self.rows.iloc[i], 'ihc'), f'paired mode needs H&E and IHC patches of one size, got {he.shape[:2]} and {ihc.shape[:2]}')
         he,windows,flips = self._crops(he, rng)
         ihc,_,_ = self._crops(ihc, rng, windows, flips) if self.cfg.paired else self._crops(ihc, rng)
         return he,ihc
@@ -317,8 +325,10 @@ class CycleGAN(nn.Module):
 
 # %% ../nbs/08_cyclegan.ipynb #dada1483
 def _patch_list_sha(rows:pd.DataFrame) -> str:
-    "SHA-256 of the training patch list, independent of row order and of other manifest columns."
-    text = '\n'.join(sorted(rows.he_patch + '|' + rows.ihc_patch))
+    "SHA-256 of the training patch list (patch files, or patch ids and IHC coordinates where read from the slides), independent of row order and of other manifest columns."
+    free = (rows.he_patch == '') | (rows.ihc_patch == '')
+    names = (rows.he_patch + '|' + rows.ihc_patch).where(~free, rows.patch_id + '@' + rows.ihc_x.astype(str) + ',' + rows.ihc_y.astype(str))
+    text = '\n'.join(sorted(names))
     return hashlib.sha256(text.encode()).hexdigest()
 
 # %% ../nbs/08_cyclegan.ipynb #7fa378cd
@@ -528,7 +538,7 @@ def translate_dataset(dataset, # Dataset directory (or `Dataset`) with the manif
         syn_path = ds.predictions_dir/'cyclegan'/r.slide_id/f'{r.patch_id}_synIHC.png'
         if syn_path.exists(): syn = read_rgb(syn_path)
         else:
-            syn = translate_patch(model, read_rgb(ds/r.he_patch), batch=batch)
+            syn = translate_patch(model, read_patch(ds, r, 'he'), batch=batch)
             write_image(syn, syn_path)
         got = labeller(syn)
         rec = dict(slide_id=r.slide_id, patch_id=r.patch_id, x=r.x, y=r.y, syn_ihc=str(syn_path.relative_to(ds.root)))
@@ -536,7 +546,7 @@ def translate_dataset(dataset, # Dataset directory (or `Dataset`) with the manif
         if ref is not None and ref.labelled.get(r.patch_id, False):
             rec |= {f'ihc_{k}': float(ref.at[r.patch_id, k]) for k in RATIOS} | dict(reference=ref_name)
         else:
-            real = labeller(read_rgb(ds/r.ihc_patch))
+            real = labeller(read_patch(ds, r, 'ihc'))
             rec |= {f'ihc_{k}': float(real.get(k, np.nan)) for k in RATIOS} | dict(reference='labeller on real IHC')
         records.append(rec)
         write_table(pd.DataFrame(records), table_path)
@@ -592,7 +602,7 @@ def plot_translations(dataset, # Dataset directory
     man = kept_pairs(dataset).set_index('patch_id')
     fig,axs = plt.subplots(len(rows), 3, figsize=(10, 3.4*len(rows)), squeeze=False)
     for ax,r in zip(axs, rows.itertuples()):
-        ims = [read_rgb(dataset/man.he_patch[r.patch_id]), read_rgb(dataset/man.ihc_patch[r.patch_id]), read_rgb(dataset/r.syn_ihc)]
+        ims = [read_patch(dataset, man.loc[r.patch_id], 'he'), read_patch(dataset, man.loc[r.patch_id], 'ihc'), read_rgb(dataset/r.syn_ihc)]
         titles = [f'H&E {r.patch_id}', f'real IHC: {target} {getattr(r, "ihc_" + target):.2f}', f'synthetic IHC: {getattr(r, "syn_" + target):.2f}']
         for a,im,t in zip(ax, ims, titles): a.imshow(im); a.set_title(t, fontsize=9); a.axis('off')
     fig.tight_layout()

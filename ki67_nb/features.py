@@ -20,7 +20,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from .core import *
-from .regress import (TILE_SIZE, SPLITS, SEED_SAMPLE_BINS, SEED_QUOTAS, SEED_EVAL_TILES, split_tiles, evaluate_predictions,
+from .regress import (he_patch_of, TILE_SIZE, SPLITS, SEED_SAMPLE_BINS, SEED_QUOTAS, SEED_EVAL_TILES, split_tiles, evaluate_predictions,
                              plot_training, TileRegressor, tile_result, trained_models, package_versions, host_reachable, model_tile)
 
 _log = get_logger(__name__)
@@ -287,21 +287,21 @@ class EmbeddingCache:
 
 # %% ../nbs/09b_features.ipynb #9c3d56d3
 def tile_batches(dataset, # Dataset directory (or `Dataset`); `he_patch` paths are relative to it
-                 tiles:pd.DataFrame, # Tiles with `KEY_COLUMNS` and `he_patch`
+                 tiles:pd.DataFrame, # Tiles with `KEY_COLUMNS`, `he_patch` ('': read from the slide) and `size` (`regress.load_tile_table`)
                  bs:int=64, # Tiles per batch
                  workers:int=2, # Threads reading patches ahead of use (0: read each patch when it is needed, in this thread)
                  ahead:int=8, # Patches read ahead of use
                 ):
     "Yield `(keys, images)`: `KEY_COLUMNS` rows and uint8 tiles (n, s, s, 3) cut from the H&E patches, in batches of `bs`."
     ds = Dataset(dataset)
-    groups = [g for _,g in tiles.groupby('he_patch', sort=False)]
+    groups = [g for _,g in tiles.groupby('patch_id', sort=False)]
     def cut(g):
-        img = read_image(ds/g.he_patch.iloc[0], 'H&E patch')
+        img,source = he_patch_of(ds, g.iloc[0])          # its file, or the slide
         out = []
         for r in g.itertuples():
             s = int(r.tile_size)
             if r.tile_y + s > img.shape[0] or r.tile_x + s > img.shape[1] or min(r.tile_x, r.tile_y) < 0:
-                raise InputError(ds/g.he_patch.iloc[0], f'tile at ({r.tile_x}, {r.tile_y}) of {s} px lies outside the {img.shape[1]}x{img.shape[0]} patch')
+                raise InputError(source, f'tile at ({r.tile_x}, {r.tile_y}) of {s} px lies outside the {img.shape[1]}x{img.shape[0]} patch')
             out.append(img[r.tile_y:r.tile_y + s, r.tile_x:r.tile_x + s])
         return g[KEY_COLUMNS],np.stack(out)
     def patches():   # (keys, tiles) of each patch, in order

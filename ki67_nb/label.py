@@ -18,6 +18,7 @@ from .core import *
 from .cluster import executor
 from .stains import (estimate_ihc_stains, REFERENCE_HDAB, REFERENCE_HE, Stains, as_stains, estimate_stains, hed_to_rgb, optical_density,
                             rgb_to_hed, stain_angle, stain_concentrations, white_point)
+from .tiles import patch_source, read_patch
 from .wsi import artefact_mask
 
 # %% auto #0
@@ -26,15 +27,16 @@ __all__ = ['PRETRAINED', 'MODEL_NAMES', 'CONTRIBUTION_COLUMNS', 'METHODS', 'LABE
            'SCALE_D_MIN', 'NUCLEUS_DIAMETER_UM', 'BACKGROUND_UM', 'MAX_BACKGROUND', 'SIGMA_UM', 'OD_THRESHOLD',
            'GROW_UM', 'GROW_OD', 'SPLIT_UM', 'MIN_AREA_UM2', 'MAX_AREA_UM2', 'HALF_MAX', 'MIN_RELATIVE_AREA',
            'NUCLEI_COLUMNS', 'ARTEFACT_FLAG', 'CONE_TOL', 'ARTEFACT_MAX_SHARE', 'LABEL_COLUMNS', 'LABEL_KEYS',
-           'TILE_LABEL_COLUMNS', 'MANIFEST_NEEDS', 'POOL_PATCHES', 'POOL_PX', 'blank_reason', 'nuclear_image',
-           'concentrations_u8', 'configure_tensorflow', 'cached_model_dir', 'load_nuclei_model', 'fit_nuclei_model',
-           'Labelling', 'ratios_of_sums', 'patch_row', 'plausibility_flags', 'predict_nuclei', 'nuclei_table',
-           'model_mpp', 'label_nuclear', 'blob_scale_maxima', 'suppress_overlaps', 'estimate_nucleus_scale',
-           'block_mean', 'to_work_scale', 'upscale_labels', 'to_work_rgb', 'subtract_background', 'fill_holes',
-           'split_by_distance', 'grow_to_threshold', 'split_nuclei', 'nuclei_measures', 'filter_areas', 'detect_nuclei',
-           'label_watershed', 'seed_images', 'label_seed', 'label_threshold', 'stain_coloured', 'mask_artefacts',
-           'label_image', 'label_patch', 'tile_labels', 'plot_labelling', 'read_bench_index', 'score_detections',
-           'summarise_bench', 'real_bench', 'find_real_bench', 'slide_stains', 'label_dataset']
+           'TILE_LABEL_COLUMNS', 'MANIFEST_NEEDS', 'READ_COLUMNS', 'POOL_PATCHES', 'POOL_PX', 'blank_reason',
+           'nuclear_image', 'concentrations_u8', 'configure_tensorflow', 'cached_model_dir', 'load_nuclei_model',
+           'fit_nuclei_model', 'Labelling', 'ratios_of_sums', 'patch_row', 'plausibility_flags', 'predict_nuclei',
+           'nuclei_table', 'model_mpp', 'label_nuclear', 'blob_scale_maxima', 'suppress_overlaps',
+           'estimate_nucleus_scale', 'block_mean', 'to_work_scale', 'upscale_labels', 'to_work_rgb',
+           'subtract_background', 'fill_holes', 'split_by_distance', 'grow_to_threshold', 'split_nuclei',
+           'nuclei_measures', 'filter_areas', 'detect_nuclei', 'label_watershed', 'seed_images', 'label_seed',
+           'label_threshold', 'stain_coloured', 'mask_artefacts', 'label_image', 'label_patch', 'tile_labels',
+           'plot_labelling', 'read_bench_index', 'score_detections', 'summarise_bench', 'real_bench', 'find_real_bench',
+           'slide_stains', 'label_dataset']
 
 # %% ../nbs/06_label.ipynb #0db42569
 def blank_reason(img:np.ndarray, # RGB uint8 image
@@ -883,6 +885,7 @@ LABEL_KEYS = ['slide_id', 'patch_id', 'x', 'y', 'ihc_x', 'ihc_y']   # which patc
 TILE_LABEL_COLUMNS = ['slide_id', 'patch_id', 'x', 'y', 'tile_x', 'tile_y', 'tile_size', 'ratio_area', 'ratio_count', 'n_nuclei', 'n_positive',
                       'label_method', 'label_reason']
 MANIFEST_NEEDS = ['slide_id', 'patch_id', 'x', 'y', 'keep', 'ihc_patch']
+READ_COLUMNS = ['slide_id', 'patch_id', 'x', 'y', 'size', 'ihc_x', 'ihc_y', 'ihc_patch']   # what `tiles.read_patch` reads an IHC patch by
 
 _WORKER_MODEL = None
 
@@ -902,14 +905,22 @@ def _model_ref(model):
 POOL_PATCHES = 8        # patches per slide whose optical densities are pooled for its stain estimate
 POOL_PX = 250_000       # pixels sampled from each
 
-def slide_stains(paths:list, # IHC patch files of one slide
-                 n:int=POOL_PATCHES, # Most patches read (evenly spread over `paths`)
+def _read_ihc(patch, # IHC patch file, or a manifest row (read with `tiles.read_patch`, from its file or the slide)
+              dataset=None, # The dataset of a manifest row
+             ) -> tuple:
+    "(RGB uint8 image, where it came from) of an IHC patch."
+    if isinstance(patch, (str, Path)): return as_rgb_uint8(read_image(patch, 'IHC patch'), str(patch)),str(patch)
+    return read_patch(dataset, patch, 'ihc'),patch_source(dataset, patch, 'ihc')
+
+def slide_stains(patches:list, # IHC patches of one slide: files, or manifest rows (with `dataset`: read from their file or the slide)
+                 n:int=POOL_PATCHES, # Most patches read (evenly spread over `patches`)
+                 dataset=None, # Dataset of the manifest rows
                 ) -> tuple|None:
     "(Stains, flags) of `estimate_ihc_stains` on the pooled optical densities of a slide's patches; None when none is readable or the estimate falls back to the reference."
-    paths = list(paths)
+    patches = list(patches)
     ods = []
-    for p in paths[::max(1, -(-len(paths)//n))][:n]:
-        try: img = as_rgb_uint8(read_image(p, 'IHC patch'), str(p))
+    for p in patches[::max(1, -(-len(patches)//n))][:n]:
+        try: img,_ = _read_ihc(p, dataset)
         except Exception: continue
         step = max(1, int(np.sqrt(img.shape[0]*img.shape[1]/POOL_PX)))
         small,_,_ = mask_artefacts(img[::step, ::step])
@@ -920,7 +931,7 @@ def slide_stains(paths:list, # IHC patch files of one slide
     return Stains(st.vectors, f'slide ({len(ods)} patches): {st.source}'), flags
 
 # %% ../nbs/06_label.ipynb #3e317109
-def _label_one(ihc_patch:Path, # IHC patch file
+def _label_one(patch, # IHC patch file, or a manifest row (`dataset` given: read from its file or the slide)
                mpp:float|None=None, # Its µm per pixel (None: estimated)
                pooled:tuple|None=None, # (Stains, flags) of its slide (`slide_stains`), or None: estimated per patch
                *, method:str, # 'nuclear', 'seed' or 'threshold'
@@ -930,14 +941,15 @@ def _label_one(ihc_patch:Path, # IHC patch file
                min_nuclei:int, # Fewer nuclei: NaN with reason
                tile:int, stride:int, # Tile side and step, px
                detector:str='watershed', # 'nuclear': nuclei detector
+               dataset=None, # Dataset of a manifest row
               ) -> tuple:
-    "Label one IHC patch file: (patch label row, its tile labels)."
+    "Label one IHC patch: (patch label row, its tile labels)."
     model = _WORKER_MODEL if model is None and _WORKER_MODEL is not None else model
-    try: img = read_image(ihc_patch, 'IHC patch')
+    try: img,source = _read_ihc(patch, dataset)
     except Exception as e:
         lab = Labelling(method, (0, 0), reason=f'unreadable: {e}'.replace('\n', ' '))
         return patch_row(lab, min_nuclei),tile_labels(lab, tile, stride)
-    lab = label_image(img, method, model, stains if pooled is None else pooled[0], dab_threshold, source=str(ihc_patch), detector=detector, mpp=mpp)
+    lab = label_image(img, method, model, stains if pooled is None else pooled[0], dab_threshold, source=source, detector=detector, mpp=mpp)
     if pooled is not None: lab.flags = list(pooled[1]) + [f for f in lab.flags if f not in pooled[1]]
     return patch_row(lab, min_nuclei),tile_labels(lab, tile, stride, min_nuclei)
 
@@ -969,7 +981,7 @@ def label_dataset(dataset, # Dataset directory with the tile stage's manifest
     missing = [c for c in MANIFEST_NEEDS if c not in manifest.columns]
     if missing: raise InputError(ds.manifest_path, f'lacks the columns {missing}', 'Write it with `ki67 tile`')
     if 'ihc_x' not in manifest.columns: manifest = manifest.assign(ihc_x=manifest.x, ihc_y=manifest.y)   # IHC cut at the H&E place
-    kept = manifest[manifest.keep.astype(bool) & (manifest.ihc_patch.fillna('').astype(str) != '')].reset_index(drop=True)
+    kept = manifest[manifest.keep.astype(bool)].reset_index(drop=True)   # IHC patch file, or (none written) the region of the slide
     order = {p: i for i,p in enumerate(kept.patch_id)}
     lpath,tpath = ds.labels_path(method),ds.tile_labels_path(method)
     empty = pd.DataFrame(columns=LABEL_KEYS + LABEL_COLUMNS)
@@ -989,16 +1001,19 @@ def label_dataset(dataset, # Dataset directory with the tile stage's manifest
     if not needs_model: model = None
     pool = executor(workers, scheduler, _init_label_worker, (_model_ref(model), needs_model)) if len(todo) else None
     if needs_model and pool is None and len(todo): model = load_nuclei_model(model)
+    root = ds.root.resolve()            # workers, local or on a cluster, see the dataset by its absolute path
     job = functools.partial(_label_one, method=method, model=None if pool else model, stains=stains, dab_threshold=dab_threshold,
-                            min_nuclei=min_nuclei, tile=tile, stride=stride, detector=detector)
-    paths = [ds/p for p in todo.ihc_patch]
+                            min_nuclei=min_nuclei, tile=tile, stride=stride, detector=detector, dataset=root)
+    reads = [c for c in READ_COLUMNS if c in kept.columns]
+    paths = todo[reads].to_dict('records')
     known = todo['mpp'].astype(float) if 'mpp' in todo else pd.Series(np.nan, index=todo.index)   # µm per level-0 px, from the slide
     mpps = [mpp if mpp is not None else (float(v) if np.isfinite(v) and v > 0 else None) for v in known]
     pooled = [None]*len(todo)
     if pool_stains and method == 'nuclear' and stains is None and len(todo):   # every kept patch of a slide pools, done ones too
-        groups = {sid: [ds/p for p in g.ihc_patch] for sid,g in kept[kept.slide_id.isin(set(todo.slide_id))].groupby('slide_id', sort=False) if len(g) > 1}
+        groups = {sid: g[reads].to_dict('records') for sid,g in kept[kept.slide_id.isin(set(todo.slide_id))].groupby('slide_id', sort=False) if len(g) > 1}
         if groups:
-            est = dict(zip(groups, pool.map(slide_stains, groups.values()) if pool else map(slide_stains, groups.values())))
+            pool_one = functools.partial(slide_stains, dataset=root)
+            est = dict(zip(groups, pool.map(pool_one, groups.values()) if pool else map(pool_one, groups.values())))
             pooled = [est.get(sid) for sid in todo.slide_id]
     results = pool.map(job, paths, mpps, pooled) if pool else map(job, paths, mpps, pooled)
     new_rows,new_tiles = [],[]

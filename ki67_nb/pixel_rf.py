@@ -6,7 +6,7 @@ Docs: https://ki67-nb.github.io/ki67_nb/pixel_rf.html.md"""
 
 # %% ../nbs/07_pixel_rf.ipynb #82131237
 from __future__ import annotations
-import hashlib, json, shutil
+import functools, hashlib, json, shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from sklearn.ensemble import RandomForestClassifier
 
 from .core import *
 from .stains import optical_density
-from .tiles import kept_pairs
+from .tiles import kept_pairs, read_patch
 
 # %% auto #0
 __all__ = ['CLASSES', 'STAINS', 'SIGMAS', 'WINDOW', 'MIN_DERIVATIVE_SIGMA', 'FILTERS', 'COLOURS', 'SEGMENTATION_COLOURS',
@@ -213,9 +213,10 @@ class PixelRF:
 
 # %% ../nbs/07_pixel_rf.ipynb #1160c1b5
 def _as_image(x, reader):
-    return reader(x) if isinstance(x, (str, Path)) else x
+    "An array as it is; a path read with `reader`; a callable (e.g. a patch read from a slide) called, so that only one image is in memory at a time."
+    return reader(x) if isinstance(x, (str, Path)) else x() if callable(x) else x
 
-def train_pixel_rf(images:list, # RGB patches (arrays or image paths)
+def train_pixel_rf(images:list, # RGB patches (arrays, image paths, or functions returning one)
                    labels:list, # Their label images (arrays or PNG paths): 0 unlabelled, 1-3 classes
                    sigmas=SIGMAS, # Filter scales, px
                    colour:str='rgb', # 'rgb' or 'od'
@@ -377,7 +378,8 @@ def _fit_or_load(dataset, kept, config, force, **train_kw):
     for st in STAINS:
         pids = config['scribbles'][st]
         rows = kept.set_index('patch_id').loc[list(pids)]
-        models[st] = train_pixel_rf([dataset/p for p in rows[f'{st}_patch']], [scribble_path(dataset, pid, st) for pid in pids], **train_kw)
+        patches = [functools.partial(read_patch, dataset, r, st) for r in rows.reset_index().to_dict('records')]   # its file, or the slide
+        models[st] = train_pixel_rf(patches, [scribble_path(dataset, pid, st) for pid in pids], **train_kw)
         with atomic_path(folder/f'{st}.joblib') as tmp: joblib.dump(models[st], tmp)
     with atomic_path(folder/'config.json') as tmp: tmp.write_text(json.dumps(config, indent=1))  # last: marks the models complete
     return models
@@ -415,7 +417,7 @@ def pixel_rf_dataset(dataset, # Dataset directory (or `Dataset`) with the manife
     for r in progress(list(kept.itertuples()), desc='pixel RF patches'):
         part = parts/f'{r.patch_id}.json'
         if part.exists() and not force: rows.append(json.loads(part.read_text())); continue
-        res = {st: predict_ratio(models[st], read_image(ds/getattr(r, f'{st}_patch'), f'{STAINS[st]} patch'), chunk) for st in STAINS}
+        res = {st: predict_ratio(models[st], read_patch(ds, r, st), chunk) for st in STAINS}
         row = dict(slide_id=r.slide_id, patch_id=r.patch_id, x=int(r.x), y=int(r.y), pred=res['he']['ratio'], uncertainty=res['he']['uncertainty'],
                    pred_he=res['he']['ratio'], pred_ihc=res['ihc']['ratio'], uncertainty_ihc=res['ihc']['uncertainty'],
                    nucleus_px_he=res['he']['nucleus_pixels'], nucleus_px_ihc=res['ihc']['nucleus_pixels'],

@@ -16,6 +16,7 @@ from torch import nn
 from PIL import Image
 
 from .core import *
+from .tiles import patch_source, read_patch
 from .stains import hed_jitter
 from fastai.vision.all import (RandTransform, TensorImage, DataBlock, ImageBlock, RegressionBlock, ColReader, ColSplitter,
                                Resize, Dihedral, Normalize, imagenet_stats, Learner, SGD, Adam, MSELossFlat, BaseLoss,
@@ -24,7 +25,7 @@ from fastai.vision.all import (RandTransform, TensorImage, DataBlock, ImageBlock
 # %% auto #0
 __all__ = ['TILE_SIZE', 'TILE_STRIDE', 'TARGETS', 'TILE_COLUMNS', 'SPLITS', 'SEED_SAMPLE_BINS', 'SEED_QUOTAS', 'SEED_EVAL_TILES',
            'ARCHS', 'RECIPES', 'MODEL_FORMAT', 'load_tile_table', 'split_slides', 'assert_no_slide_leak',
-           'sample_tiles', 'split_tiles', 'tile_path', 'extract_tiles', 'HEDJitter', 'TileRegressor',
+           'sample_tiles', 'split_tiles', 'tile_path', 'extract_tiles', 'he_patch_of', 'HEDJitter', 'TileRegressor',
            'regressor_splitter', 'host_reachable', 'create_regressor', 'tile_dataloaders', 'package_versions',
            'load_regressor', 'model_tile', 'predict_tiles', 'evaluate_predictions', 'plot_training', 'train_regressor',
            'train_method', 'trained_models', 'trained_regressors', 'held_out_slides', 'tile_result', 'method_results']
@@ -40,23 +41,24 @@ def load_tile_table(dataset, # Dataset directory (or `Dataset`) after `ki67 tile
                     target:str='ratio_area', # Label to learn: 'ratio_area' (the seed's) or 'ratio_count' (clinical index)
                     labels:str='nuclear', # Labeller whose tile labels to read (`labels/<labels>_tiles.parquet`)
                    ) -> pd.DataFrame:
-    "Labelled tiles with their H&E patch path and a `target` column; excluded tiles counted by reason in `.attrs['excluded']`."
+    "Labelled tiles with their H&E patch (`he_patch`: its file, '' where it is read from the slide; `size`) and a `target` column; excluded tiles counted by reason in `.attrs['excluded']`."
     ds = Dataset(dataset)
     if target not in TARGETS: raise InputError('target', f'must be one of {TARGETS}, got {target!r}')
     source = ds.tile_labels_path(labels)
     tiles,manifest = ds.read_tile_labels(labels),ds.read_manifest()
     missing = [c for c in TILE_COLUMNS if c not in tiles.columns]
     if missing: raise InputError(source, f'missing columns {missing}', 'Rerun `ki67 label`')
-    if not {'patch_id', 'he_patch'} <= set(manifest.columns): raise InputError(ds.manifest_path, 'missing column patch_id or he_patch', 'Rerun `ki67 tile`')
-    df = tiles.merge(manifest[['patch_id', 'he_patch']], on='patch_id', how='left')
+    if not {'patch_id', 'he_patch', 'keep'} <= set(manifest.columns): raise InputError(ds.manifest_path, 'missing column patch_id, he_patch or keep', 'Rerun `ki67 tile`')
+    man = manifest[['patch_id', 'he_patch', 'keep'] + (['size'] if 'size' in manifest else [])].rename(columns={'keep': '_kept'})
+    df = tiles.merge(man.assign(he_patch=man.he_patch.fillna('').astype(str)), on='patch_id', how='left')
     reason = df.label_reason.fillna('').astype(str)
     reason = reason.where(reason != '', np.where(df[target].isna(), f'{target} is NaN', ''))
-    reason = reason.where(reason != '', np.where(df.he_patch.fillna('') == '', 'no H&E patch', ''))
+    reason = reason.where(reason != '', np.where(~df._kept.fillna(False).astype(bool), 'no H&E patch', ''))   # not a kept pair of the manifest
     bad_range = (reason == '') & ~df[target].between(0, 1)
     if bad_range.any(): raise InputError(source, f'{bad_range.sum()} {target} values outside [0, 1], e.g. {df[target][bad_range].iloc[0]:.3g}')
     excluded = reason[reason != ''].value_counts().to_dict()
     if excluded: _log.warning(f'{ds.root}: {sum(excluded.values())} of {len(df)} tiles excluded: ' + ', '.join(f'{k}: {v}' for k,v in excluded.items()))
-    out = df[reason == ''].assign(target=lambda d: d[target].astype(float)).reset_index(drop=True)
+    out = df[reason == ''].drop(columns='_kept').assign(target=lambda d: d[target].astype(float)).reset_index(drop=True)
     if out.empty: raise InputError(source, f'no tile has a valid {target} ({len(df)} tiles)', 'Check the label stage')
     out.attrs['excluded'] = excluded
     return out
@@ -154,22 +156,30 @@ def tile_path(row) -> str:
 
 # %% ../nbs/09_regress.ipynb #2f7b2bd2
 def extract_tiles(dataset, # Dataset directory (or `Dataset`)
-                  tiles:pd.DataFrame, # Tiles with slide_id, patch_id, he_patch, tile_x, tile_y, tile_size
+                  tiles:pd.DataFrame, # Tiles with slide_id, patch_id, x, y, tile_x, tile_y, tile_size, he_patch ('': read from the slide) and size (`load_tile_table`)
                  ) -> pd.DataFrame:
-    "Write each tile's PNG (skipping finished ones); return `tiles` with a `tile_path` column relative to `dataset`."
+    "Write each tile's PNG (skipping finished ones), cut from its H&E patch (`he_patch_of`); return `tiles` with a `tile_path` column relative to `dataset`."
     dataset = Dataset(dataset)
     tiles = tiles.assign(tile_path=[tile_path(r) for r in tiles.itertuples()])
     todo = tiles[[not (dataset/p).exists() for p in tiles.tile_path]]
     bad = []
-    for he_patch,group in progress(todo.groupby('he_patch'), desc='tiles', total=todo.he_patch.nunique()):
-        try: img = read_image(dataset/he_patch, 'H&E patch')
+    for _,group in progress(todo.groupby('patch_id', sort=False), desc='tiles', total=todo.patch_id.nunique()):
+        try: img,source = he_patch_of(dataset, group.iloc[0])
         except InputError as e: bad.append(e); continue
         for r in group.itertuples():
             if r.tile_y + r.tile_size > img.shape[0] or r.tile_x + r.tile_size > img.shape[1]:
-                raise InputError(dataset/he_patch, f'tile at ({r.tile_x}, {r.tile_y}) of {r.tile_size} px lies outside the {img.shape[1]}x{img.shape[0]} patch')
+                raise InputError(source, f'tile at ({r.tile_x}, {r.tile_y}) of {r.tile_size} px lies outside the {img.shape[1]}x{img.shape[0]} patch')
             write_image(img[r.tile_y:r.tile_y + r.tile_size, r.tile_x:r.tile_x + r.tile_size], dataset/r.tile_path)
-    if bad: raise InputError(bad[0].source, f'{bad[0].problem}; {len(bad)} of {todo.he_patch.nunique()} H&E patches cannot be used')
+    if bad: raise InputError(bad[0].source, f'{bad[0].problem}; {len(bad)} of {todo.patch_id.nunique()} H&E patches cannot be used')
     return tiles
+
+def he_patch_of(dataset, # Dataset directory (or `Dataset`)
+                tile, # A tile row (Series): slide_id, patch_id, x, y (of the tile, level 0), tile_x, tile_y, he_patch, size
+               ) -> tuple:
+    "(RGB uint8 H&E patch, where it came from) of a tile: the patch file, or (`he_patch` '') the patch's region of the H&E slide (`tiles.read_patch`)."
+    r = dict(slide_id=tile['slide_id'], patch_id=tile['patch_id'], x=int(tile['x']) - int(tile['tile_x']), y=int(tile['y']) - int(tile['tile_y']),
+             size=tile.get('size'), he_patch=tile.get('he_patch', ''))
+    return read_patch(dataset, r, 'he'),patch_source(dataset, r, 'he')
 
 # %% ../nbs/09_regress.ipynb #30ea4b56
 class HEDJitter(RandTransform):

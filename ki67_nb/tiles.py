@@ -25,10 +25,11 @@ from .stains import luminance, rgb_to_hed, white_luminance
 from .wsi import SlideReader, artefact_mask, open_slide, slide_mpp, tissue_grid, tissue_mask, white_fraction
 
 # %% auto #0
-__all__ = ['NUCLEUS_PX', 'DENSITY_CELL', 'RESIDUAL_SCALE', 'MANIFEST_COLUMNS', 'THUMB_PX', 'MPP_TOLERANCE', 'architecture',
-           'estimate_shift', 'nuclear_density', 'density_consistency', 'residual_shift', 'pair_quality', 'score_patch',
-           'slide_shift', 'scoring_downsample', 'tile_pairs', 'SlidePlan', 'RegisteredIHC', 'pair_readers',
-           'tile_dataset', 'kept_pairs', 'plot_tile_overview', 'plot_quality_histograms']
+__all__ = ['NUCLEUS_PX', 'DENSITY_CELL', 'RESIDUAL_SCALE', 'MANIFEST_COLUMNS', 'PATCH_CHOICES', 'THUMB_PX', 'MPP_TOLERANCE',
+           'STAIN_NAMES', 'architecture', 'estimate_shift', 'nuclear_density', 'density_consistency', 'residual_shift',
+           'pair_quality', 'score_patch', 'slide_shift', 'scoring_downsample', 'tile_pairs', 'SlidePlan',
+           'RegisteredIHC', 'pair_readers', 'tile_dataset', 'patch_source', 'read_patch', 'kept_pairs',
+           'plot_tile_overview', 'plot_quality_histograms']
 
 # %% ../nbs/05_tiles.ipynb #a176efa8
 NUCLEUS_PX = 16  # a nucleus' diameter, level-0 px at ~0.5 um/px: the scale below which adjacent sections differ
@@ -133,6 +134,7 @@ def slide_shift(he_thumb:np.ndarray, ihc_thumb:np.ndarray, # Thumbnails of the s
 # %% ../nbs/05_tiles.ipynb #21853d7b
 MANIFEST_COLUMNS = ['slide_id', 'patch_id', 'x', 'y', 'size', 'level', 'mpp', 'shift_x', 'shift_y', 'ihc_x', 'ihc_y', 'he_white', 'ihc_white',
                     'artefact_he', 'artefact_ihc', 'tissue', 'ssim', 'density_consistency', 'residual_shift', 'quality', 'keep', 'reject_reason', 'he_patch', 'ihc_patch']
+PATCH_CHOICES = ('none',) + PATCH_FORMATS   # `ki67 tile --patch-format`: 'none' writes no image files (later stages read the slides)
 
 def scoring_downsample(patch_size:int, # Patch side, level-0 px
                       ) -> int:
@@ -260,7 +262,7 @@ def _tile_cells(cells:pd.DataFrame, # Some rows of the slide's grid: x, y, tissu
                 dataset, # Dataset directory (or `Dataset`)
                 size:int, # Patch side, level-0 px
                 thresholds:dict, # white_he, white_ihc, ssim_min, quality_min, min_tissue, max_artefact (as `tile_dataset`)
-                patch_format:str, # 'tif', 'png' or 'jpg'
+                patch_format:str, # 'none' (no files), 'tif', 'png' or 'jpg'
                ) -> list:
     "Step 2 for some grid cells of one slide: score their patches, decide, write the kept pairs; their manifest rows."
     ds,sid = Dataset(dataset),plan.slide_id
@@ -280,7 +282,7 @@ def _tile_cells(cells:pd.DataFrame, # Some rows of the slide's grid: x, y, tissu
                                              ('ihc_artefact', _artefact_bad(rec['artefact_ihc'], rec['ihc_white'], thresholds['white_ihc'], thresholds['max_artefact'])),
                                              ('ssim', not rec['ssim'] > thresholds['ssim_min']), ('quality', not rec['quality'] >= thresholds['quality_min'])] if bad]
             rec |= dict(keep=not reasons, reject_reason=','.join(reasons))
-            if rec['keep']:
+            if rec['keep'] and patch_format != 'none':
                 paths = [ds.patch_file(sid, rec['patch_id'], s, patch_format) for s in ('HE', 'IHC')]
                 rec |= dict(he_patch=paths[0], ihc_patch=paths[1])
                 if not all((ds/p).exists() for p in paths):      # resume: a finished pair is not rewritten
@@ -325,15 +327,15 @@ def tile_dataset(dataset, # Dataset directory with pairs.csv and the slides
                  quality_min:float=0., # Keep pairs with combined quality at least this (0: no extra filter)
                  min_tissue:float=0.05, # Grid patches with less tissue in the thumbnail mask (artefacts excluded) are not read
                  max_artefact:float=0.5, # Reject patches with this fraction or more of artefact (pen ink, black or missing areas) in either stain
-                 patch_format:str='tif', # Patch files: 'tif' (lossless, fast), 'png' (the seed's) or 'jpg' (quality 95, small)
+                 patch_format:str='none', # Patch files: 'none' (later stages read the slides), 'tif' (lossless, fast), 'png' (the seed's) or 'jpg' (quality 95, small)
                  mpp:float|None=None, # µm per level-0 pixel of both slides, when the files do not say or say wrong
                  scheduler:str|None=None, # Dask scheduler (`tcp://host:port`) whose workers run the jobs; None: `$KI67_SCHEDULER`, else `workers` local processes
                 ) -> pd.DataFrame:
-    "Tile every slide pair of `dataset`: score each patch pair, write the kept ones and the manifest; return the manifest."
+    "Tile every slide pair of `dataset`: score each patch pair, write the manifest (and the kept pairs' files unless `patch_format` is 'none'); return the manifest."
     ds = Dataset(dataset)
     if patch_size < 64: raise InputError('--patch-size', f'must be at least 64 px, got {patch_size}')
     if workers < 1: raise InputError('--workers', f'must be at least 1, got {workers}')
-    if patch_format not in PATCH_FORMATS: raise InputError('--patch-format', f'must be one of {", ".join(PATCH_FORMATS)}, got {patch_format!r}')
+    if patch_format not in PATCH_CHOICES: raise InputError('--patch-format', f'must be one of {", ".join(PATCH_CHOICES)}, got {patch_format!r}')
     for name,v in [('--white-he', white_he), ('--white-ihc', white_ihc), ('--min-tissue', min_tissue), ('--max-artefact', max_artefact)]:
         if not 0 <= v <= 1: raise InputError(name, f'must be a fraction in [0, 1], got {v}')
     if mpp is not None: slide_mpp(None, mpp)       # checks the stated value before any work
@@ -374,20 +376,78 @@ def tile_dataset(dataset, # Dataset directory with pairs.csv and the slides
     log.info(f'{ds.root}: {int(manifest.keep.sum())} of {len(manifest)} patch pairs kept from {manifest.slide_id.nunique()} slides, {len(failures)} failed')
     return manifest
 
+# %% ../nbs/05_tiles.ipynb #a1e5d002
+STAIN_NAMES = {'he': 'H&E', 'ihc': 'IHC'}
+
+def _field(row, key:str, default=None):
+    "`row[key]` of a manifest row given as a dict, a pandas Series or an `itertuples` tuple."
+    if hasattr(row, '_asdict'): row = row._asdict()
+    v = row.get(key, default) if hasattr(row, 'get') else default
+    return default if v is None or (isinstance(v, float) and np.isnan(v)) else v
+
+@functools.lru_cache(maxsize=4)
+def _pair_open(root:Path, slide_id:str, stamp:tuple) -> tuple:
+    ds = Dataset(root)
+    pairs = tile_pairs(ds).set_index('slide_id')
+    if slide_id not in pairs.index: raise InputError(ds.pairs_path, f'has no slide pair {slide_id!r}, which the manifest lists', 'Rerun `ki67 tile DATASET`')
+    he,ihc,_,_ = pair_readers(ds, pairs.loc[slide_id].to_dict() | dict(slide_id=slide_id))
+    return he,ihc
+
+def _slide_pair(ds:Dataset, slide_id:str) -> tuple:
+    "(H&E reader, IHC reader in the H&E frame) of a slide pair, kept open per process while pairs.csv and its registration are unchanged."
+    stamp = tuple(p.stat().st_mtime_ns if p.exists() else 0 for p in (ds.pairs_path, ds.registration_path(slide_id)))
+    return _pair_open(ds.root, str(slide_id), stamp)
+_slide_pair.cache_clear = _pair_open.cache_clear
+
+def patch_source(dataset, # Dataset directory (or `Dataset`)
+                 row, # A manifest row (dict, Series or `itertuples` tuple)
+                 stain:str, # 'he' or 'ihc'
+                ) -> str:
+    "Where `read_patch` reads a patch from, for messages: its file, or the slide with the region."
+    ds,st = Dataset(dataset),stain.lower()
+    f = str(_field(row, f'{st}_patch', '') or '')
+    if f: return str(ds/f)
+    x,y = (_field(row, 'x'), _field(row, 'y')) if st == 'he' else (_field(row, 'ihc_x', _field(row, 'x')), _field(row, 'ihc_y', _field(row, 'y')))
+    return f"{STAIN_NAMES[st]} slide of {_field(row, 'slide_id')} at ({int(x)}, {int(y)}), {int(_field(row, 'size'))} px"
+
+def read_patch(dataset, # Dataset directory (or `Dataset`) with pairs.csv and the slides
+               row, # A manifest row (dict, Series or `itertuples` tuple): slide_id, x, y, size, ihc_x, ihc_y, he_patch, ihc_patch
+               stain:str, # 'he' or 'ihc'
+              ) -> np.ndarray:
+    "The `stain` patch of a manifest row, RGB uint8 (size, size, 3): its file when the tile stage wrote one, else read from the slide at level 0 — the H&E at (x, y), the IHC at (ihc_x, ihc_y) in the H&E frame (`pair_readers`). `InputError` naming the file or slide when it cannot be read."
+    ds,st = Dataset(dataset),stain.lower()
+    if st not in STAIN_NAMES: raise InputError('stain', f"must be 'he' or 'ihc', got {stain!r}")
+    f = str(_field(row, f'{st}_patch', '') or '')
+    if f: return read_image(ds/f, f'{STAIN_NAMES[st]} patch')
+    sid,size = _field(row, 'slide_id'),_field(row, 'size')
+    if sid is None or size is None: raise InputError(ds.manifest_path, f'row {_field(row, "patch_id")!r} has no {st}_patch file and no slide_id/size to read it from the slide')
+    he,ihc = _slide_pair(ds, sid)
+    if st == 'he': return he.read_region(int(_field(row, 'x')), int(_field(row, 'y')), int(size), int(size))
+    return ihc.read_region(int(_field(row, 'ihc_x', _field(row, 'x'))), int(_field(row, 'ihc_y', _field(row, 'y'))), int(size), int(size))
+
 # %% ../nbs/05_tiles.ipynb #0b362ca1
 def kept_pairs(dataset, # Dataset directory with the tile stage's manifest
               ) -> pd.DataFrame:
-    "Rows of the manifest kept by the tile stage with both patch files on disk; `InputError` when there are none."
+    "Rows of the manifest kept by the tile stage (every patch file it lists on disk; rows without files are read from the slides by `read_patch`); `InputError` when there are none."
     ds = Dataset(dataset)
     path = ds.manifest_path
     m = read_table(path)
     missing = {'slide_id', 'patch_id', 'x', 'y', 'keep', 'he_patch', 'ihc_patch'} - set(m.columns)
     if missing: raise InputError(path, f'missing columns {sorted(missing)}', 'Write it with `ki67 tile`')
-    rows = m[m.keep.astype(bool) & (m.he_patch.fillna('') != '') & (m.ihc_patch.fillna('') != '')].reset_index(drop=True)
-    if rows.empty: raise InputError(path, f'no kept patch pairs with written patches (of {len(m)} rows)', 'Run `ki67 tile DATASET` first, or relax its filters')
+    rows = m[m.keep.astype(bool)].reset_index(drop=True)
+    rows[['he_patch', 'ihc_patch']] = rows[['he_patch', 'ihc_patch']].fillna('').astype(str)
+    if rows.empty: raise InputError(path, f'no kept patch pairs (of {len(m)} rows)', 'Run `ki67 tile DATASET` first, or relax its filters')
     for col in ['he_patch', 'ihc_patch']:
-        absent = [p for p in rows[col] if not (ds/p).exists()]
+        absent = [p for p in rows[col] if p and not (ds/p).exists()]
         if absent: raise InputError(ds/absent[0], f'patch listed in the manifest is missing ({len(absent)} of {len(rows)} {col} files)', 'Rerun `ki67 tile DATASET`')
+    free = rows.slide_id[(rows.he_patch == '') | (rows.ihc_patch == '')].unique()
+    if len(free):                     # patches to be read from the slides: the pairs must be there
+        pairs = tile_pairs(ds).set_index('slide_id')
+        unknown = [s for s in free if s not in pairs.index]
+        if unknown: raise InputError(ds.pairs_path, f'lacks the slide pairs {unknown[:3]} whose patches the manifest reads from the slides', 'Rerun `ki67 tile DATASET`')
+        for s in free:
+            for col in ('he_path', 'ihc_path'):
+                if not (ds/pairs.at[s, col]).exists(): raise InputError(ds/pairs.at[s, col], f'slide of pair {s!r} is missing (its patches are read from it)')
     return rows
 
 # %% ../nbs/05_tiles.ipynb #6bc9bd65
