@@ -133,6 +133,7 @@ class Dataset:
     registration_dir = property(lambda self: self.root/'registration', doc='Per-pair registration transforms')
     embeddings_dir = property(lambda self: self.root/'embeddings', doc='Cached tile embeddings, one zarr store per encoder')
     patches_dir = property(lambda self: self.root/'patches', doc='Patch image files written by the tile stage')
+    tiles_dir = property(lambda self: self.root/'tiles', doc='H&E tile images cut for the regression models (a cache, rewritten when missing)')
     labels_dir = property(lambda self: self.root/'labels', doc='Label tables, one pair of files per labeller')
     models_dir = property(lambda self: self.root/'models', doc='Trained models, one folder each')
     predictions_dir = property(lambda self: self.root/'predictions', doc='Predictions of the trained models')
@@ -154,6 +155,13 @@ def patch_file(self, slide_id:str, patch_id:str, # The patch pair
     "Path of one patch image *relative to the dataset* (as stored in the manifest): `patches/<slide>/<patch>_<stain>.<fmt>`."
     if stain not in ('HE', 'IHC'): raise InputError('stain', f"must be 'HE' or 'IHC', got {stain!r}")
     return f'patches/{slide_id}/{patch_id}_{stain}.{fmt}'
+
+@patch_to(Dataset)
+def tile_file(self, slide_id:str, patch_id:str, # The tile's slide and patch
+              tile_x:int, tile_y:int, tile_size:int, # The tile in its patch, px
+             ) -> str:
+    "Path of one H&E tile image *relative to the dataset*: `tiles/<slide>/<patch>_x<tile_x>_y<tile_y>_s<tile_size>.png`."
+    return f'{self.tiles_dir.name}/{slide_id}/{patch_id}_x{tile_x}_y{tile_y}_s{tile_size}.png'
 
 @patch_to(Dataset)
 def labels_path(self, method:str='nuclear', # Labeller name

@@ -6,7 +6,7 @@ Docs: https://ki67-nb.github.io/ki67_nb/label.html.md"""
 
 # %% ../nbs/06_label.ipynb #59da8dc5
 from __future__ import annotations
-import contextlib, functools, json, math, multiprocessing as mp, os, shutil, time
+import concurrent.futures as cf, contextlib, functools, json, math, multiprocessing as mp, os, shutil, time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -953,6 +953,24 @@ def _label_one(patch, # IHC patch file, or a manifest row (`dataset` given: read
     if pooled is not None: lab.flags = list(pooled[1]) + [f for f in lab.flags if f not in pooled[1]]
     return patch_row(lab, min_nuclei),tile_labels(lab, tile, stride, min_nuclei)
 
+# %% ../nbs/06_label.ipynb #b2f0a010
+def _submit_by_slide(pool, # Executor (`cluster.executor`: local processes or a Dask cluster)
+                     job, # patch, mpp, pooled -> result (`_label_one`)
+                     stain_job, # A slide's patches -> pooled (Stains, flags) (`slide_stains`)
+                     groups:dict, # slide_id -> its patches, for the slides whose stains are pooled
+                     patches:list, mpps:list, slide_ids:list, # The patches to label, their µm/px and slide
+                    ) -> list:
+    "Futures of `job` for every patch, in order. A slide's patches are submitted as soon as its pooled stain estimate is done, the others at once: no worker waits for the slowest slide's estimate."
+    futures,where = [None]*len(patches),{}
+    for i,s in enumerate(slide_ids): where.setdefault(s, []).append(i)
+    def submit(sid, pooled):
+        for i in where[sid]: futures[i] = pool.submit(job, patches[i], mpps[i], pooled)
+    stain_futures = {pool.submit(stain_job, groups[s]): s for s in where if s in groups}
+    for s in where:
+        if s not in groups: submit(s, None)
+    for f in cf.as_completed(stain_futures): submit(stain_futures[f], f.result())
+    return futures
+
 # %% ../nbs/06_label.ipynb #5f1ff59d
 def label_dataset(dataset, # Dataset directory with the tile stage's manifest
                   method:str='nuclear', # 'nuclear', 'seed' or 'threshold'
@@ -999,7 +1017,8 @@ def label_dataset(dataset, # Dataset directory with the tile stage's manifest
     tiles = tiles[tiles.patch_id.isin(set(done.patch_id))]
     if len(todo) and stains is not None: stains = as_stains(stains, '--stains')
     if not needs_model: model = None
-    pool = executor(workers, scheduler, _init_label_worker, (_model_ref(model), needs_model)) if len(todo) else None
+    init = (_init_label_worker, (_model_ref(model), True)) if needs_model else ()    # weight-free labellers: no worker set-up to register
+    pool = executor(workers, scheduler, *init) if len(todo) else None
     if needs_model and pool is None and len(todo): model = load_nuclei_model(model)
     root = ds.root.resolve()            # workers, local or on a cluster, see the dataset by its absolute path
     job = functools.partial(_label_one, method=method, model=None if pool else model, stains=stains, dab_threshold=dab_threshold,
@@ -1008,14 +1027,14 @@ def label_dataset(dataset, # Dataset directory with the tile stage's manifest
     paths = todo[reads].to_dict('records')
     known = todo['mpp'].astype(float) if 'mpp' in todo else pd.Series(np.nan, index=todo.index)   # µm per level-0 px, from the slide
     mpps = [mpp if mpp is not None else (float(v) if np.isfinite(v) and v > 0 else None) for v in known]
-    pooled = [None]*len(todo)
+    groups = {}
     if pool_stains and method == 'nuclear' and stains is None and len(todo):   # every kept patch of a slide pools, done ones too
         groups = {sid: g[reads].to_dict('records') for sid,g in kept[kept.slide_id.isin(set(todo.slide_id))].groupby('slide_id', sort=False) if len(g) > 1}
-        if groups:
-            pool_one = functools.partial(slide_stains, dataset=root)
-            est = dict(zip(groups, pool.map(pool_one, groups.values()) if pool else map(pool_one, groups.values())))
-            pooled = [est.get(sid) for sid in todo.slide_id]
-    results = pool.map(job, paths, mpps, pooled) if pool else map(job, paths, mpps, pooled)
+    pool_one = functools.partial(slide_stains, dataset=root)
+    if pool: results = (f.result() for f in _submit_by_slide(pool, job, pool_one, groups, paths, mpps, list(todo.slide_id)))
+    else:
+        est = {sid: pool_one(g) for sid,g in groups.items()}
+        results = map(job, paths, mpps, [est.get(sid) for sid in todo.slide_id])
     new_rows,new_tiles = [],[]
     def ordered(parts, columns, by) -> pd.DataFrame:
         "Rows of `parts` in manifest order of their patch (then `by`)."

@@ -150,9 +150,11 @@ def split_tiles(dataset, # Dataset directory (or `Dataset`)
     return sampled
 
 # %% ../nbs/09_regress.ipynb #b5118286
-def tile_path(row) -> str:
-    "Relative path of a tile's PNG: `tiles/<slide_id>/<patch_id>_x<tile_x>_y<tile_y>_s<tile_size>.png`."
-    return f'tiles/{row.slide_id}/{row.patch_id}_x{row.tile_x}_y{row.tile_y}_s{row.tile_size}.png'
+def tile_path(row, # A tile row: slide_id, patch_id, tile_x, tile_y, tile_size
+              dataset=None, # Its dataset (`Dataset.tile_file` names the file)
+             ) -> str:
+    "Relative path of a tile's PNG in the dataset's tile cache (`Dataset.tile_file`)."
+    return Dataset(dataset or '.').tile_file(row.slide_id, row.patch_id, row.tile_x, row.tile_y, row.tile_size)
 
 # %% ../nbs/09_regress.ipynb #2f7b2bd2
 def extract_tiles(dataset, # Dataset directory (or `Dataset`)
@@ -160,7 +162,7 @@ def extract_tiles(dataset, # Dataset directory (or `Dataset`)
                  ) -> pd.DataFrame:
     "Write each tile's PNG (skipping finished ones), cut from its H&E patch (`he_patch_of`); return `tiles` with a `tile_path` column relative to `dataset`."
     dataset = Dataset(dataset)
-    tiles = tiles.assign(tile_path=[tile_path(r) for r in tiles.itertuples()])
+    tiles = tiles.assign(tile_path=[tile_path(r, dataset) for r in tiles.itertuples()])
     todo = tiles[[not (dataset/p).exists() for p in tiles.tile_path]]
     bad = []
     for _,group in progress(todo.groupby('patch_id', sort=False), desc='tiles', total=todo.patch_id.nunique()):
