@@ -43,12 +43,18 @@ def architecture(img:np.ndarray, # RGB image at the scoring resolution
     return ndimage.gaussian_filter(ndimage.grey_opening(dark, size=(k, k)), 1.0)
 
 # %% ../nbs/05_tiles.ipynb #f27c7008
+@functools.lru_cache(maxsize=16)
+def _hann(shape:tuple) -> np.ndarray:
+    "skimage's 2-D Hann window of `shape`, computed once per shape (read-only)."
+    w = window('hann', shape); w.flags.writeable = False
+    return w
+
 def estimate_shift(he:np.ndarray, ihc:np.ndarray, # Architecture images of the same size (H&E, IHC at the same coordinates)
                    downsample:float=1., # Their pixel size in level-0 px
                    upsample:int=10, # Sub-pixel precision: 1/`upsample` of a pixel
                   ) -> tuple:
     "(dx, dy) in level-0 px: the IHC image shows at (x, y) what the H&E image shows at (x + dx, y + dy)."
-    w = window('hann', he.shape)
+    w = _hann(tuple(he.shape))
     (dy, dx),_,_ = phase_cross_correlation((he - he.mean())*w, (ihc - ihc.mean())*w, upsample_factor=upsample, normalization=None)
     return float(dx*downsample),float(dy*downsample)
 
