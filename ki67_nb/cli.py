@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 # %% auto #0
-__all__ = ['COMMANDS', 'param_argument', 'signature_stub', 'Command', 'truth_scribbles', 'demo', 'build_parser', 'main']
+__all__ = ['COMMANDS', 'param_argument', 'signature_stub', 'Command', 'demo', 'build_parser', 'main']
 
 # %% ../nbs/13_cli.ipynb #6f090f55
 def _load(ref:str):
@@ -192,23 +192,9 @@ def _predicted(res, a):
     return '\n'.join(lines)
 
 # %% ../nbs/13_cli.ipynb #a5a368a4
-def truth_scribbles(dataset, # Dataset directory (or `Dataset`) after `ki67 tile`
-                    n:int=10, # Patch pairs to scribble (the seed: 10)
-                    seed:int=0, # Random seed of the choice of pairs and of the scribbles
-                   ) -> list:
-    "On a synthetic dataset whose kept patches have no scribbles, paint scribbles on `n` kept pairs from the truth; the files written."
-    from ki67_nb.core import Dataset
-    from ki67_nb.tiles import kept_pairs
-    from ki67_nb.pixel_rf import STAINS, scribble_path
-    from ki67_nb.truth import write_truth_scribbles
-    ds = Dataset(dataset)
-    if not ds.has_truth: return []
-    kept = kept_pairs(ds)
-    if any(scribble_path(ds, pid, st).exists() for pid in kept.patch_id for st in STAINS): return []
-    return write_truth_scribbles(ds, kept.sample(min(n, len(kept)), random_state=seed), seed=seed)
-
 def _before_training(args):
-    "What a training method needs first: scribbles for the pixel RF on a synthetic dataset."
+    "What a training method needs first: scribbles for the pixel RF on a synthetic dataset (`truth.truth_scribbles`)."
+    from ki67_nb.truth import truth_scribbles
     if args.method == 'pixel-rf': truth_scribbles(args.dataset)
 
 # %% ../nbs/13_cli.ipynb #a323ab22
@@ -227,7 +213,7 @@ def demo(out='ki67_demo', # Output directory of the demo
     from ki67_nb.synth import write_synthetic_dataset, plot_pair_overview
     from ki67_nb.tiles import tile_dataset
     from ki67_nb.label import label_dataset, load_nuclei_model, cached_model_dir
-    from ki67_nb.truth import train_nuclei_model
+    from ki67_nb.truth import train_nuclei_model, truth_scribbles
     from ki67_nb.slide import load_predictor, predict_slide
     from ki67_nb.results import dataset_results, report_dataset
     out = ensure_writable_dir(out)

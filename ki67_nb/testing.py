@@ -150,24 +150,27 @@ def truth_patch_manifest(dataset, # Synthetic dataset directory (`write_syntheti
     for r in pairs.itertuples():
         pair = load_pair(ds/r.truth_path)
         he,ihc = open_slide(ds/r.he_path),open_slide(ds/r.ihc_path)
-        W,H = he.dimensions
-        for cell in tissue_grid(he, s).sort_values(['y', 'x']).itertuples():
-            x,y,tissue = int(cell.x),int(cell.y),float(cell.tissue)
-            cx,cy = x + s/2, y + s/2
-            dx,dy = pair.true_shift(cx, cy)
-            dx,dy = map(float, pair.true_shift(cx - dx, cy - dy))   # the shift is defined at the IHC position
-            ix,iy = x - round(dx),y - round(dy)
-            pid = f'{r.slide_id}_x{x}_y{y}'
-            inside = 0 <= ix <= W - s and 0 <= iy <= H - s
-            keep = tissue >= min_tissue and inside
-            row = dict(slide_id=r.slide_id, patch_id=pid, x=x, y=y, size=s, level=0, shift_x=dx, shift_y=dy, ihc_x=ix, ihc_y=iy,
-                       tissue=tissue, keep=keep, reject_reason='' if keep else ('tissue' if inside else 'border'), he_patch='', ihc_patch='')
-            if keep:
-                for stain,slide,(px, py) in [('HE', he, (x, y)), ('IHC', ihc, (ix, iy))]:
-                    rel = ds.patch_file(r.slide_id, pid, stain, 'png')
-                    write_image(slide.read_region(px, py, s, s), ds/rel)
-                    row[f'{stain.lower()}_patch'] = rel
-            rows.append(row)
+        try:
+            W,H = he.dimensions
+            for cell in tissue_grid(he, s).sort_values(['y', 'x']).itertuples():
+                x,y,tissue = int(cell.x),int(cell.y),float(cell.tissue)
+                cx,cy = x + s/2, y + s/2
+                dx,dy = pair.true_shift(cx, cy)
+                dx,dy = map(float, pair.true_shift(cx - dx, cy - dy))   # the shift is defined at the IHC position
+                ix,iy = x - round(dx),y - round(dy)
+                pid = f'{r.slide_id}_x{x}_y{y}'
+                inside = 0 <= ix <= W - s and 0 <= iy <= H - s
+                keep = tissue >= min_tissue and inside
+                row = dict(slide_id=r.slide_id, patch_id=pid, x=x, y=y, size=s, level=0, shift_x=dx, shift_y=dy, ihc_x=ix, ihc_y=iy,
+                           tissue=tissue, keep=keep, reject_reason='' if keep else ('tissue' if inside else 'border'), he_patch='', ihc_patch='')
+                if keep:
+                    for stain,slide,(px, py) in [('HE', he, (x, y)), ('IHC', ihc, (ix, iy))]:
+                        rel = ds.patch_file(r.slide_id, pid, stain, 'png')
+                        write_image(slide.read_region(px, py, s, s), ds/rel)
+                        row[f'{stain.lower()}_patch'] = rel
+                rows.append(row)
+        finally:
+            he.close(); ihc.close()
     manifest = pd.DataFrame(rows)
     write_table(manifest, ds.manifest_path)
     return manifest

@@ -21,8 +21,8 @@ from .pixel_rf import sample_scribbles, scribble_path
 
 # %% auto #0
 __all__ = ['TRUTH_COLUMNS', 'CHECK_BINS', 'truth_pair', 'patch_truth', 'tile_truth', 'slide_truth', 'truth_classes',
-           'write_truth_scribbles', 'nuclei_training_data', 'train_nuclei_model', 'calibrate_dab_threshold',
-           'synthetic_patches', 'evaluate_labellers', 'error_table']
+           'write_truth_scribbles', 'truth_scribbles', 'nuclei_training_data', 'train_nuclei_model',
+           'calibrate_dab_threshold', 'synthetic_patches', 'evaluate_labellers', 'error_table']
 
 # %% ../nbs/10_truth.ipynb #ddd75ba1
 TRUTH_COLUMNS = ['true_ratio_area', 'true_ratio_count', 'true_shift_x', 'true_shift_y']
@@ -147,6 +147,20 @@ def write_truth_scribbles(dataset, # Synthetic dataset directory
             with atomic_path(dest) as tmp: Image.fromarray(lab).save(tmp)
             paths.append(dest)
     return paths
+
+# %% ../nbs/10_truth.ipynb #f1a0b001
+def truth_scribbles(dataset, # Dataset directory (or `Dataset`) after `ki67 tile`
+                    n:int=10, # Patch pairs to scribble (the seed: 10)
+                    seed:int=0, # Random seed of the choice of pairs and of the scribbles
+                   ) -> list:
+    "On a synthetic dataset whose kept patches have no scribbles yet, paint scribbles on `n` kept pairs from the truth (`write_truth_scribbles`); the files written ([] for real slides, or when some exist)."
+    from ki67_nb.tiles import kept_pairs
+    from ki67_nb.pixel_rf import STAINS
+    ds = Dataset(dataset)
+    if not ds.has_truth: return []
+    kept = kept_pairs(ds)
+    if any(scribble_path(ds, pid, st).exists() for pid in kept.patch_id for st in STAINS): return []
+    return write_truth_scribbles(ds, kept.sample(min(n, len(kept)), random_state=seed), seed=seed)
 
 # %% ../nbs/10_truth.ipynb #fe7ba67a
 def nuclei_training_data(n_images:int=48, # Number of crops
