@@ -29,12 +29,13 @@ __all__ = ['PRETRAINED', 'MODEL_NAMES', 'CONTRIBUTION_COLUMNS', 'METHODS', 'LABE
            'TILE_LABEL_COLUMNS', 'MANIFEST_NEEDS', 'POOL_PATCHES', 'POOL_PX', 'blank_reason', 'nuclear_image',
            'concentrations_u8', 'configure_tensorflow', 'cached_model_dir', 'load_nuclei_model', 'fit_nuclei_model',
            'Labelling', 'ratios_of_sums', 'patch_row', 'plausibility_flags', 'predict_nuclei', 'nuclei_table',
-           'model_mpp', 'label_nuclear', 'blob_scale_maxima', 'suppress_overlaps', 'estimate_nucleus_scale',
-           'block_mean', 'to_work_scale', 'upscale_labels', 'to_work_rgb', 'subtract_background', 'fill_holes',
-           'split_by_distance', 'grow_to_threshold', 'split_nuclei', 'nuclei_measures', 'filter_areas', 'detect_nuclei',
-           'label_watershed', 'seed_images', 'label_seed', 'label_threshold', 'stain_coloured', 'mask_artefacts',
-           'label_image', 'label_patch', 'tile_labels', 'plot_labelling', 'read_bench_index', 'score_detections',
-           'summarise_bench', 'real_bench', 'find_real_bench', 'slide_stains', 'label_dataset']
+           'model_mpp', 'label_nuclear', 'square_filter', 'blob_scale_maxima', 'suppress_overlaps',
+           'estimate_nucleus_scale', 'block_mean', 'to_work_scale', 'upscale_labels', 'to_work_rgb',
+           'subtract_background', 'fill_holes', 'split_by_distance', 'grow_to_threshold', 'split_nuclei',
+           'nuclei_measures', 'filter_areas', 'detect_nuclei', 'label_watershed', 'seed_images', 'label_seed',
+           'label_threshold', 'stain_coloured', 'mask_artefacts', 'label_image', 'label_patch', 'tile_labels',
+           'plot_labelling', 'read_bench_index', 'score_detections', 'summarise_bench', 'real_bench', 'find_real_bench',
+           'slide_stains', 'label_dataset']
 
 # %% ../nbs/06_label.ipynb #0db42569
 def blank_reason(img:np.ndarray, # RGB uint8 image
@@ -65,14 +66,15 @@ def concentrations_u8(img:np.ndarray, # HxWx3 uint8 RGB
                       white, # RGB white point (3,), 0-255
                       stains:Stains, # Stain vectors
                      ) -> np.ndarray:
-    "HxWx2 float32 stain concentrations, as `stain_concentrations(optical_density(img, white), stains)`, by table look-up."
+    "HxWx2 float32 stain concentrations, as `stain_concentrations(optical_density(img, white), stains)`, by table look-up (stored plane by plane: `[..., 0]`, `[..., 1]` are contiguous)."
     lut = np.maximum(-np.log10((np.arange(256, dtype=np.float32)[:, None] + 1)/(np.asarray(white, np.float32) + 1)), 0)   # 256x3 OD
     inv = np.linalg.inv(stains.matrix()).astype(np.float32)
-    out = np.empty(img.shape[:2] + (2,), np.float32)
+    out = np.empty((2,) + img.shape[:2], np.float32)
+    ch = [np.ascontiguousarray(img[..., k]) for k in range(3)]
     for j in range(2):
         t = lut*inv[:, j]
-        out[..., j] = t[:, 0].take(img[..., 0]); out[..., j] += t[:, 1].take(img[..., 1]); out[..., j] += t[:, 2].take(img[..., 2])
-    return out
+        t[:, 0].take(ch[0], out=out[j]); out[j] += t[:, 1].take(ch[1]); out[j] += t[:, 2].take(ch[2])
+    return out.transpose(1, 2, 0)
 
 # %% ../nbs/06_label.ipynb #65f17326
 PRETRAINED = ('2D_versatile_fluo', '2D_paper_dsb2018', '2D_demo')   # StarDist's one-channel pretrained models
@@ -282,7 +284,7 @@ def label_nuclear(img:np.ndarray, # RGB uint8 IHC image
     step = max(1, int(np.sqrt(img.shape[0]*img.shape[1]/2.5e5)))   # 0.25 MP is plenty to estimate two vectors
     stains = estimate_stains(img[::step, ::step], white=white) if stains is None else as_stains(stains)
     conc = concentrations_u8(img, white, stains)
-    nim = np.clip(conc.sum(-1), 0, 3)
+    nim = np.clip(conc[..., 0] + conc[..., 1], 0, 3)
     factor = 1. if mpp is None else model_mpp(model)/mpp
     if abs(factor - 1) < 0.05: labels = predict_nuclei(model, nim)
     else: labels = upscale_labels(predict_nuclei(model, to_work_scale(nim, factor)), img.shape)   # at the model's scale, mapped back
@@ -308,6 +310,29 @@ SPLIT_UM = 2.5             # smallest radius of a nucleus split off a touching o
 MIN_AREA_UM2, MAX_AREA_UM2 = 10., 400.   # QuPath's area limits (the least one on the core)
 HALF_MAX = 0.5            # a nucleus' area (for the area ratio) is where its smoothed OD is above this fraction of its own peak
 MIN_RELATIVE_AREA = 0.6    # nuclei smaller than this fraction of the patch's median nucleus (lymphocytes, stromal slivers) are found, not counted
+
+# %% ../nbs/06_label.ipynb #5579e9e0
+def square_filter(a:np.ndarray, # 2-D array (float, int, uint8 or bool)
+                  size:int, # Side of the square window, px
+                  op:str='max', # 'max' or 'min'
+                 ) -> np.ndarray:
+    "Max or min over a centred size×size square, pixels outside the image ignored: `ndimage.maximum_filter`/`minimum_filter` (mode 'reflect'), same values, ~3-10x faster (log2(size) shifted `np.maximum`s per axis)."
+    size,f = int(size),(np.maximum if op == 'max' else np.minimum)
+    if size <= 1: return a.copy()
+    if a.dtype == bool: fill = op != 'max'
+    elif np.issubdtype(a.dtype, np.floating): fill = -np.inf if op == 'max' else np.inf
+    else: fill = np.iinfo(a.dtype).min if op == 'max' else np.iinfo(a.dtype).max
+    r = size//2
+    for ax in (0, 1):
+        n = a.shape[ax]
+        m = np.pad(a, [(r, size - 1 - r) if k == ax else (0, 0) for k in (0, 1)], constant_values=fill)
+        cut = (lambda s, e: np.s_[s:e]) if ax == 0 else (lambda s, e: np.s_[:, s:e])
+        w = 1
+        while 2*w <= size:   # m[i] = op over m[i:i + 2w]
+            k = m.shape[ax] - w
+            m = f(m[cut(0, k)], m[cut(w, w + k)]); w *= 2
+        a = f(m[cut(0, n)], m[cut(size - w, size - w + n)]) if w < size else m[cut(0, n)]
+    return a
 
 # %% ../nbs/06_label.ipynb #0205b55f
 def _block2(a:np.ndarray) -> np.ndarray:
@@ -338,7 +363,7 @@ def blob_scale_maxima(nuc:np.ndarray, # HxW nuclear optical density (H + DAB), f
     step,out = np.log(sig[1]/sig[0]), []
     for j in range(1, n - 1):
         k,r = lev[j], R[j]
-        y,x = np.nonzero((r >= ndimage.maximum_filter(r, 3)) & (r > min_response) & (pyr[k] > min_od))
+        y,x = np.nonzero((r >= square_filter(r, 3, 'max')) & (r > min_response) & (pyr[k] > min_od))
         if not len(y): continue
         yb,xb = (y + 0.5)*2**k - 0.5, (x + 0.5)*2**k - 0.5
         a,b,c = at(j - 1, yb, xb), r[y, x], at(j + 1, yb, xb)
@@ -425,12 +450,14 @@ def subtract_background(img:np.ndarray, # 2-D nuclear OD, working scale
     b = max(1, int(radius_px//4))
     if b < 2:
         size = 2*int(round(radius_px)) + 1
-        return img - np.minimum(ndimage.maximum_filter(ndimage.minimum_filter(img, size), size), cap)
+        return img - np.minimum(square_filter(square_filter(img, size, 'min'), size, 'max'), cap)
     h,w = img.shape
     H,W = -(-h//b)*b, -(-w//b)*b
-    small = np.pad(img, ((0, H - h), (0, W - w)), mode='edge').reshape(H//b, b, W//b, b).min((1, 3))
+    pad = np.pad(img, ((0, H - h), (0, W - w)), mode='edge')
+    small = functools.reduce(np.minimum, (pad[i::b] for i in range(b)))   # b x b block minima: rows, then columns
+    small = functools.reduce(np.minimum, (small[:, j::b] for j in range(b)))
     size = 2*int(round(radius_px/b)) + 1
-    bg = np.minimum(ndimage.maximum_filter(ndimage.minimum_filter(small, size), size), cap)
+    bg = np.minimum(square_filter(square_filter(small, size, 'min'), size, 'max'), cap)
     return img - np.repeat(np.repeat(bg, b, 0), b, 1)[:h, :w]
 
 # %% ../nbs/06_label.ipynb #57e97318
@@ -455,7 +482,7 @@ def split_by_distance(mask:np.ndarray, # 2-D bool nucleus mask
     dist = (ndimage.distance_transform_cdt(mask, 'taxicab') + ndimage.distance_transform_cdt(mask, 'chessboard')).astype(np.float32)*np.float32(0.5)
     dist = ndimage.gaussian_filter(dist, 1.)
     r = max(1, int(round(min_radius_px)))
-    peaks = (dist >= ndimage.maximum_filter(dist, 2*r + 1)) & (dist > 1)
+    peaks = (dist >= square_filter(dist, 2*r + 1, 'max')) & (dist > 1)
     markers,_ = ndimage.label(peaks)
     per = np.bincount(np.unique(comp[peaks]*(markers.max() + 1) + markers[peaks])//(markers.max() + 1), minlength=n + 1)
     multi = per > 1
@@ -480,7 +507,7 @@ def grow_to_threshold(labels:np.ndarray, # int32 nucleus cores
     for _ in range(max(1, int(round(max_px)))):
         grow = free & (out == 0)
         if not grow.any(): break
-        out = np.where(grow, ndimage.maximum_filter(out, 3), out)
+        out = np.where(grow, square_filter(out, 3, 'max'), out)
     return out
 
 # %% ../nbs/06_label.ipynb #10cccaea
@@ -492,7 +519,7 @@ def split_nuclei(smooth:np.ndarray, # Smoothed, background-subtracted nuclear OD
                 ) -> tuple:
     "(nuclei, cores): int32 labels of the grown nuclei and of their convex cores (same ids), as QuPath's watershed detection."
     mask = (ndimage.laplace(smooth) < 0) & (smooth > od_threshold)
-    mask = fill_holes(ndimage.maximum_filter(ndimage.minimum_filter(mask.view(np.uint8), 3), 3).view(bool))
+    mask = fill_holes(square_filter(square_filter(mask, 3, 'min'), 3, 'max'))   # opening
     cores = split_by_distance(mask, min_radius_px)
     return (grow_to_threshold(cores, smooth, grow_od, grow_px) if grow_px > 0 else cores), cores
 
@@ -545,7 +572,7 @@ def detect_nuclei(img:np.ndarray, # HxWx3 uint8 RGB brightfield IHC (DAB + hemat
     else: stains,flags = as_stains(stains), []
     info = dict(stains=stains, mpp_source='given')
     if mpp is None:
-        nuclear = lambda rgb: np.maximum(concentrations_u8(rgb, white, stains), 0).sum(-1)
+        def nuclear(rgb): c = np.maximum(concentrations_u8(rgb, white, stains), 0); return c[..., 0] + c[..., 1]
         try:   # on the half-size image (fast); on the full image too where nuclei may be too few px there to be resolved,
                # or where it is cheap (<= 2 MP): the smaller diameter wins (the larger is clusters, as on sparse tissue)
             d_px = 2*estimate_nucleus_scale(nuclear(to_work_rgb(img, 2)))
@@ -559,7 +586,7 @@ def detect_nuclei(img:np.ndarray, # HxWx3 uint8 RGB brightfield IHC (DAB + hemat
     else: conc = to_work_scale(concentrations_u8(img, white, stains), factor)
     np.maximum(conc, 0, out=conc)
     mpp_w = mpp*img.shape[0]/conc.shape[0]
-    total = conc.sum(-1)
+    total = conc[..., 0] + conc[..., 1]   # = conc.sum(-1), on the contiguous planes
     dab = conc[..., 1]
     if given and ((dab > 0.15) & (dab > conc[..., 0])).mean() < 0.002:
         flags.append('no DAB')   # given (e.g. slide-pooled) vectors: this patch has (almost) no DAB
@@ -681,7 +708,7 @@ def mask_artefacts(img:np.ndarray, # RGB uint8 image
     k = 2 if img.shape[0]*img.shape[1] > 2e6 else 1   # a large patch: the mask at half resolution
     art = stain_coloured(img[::k, ::k], artefact_mask(img[::k, ::k]))
     if not art.any(): return img, 0., 0.
-    art = ndimage.maximum_filter(art.view(np.uint8), 3).view(bool)
+    art = square_filter(art, 3, 'max')
     if k > 1: art = np.repeat(np.repeat(art, k, 0), k, 1)[:img.shape[0], :img.shape[1]]
     step = max(1, int(np.sqrt(img.shape[0]*img.shape[1]/2.5e5)))
     od = optical_density(img[::step, ::step])
