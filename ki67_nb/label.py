@@ -31,11 +31,11 @@ __all__ = ['PRETRAINED', 'MODEL_NAMES', 'CONTRIBUTION_COLUMNS', 'METHODS', 'LABE
            'Labelling', 'ratios_of_sums', 'patch_row', 'plausibility_flags', 'predict_nuclei', 'nuclei_table',
            'model_mpp', 'label_nuclear', 'square_filter', 'blob_scale_maxima', 'suppress_overlaps',
            'estimate_nucleus_scale', 'block_mean', 'to_work_scale', 'upscale_labels', 'to_work_rgb',
-           'subtract_background', 'fill_holes', 'split_by_distance', 'grow_to_threshold', 'split_nuclei',
-           'nuclei_measures', 'filter_areas', 'detect_nuclei', 'label_watershed', 'seed_images', 'label_seed',
-           'label_threshold', 'stain_coloured', 'mask_artefacts', 'label_image', 'label_patch', 'tile_labels',
-           'plot_labelling', 'read_bench_index', 'score_detections', 'summarise_bench', 'real_bench', 'find_real_bench',
-           'slide_stains', 'label_dataset']
+           'subtract_background', 'fill_holes', 'split_by_distance', 'grow_to_threshold', 'split_by_stain',
+           'split_nuclei', 'nuclei_measures', 'filter_areas', 'detect_nuclei', 'label_watershed', 'seed_images',
+           'label_seed', 'label_threshold', 'stain_coloured', 'mask_artefacts', 'label_image', 'label_patch',
+           'tile_labels', 'plot_labelling', 'read_bench_index', 'score_detections', 'summarise_bench', 'real_bench',
+           'find_real_bench', 'slide_stains', 'label_dataset']
 
 # %% ../nbs/06_label.ipynb #0db42569
 def blank_reason(img:np.ndarray, # RGB uint8 image
@@ -249,16 +249,17 @@ def nuclei_table(labels:np.ndarray, # Instance labels
                  conc:np.ndarray, # HxWx2 stain concentrations (hematoxylin, DAB)
                  dab_threshold:float=DAB_THRESHOLD, # Mean DAB OD above which a nucleus is positive
                 ) -> pd.DataFrame:
-    "Per nucleus: label, centroid y/x, area, mean hematoxylin and DAB OD, positive flag (one `bincount` per measure)."
-    lab = labels.ravel()
+    "Per nucleus: label, centroid y/x, area, mean hematoxylin and DAB OD, positive flag (one `bincount` per measure, over the labelled pixels only)."
+    at = np.flatnonzero(labels)   # background pixels add nothing: measure only where a nucleus is
+    lab = labels.ravel()[at]
     n = int(lab.max()) if lab.size else 0
     cnt = np.bincount(lab, minlength=n + 1).astype(float)
     ids = np.flatnonzero(cnt[1:]) + 1
     if len(ids) == 0: return pd.DataFrame(columns=['label', 'y', 'x', 'area', 'h_od', 'dab_od', 'positive'])
     mean = lambda v: np.bincount(lab, v, minlength=n + 1)[ids]/cnt[ids]
-    cy = np.bincount(lab, np.repeat(np.arange(labels.shape[0], dtype=np.float64), labels.shape[1]), minlength=n + 1)[ids]/cnt[ids]
-    cx = np.bincount(lab, np.tile(np.arange(labels.shape[1], dtype=np.float64), labels.shape[0]), minlength=n + 1)[ids]/cnt[ids]
-    h,d = mean(conc[..., 0].ravel()), mean(conc[..., 1].ravel())
+    rows,cols = np.divmod(at, labels.shape[1])
+    cy,cx = mean(rows),mean(cols)
+    h,d = mean(conc[..., 0].ravel()[at]), mean(conc[..., 1].ravel()[at])
     return pd.DataFrame(dict(label=ids, y=cy, x=cx, area=cnt[ids], h_od=h, dab_od=d, positive=d > dab_threshold))
 
 # %% ../nbs/06_label.ipynb #476908ff
@@ -511,16 +512,55 @@ def grow_to_threshold(labels:np.ndarray, # int32 nucleus cores
     return out
 
 # %% ../nbs/06_label.ipynb #10cccaea
+def split_by_stain(cores:np.ndarray, # int32 nucleus cores (working scale)
+                   conc:np.ndarray, # hxwx2 stain concentrations (H, DAB), same scale
+                   min_px:float, # Least area of each piece, px (a nucleus core's least area)
+                  ) -> np.ndarray:
+    "`cores` with each core that holds a DAB-dominated and a hematoxylin-dominated region split between them (specks join the nearest region; new ids after the largest); cores left whole unless every piece has `min_px`."
+    at = np.flatnonzero(cores)
+    lab = cores.ravel()[at]
+    brown = conc[..., 1].ravel()[at] > conc[..., 0].ravel()[at]
+    n = int(cores.max()) if at.size else 0
+    nb,na = np.bincount(lab, brown, minlength=n + 1),np.bincount(lab, minlength=n + 1)
+    cand = np.flatnonzero((nb >= min_px) & (na - nb >= min_px))   # enough of both colours for two nuclei
+    if not len(cand): return cores
+    sel = np.isin(lab, cand)
+    ys,xs,ids = *np.divmod(at[sel], cores.shape[1]), lab[sel]
+    big = np.iinfo(np.int64).max
+    y0,x0,y1,x1 = np.full(n + 1, big),np.full(n + 1, big),np.zeros(n + 1, np.int64),np.zeros(n + 1, np.int64)
+    np.minimum.at(y0, ids, ys); np.minimum.at(x0, ids, xs); np.maximum.at(y1, ids, ys); np.maximum.at(x1, ids, xs)
+    out,nxt = cores.copy(),n + 1
+    for c in cand.tolist():
+        s = np.s_[y0[c]:y1[c] + 1, x0[c]:x1[c] + 1]
+        comp = cores[s] == c
+        br = (conc[s][..., 1] > conc[s][..., 0]) & comp
+        markers,k = np.zeros(comp.shape, np.int32),0
+        for cls in (br, comp & ~br):
+            cl,m = ndimage.label(cls)
+            for j in np.flatnonzero(np.bincount(cl.ravel())[1:] >= min_px/4) + 1:   # a region, not a speck
+                k += 1; markers[cl == j] = k
+        if k < 2: continue
+        near = ndimage.distance_transform_edt(markers == 0, return_distances=False, return_indices=True)
+        ws = markers[near[0], near[1]]   # specks join the nearest region
+        if np.bincount(ws[comp], minlength=k + 1)[1:].min() < min_px: continue   # a piece too small for a nucleus
+        out[s][comp] = np.where(ws[comp] == 1, c, ws[comp] + nxt - 2)
+        nxt += k - 1
+    return out
+
+# %% ../nbs/06_label.ipynb #09320b2f
 def split_nuclei(smooth:np.ndarray, # Smoothed, background-subtracted nuclear OD (working scale)
                  od_threshold:float, # OD above which a pixel can be nucleus
                  min_radius_px:float, # Smallest radius of a nucleus split off a touching one, px
                  grow_px:float=0., # Growth of each core to its OD contour, px (0: none)
                  grow_od:float=GROW_OD, # OD of that contour
+                 conc:np.ndarray|None=None, # hxwx2 stain concentrations (H, DAB): cores of both colours split (`split_by_stain`)
+                 min_core_px:float=0., # Least core area of a nucleus, px (for that split)
                 ) -> tuple:
-    "(nuclei, cores): int32 labels of the grown nuclei and of their convex cores (same ids), as QuPath's watershed detection."
+    "(nuclei, cores): int32 labels of the grown nuclei and of their convex cores (same ids), as QuPath's watershed detection, touching nuclei of different stain split."
     mask = (ndimage.laplace(smooth) < 0) & (smooth > od_threshold)
     mask = fill_holes(square_filter(square_filter(mask, 3, 'min'), 3, 'max'))   # opening
     cores = split_by_distance(mask, min_radius_px)
+    if conc is not None: cores = split_by_stain(cores, conc, min_core_px)
     return (grow_to_threshold(cores, smooth, grow_od, grow_px) if grow_px > 0 else cores), cores
 
 # %% ../nbs/06_label.ipynb #380e964b
@@ -592,7 +632,7 @@ def detect_nuclei(img:np.ndarray, # HxWx3 uint8 RGB brightfield IHC (DAB + hemat
         flags.append('no DAB')   # given (e.g. slide-pooled) vectors: this patch has (almost) no DAB
     info['tissue_um2'] = float((total > 0.05).sum())*mpp_w**2
     nuc = ndimage.gaussian_filter(subtract_background(total, BACKGROUND_UM/mpp_w), SIGMA_UM/mpp_w, truncate=3.)
-    labels,cores = split_nuclei(nuc, od_threshold, SPLIT_UM/mpp_w, GROW_UM/mpp_w)
+    labels,cores = split_nuclei(nuc, od_threshold, SPLIT_UM/mpp_w, GROW_UM/mpp_w, conc=conc, min_core_px=MIN_AREA_UM2/mpp_w**2)
     df = nuclei_measures(labels, conc, mpp_w, dab_threshold, cores)
     at = np.flatnonzero(labels); lab_at,v = labels.ravel()[at],nuc.ravel()[at]
     peak = np.zeros(int(labels.max()) + 1, np.float32); np.maximum.at(peak, lab_at, v)
