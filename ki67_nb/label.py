@@ -17,7 +17,7 @@ from scipy import ndimage
 from .core import *
 from .cluster import executor
 from .stains import (estimate_ihc_stains, REFERENCE_HDAB, REFERENCE_HE, Stains, as_stains, estimate_stains, hed_to_rgb, optical_density,
-                            rgb_to_hed, stain_angle, stain_concentrations, white_point)
+                            macenko_ends, rgb_to_hed, stain_angle, stain_concentrations, white_point)
 from .wsi import artefact_mask
 
 # %% auto #0
@@ -25,17 +25,17 @@ __all__ = ['PRETRAINED', 'MODEL_NAMES', 'CONTRIBUTION_COLUMNS', 'METHODS', 'LABE
            'PIXELS_PER_NUCLEUS', 'NUCLEUS_AREA_UM2', 'MAX_NUCLEI_PER_MM2', 'STARDIST_MPP', 'DETECTORS', 'WORK_MPP',
            'SCALE_D_MIN', 'NUCLEUS_DIAMETER_UM', 'BACKGROUND_UM', 'MAX_BACKGROUND', 'SIGMA_UM', 'OD_THRESHOLD',
            'GROW_UM', 'GROW_OD', 'SPLIT_UM', 'MIN_AREA_UM2', 'MAX_AREA_UM2', 'HALF_MAX', 'MIN_RELATIVE_AREA',
-           'NUCLEI_COLUMNS', 'ARTEFACT_FLAG', 'CONE_TOL', 'ARTEFACT_MAX_SHARE', 'LABEL_COLUMNS', 'LABEL_KEYS',
-           'TILE_LABEL_COLUMNS', 'MANIFEST_NEEDS', 'POOL_PATCHES', 'POOL_PX', 'blank_reason', 'nuclear_image',
-           'concentrations_u8', 'configure_tensorflow', 'cached_model_dir', 'load_nuclei_model', 'fit_nuclei_model',
-           'Labelling', 'ratios_of_sums', 'patch_row', 'plausibility_flags', 'predict_nuclei', 'nuclei_table',
-           'model_mpp', 'label_nuclear', 'square_filter', 'blob_scale_maxima', 'suppress_overlaps',
+           'NUCLEI_COLUMNS', 'ARTEFACT_FLAG', 'CONE_TOL', 'ARTEFACT_MAX_SHARE', 'EOSIN_SHARE', 'LABEL_COLUMNS',
+           'LABEL_KEYS', 'TILE_LABEL_COLUMNS', 'MANIFEST_NEEDS', 'POOL_PATCHES', 'POOL_PX', 'blank_reason',
+           'nuclear_image', 'concentrations_u8', 'configure_tensorflow', 'cached_model_dir', 'load_nuclei_model',
+           'fit_nuclei_model', 'Labelling', 'ratios_of_sums', 'patch_row', 'plausibility_flags', 'predict_nuclei',
+           'nuclei_table', 'model_mpp', 'label_nuclear', 'square_filter', 'blob_scale_maxima', 'suppress_overlaps',
            'estimate_nucleus_scale', 'block_mean', 'to_work_scale', 'upscale_labels', 'to_work_rgb',
            'subtract_background', 'fill_holes', 'split_by_distance', 'grow_to_threshold', 'split_by_stain',
            'split_nuclei', 'nuclei_measures', 'filter_areas', 'detect_nuclei', 'label_watershed', 'seed_images',
-           'label_seed', 'label_threshold', 'stain_coloured', 'mask_artefacts', 'label_image', 'label_patch',
-           'tile_labels', 'plot_labelling', 'read_bench_index', 'score_detections', 'summarise_bench', 'real_bench',
-           'find_real_bench', 'slide_stains', 'label_dataset']
+           'label_seed', 'label_threshold', 'stain_coloured', 'mask_artefacts', 'not_ihc_reason', 'label_image',
+           'label_patch', 'tile_labels', 'plot_labelling', 'read_bench_index', 'score_detections', 'summarise_bench',
+           'real_bench', 'find_real_bench', 'slide_stains', 'label_dataset']
 
 # %% ../nbs/06_label.ipynb #0db42569
 def blank_reason(img:np.ndarray, # RGB uint8 image
@@ -756,6 +756,28 @@ def mask_artefacts(img:np.ndarray, # RGB uint8 image
     out = img.copy(); out[art] = 255
     return out, float(art.mean()), float(a.sum()/max(1, (a | stained).sum()))
 
+# %% ../nbs/06_label.ipynb #cfd8c40b
+EOSIN_SHARE = 0.5   # share of the stained pixels dominated by the second stain from which it is a counterstain of the whole tissue (eosin), not nuclear DAB
+
+def not_ihc_reason(img:np.ndarray, # RGB uint8 image (artefacts masked)
+                   stains:Stains, # The labeller's stain vectors (hematoxylin, DAB)
+                   share:float=EOSIN_SHARE, # Dominated share from which the second stain is a tissue counterstain
+                   beta:float=0.15, # OD norm above which a pixel is stained (Macenko)
+                  ) -> str:
+    "'not DAB IHC (eosin-like second stain, N% of the tissue)' when the image's second stain is at least as pink as the reference eosin (blue/green OD ratio, Macenko's H&E eosin) and dominates >= `share` of the stained pixels; else ''. On a ~0.25 MP pixel sample."
+    step = max(1, int(np.sqrt(img.shape[0]*img.shape[1]/2.5e5)))
+    od = optical_density(img[::step, ::step], white_point(img[::4, ::4])).reshape(-1, 3)
+    px = od[np.einsum('ij,ij->i', od, od) > beta**2]
+    if len(px) < 500: return ''
+    _,d = macenko_ends(px[::max(1, len(px)//50_000)], REFERENCE_HDAB)   # the image's own second stain direction
+    if d[2]/d[1] > REFERENCE_HE[1][2]/REFERENCE_HE[1][1]: return ''   # less pink than the reference eosin: DAB, or not clearly eosin
+    def dom(v):   # share of the stained pixels where the second stain (direction v) exceeds hematoxylin and 0.1 OD
+        c = stain_concentrations(px[None], Stains(np.stack([stains.vectors[0], v]), 'test'))[0]
+        return float((c[:, 1] > np.maximum(c[:, 0], 0.1)).mean())
+    dom = max(dom(stains.vectors[1]), dom(d))   # the image's own direction too: a reference-DAB fallback must not hide eosin
+    if dom < share: return ''
+    return f'not DAB IHC (eosin-like second stain, {100*dom:.0f}% of the tissue)'
+
 # %% ../nbs/06_label.ipynb #8ce671fc
 def label_image(img, # Image array (RGB/RGBA; uint8, uint16 or float in [0, 1])
                 method:str='nuclear', # 'nuclear', 'seed' or 'threshold'
@@ -780,6 +802,8 @@ def label_image(img, # Image array (RGB/RGBA; uint8, uint16 or float in [0, 1])
         model = load_nuclei_model(model)
         lab = label_nuclear(img, model, stains, dab_threshold, mpp) if method == 'nuclear' else label_seed(img, model)
     lab.artefact_fraction = art
+    if lab.stains is not None and not lab.reason and (why := not_ihc_reason(img, lab.stains)):
+        lab.flags.append(why); lab.reason = 'not DAB IHC'   # H&E (or another pink counterstain): no Ki-67 label
     if art >= ARTEFACT_FLAG:
         lab.flags.append(f'artefact {100*art:.0f}%')
         if lab.reason in ('blank', 'no tissue'): lab.reason = 'no tissue (artefact)'   # ink / black only
