@@ -765,6 +765,7 @@ def not_ihc_reason(img:np.ndarray, # RGB uint8 image (artefacts masked)
                    beta:float=0.15, # OD norm above which a pixel is stained (Macenko)
                   ) -> str:
     "'not DAB IHC (eosin-like second stain, N% of the tissue)' when the image's second stain is at least as pink as the reference eosin (blue/green OD ratio, Macenko's H&E eosin) and dominates >= `share` of the stained pixels; else ''. On a ~0.25 MP pixel sample."
+    if stains.source.startswith('single stain'): return ''   # no second stain found: Macenko's second end is hematoxylin variation
     step = max(1, int(np.sqrt(img.shape[0]*img.shape[1]/2.5e5)))
     od = optical_density(img[::step, ::step], white_point(img[::4, ::4])).reshape(-1, 3)
     px = od[np.einsum('ij,ij->i', od, od) > beta**2]
