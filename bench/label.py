@@ -29,7 +29,7 @@ def main():
     p.add_argument('--sd-size', type=int, default=2048, help='side of the patch StarDist labels and predicts on, px (default 2048)')
     p.add_argument('--small', type=int, default=1024, help='side of the patches timed per labeller (default 1024)')
     p.add_argument('--patches', type=int, default=3, help='patches per labeller for patches/min (default 3)')
-    p.add_argument('--reps', type=int, default=2, help='timed repeats of each (default 2; the best is reported)')
+    p.add_argument('--reps', type=int, default=3, help='timed repeats of each (default 3; the best is reported: TensorFlow on shared cores varies run to run)')
     p.add_argument('--model', default=None, help='StarDist model folder (default: the cached full model, else the tiny one)')
     a = p.parse_args()
     if a.model: model = load_nuclei_model(a.model)
