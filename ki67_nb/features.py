@@ -8,6 +8,7 @@ Docs: https://ki67-nb.github.io/ki67_nb/features.html.md"""
 from __future__ import annotations
 import hashlib, json, os, shutil, time, warnings
 from collections import deque
+from filelock import FileLock
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, asdict
@@ -338,28 +339,30 @@ def embed_tiles(dataset, # Dataset directory (or `Dataset`) with the H&E patches
     if name not in ENCODERS: raise InputError('encoder', f'unknown encoder {name!r}', f'Choose one of {", ".join(ENCODERS)}')
     if tiles.tile_size.nunique() > 1: raise InputError('tiles', f'tiles of several sizes {sorted(tiles.tile_size.unique())}; one encoder run takes one size')
     path = ds.embeddings_path(name)
-    if force and path.exists(): shutil.rmtree(path)
-    cache = EmbeddingCache(path) if path.exists() else None
-    if tiles.empty: return np.zeros((0, ENCODERS[name].dim), np.float32)
-    todo = tiles if cache is None else tiles[cache.rows(tiles) < 0]
-    todo = todo.drop_duplicates(KEY_COLUMNS)
-    if len(todo):
-        model = encoder if isinstance(encoder, TileEncoder) else load_encoder(name, pretrained, device)
-        cache = EmbeddingCache(path, name, model.weights_sha256, model.dim)
-        _log.info(f'{name}: embedding {len(todo)} tiles ({len(tiles) - len(todo)} cached) on {model.device}')
-        keys,outs,pending = [],[],0
-        def commit():
-            if keys: cache.append(pd.concat(keys), torch.cat(outs).cpu().numpy())
-            keys.clear(); outs.clear()
-        bar = progress(total=len(todo), desc=f'{name} embeddings')
-        workers = workers if workers is not None else min(8, os.cpu_count() or 1) if model.device.type == "cuda" else 0
-        for k,imgs in tile_batches(ds, todo, bs, workers):
-            x = torch.from_numpy(imgs)
-            if model.device.type == 'cuda': x = x.pin_memory()
-            outs.append(model(x)); keys.append(k); pending += len(k); bar.update(len(k))
-            if pending >= flush: commit(); pending = 0
-        commit(); bar.close()
-    return cache.read(tiles)
+    ensure_writable_dir(path.parent)
+    with FileLock(f'{path}.lock'):   # one writer per cache: another process embedding into it waits, then finds its tiles cached
+        if force and path.exists(): shutil.rmtree(path)
+        cache = EmbeddingCache(path) if path.exists() else None
+        if tiles.empty: return np.zeros((0, ENCODERS[name].dim), np.float32)
+        todo = tiles if cache is None else tiles[cache.rows(tiles) < 0]
+        todo = todo.drop_duplicates(KEY_COLUMNS)
+        if len(todo):
+            model = encoder if isinstance(encoder, TileEncoder) else load_encoder(name, pretrained, device)
+            cache = EmbeddingCache(path, name, model.weights_sha256, model.dim)
+            _log.info(f'{name}: embedding {len(todo)} tiles ({len(tiles) - len(todo)} cached) on {model.device}')
+            keys,outs,pending = [],[],0
+            def commit():
+                if keys: cache.append(pd.concat(keys), torch.cat(outs).cpu().numpy())
+                keys.clear(); outs.clear()
+            bar = progress(total=len(todo), desc=f'{name} embeddings')
+            workers = workers if workers is not None else min(8, os.cpu_count() or 1) if model.device.type == "cuda" else 0
+            for k,imgs in tile_batches(ds, todo, bs, workers):
+                x = torch.from_numpy(imgs)
+                if model.device.type == 'cuda': x = x.pin_memory()
+                outs.append(model(x)); keys.append(k); pending += len(k); bar.update(len(k))
+                if pending >= flush: commit(); pending = 0
+            commit(); bar.close()
+        return cache.read(tiles)
 
 # %% ../nbs/09b_features.ipynb #0bffddc0
 RIDGE_ALPHAS = tuple(np.logspace(-2, 5, 15).round(4))   # grid of the grouped cross-validation
