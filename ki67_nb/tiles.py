@@ -400,7 +400,7 @@ def _pair_open(root:Path, slide_id:str, stamp:tuple) -> tuple:
     return he,ihc
 
 def _slide_pair(ds:Dataset, slide_id:str) -> tuple:
-    "(H&E reader, IHC reader in the H&E frame) of a slide pair, kept open per process while pairs.csv and its registration are unchanged."
+    "(H&E reader, IHC reader in the H&E frame) of a slide pair, kept open per process while the pairs table and its registration are unchanged."
     stamp = tuple(p.stat().st_mtime_ns if p.exists() else 0 for p in (ds.pairs_path, ds.registration_path(slide_id)))
     return _pair_open(ds.root, str(slide_id), stamp)
 _slide_pair.cache_clear = _pair_open.cache_clear
