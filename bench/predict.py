@@ -6,7 +6,7 @@ whole-slide run adds everything else: the thumbnail and tissue mask, reading the
 fractions, uint8 -> float, the outputs (table, GeoJSON, heatmap). Both are warmed up first and run alternately
 (`--rounds` times each, the order swapped every round), since the load on a shared machine drifts.
 
-Usage: python bench/predict.py [--size H W] [--rounds N] [--read-px PX] [--cache DIR]
+Usage: python bench/predict.py [--size H W] [--rounds N] [--read-px PX] [--bare-tiles N] [--cache DIR]
 Writes a synthetic H&E/IHC pair of H x W px (default 3072 x 3072: ~2 min on 2 cores) into DIR once and reuses it;
 `--read-px 224` reads tile by tile (the reads before streaming), for comparison.
 Prints one JSON line: tiles/s of both, their ratio (target >= 0.8 at the seed's size), peak RSS.
@@ -69,6 +69,7 @@ if __name__ == '__main__':
     p.add_argument('--bs', type=int, default=64, help='batch size')
     p.add_argument('--device', default='cpu', help='torch device')
     p.add_argument('--read-px', type=int, default=2048, help="side of the blocks predict_slide reads at once (224: one tile per read)")
+    p.add_argument('--bare-tiles', type=int, default=None, help='tiles of each bare forward (default: as many as the slide has; fewer keep a seed-size run short, the rate per tile is the same)')
     p.add_argument('--cache', default=os.environ.get('KI67_BENCH_DIR', '/tmp/ki67_bench'), help='where the slide and model are kept')
     a = p.parse_args()
     os.environ.setdefault('KI67_PROGRESS', '0')
@@ -85,16 +86,17 @@ if __name__ == '__main__':
         from ki67_nb.slide import tissue_tiles
         from ki67_nb.wsi import open_slide
         n = len(tissue_tiles(open_slide(he), predictor.tile_size))                      # the tiles predict_slide predicts
+        nb = min(n, a.bare_tiles or n)                                                   # tiles of the bare forward
         slide,bare = [],[]
         for k in range(a.rounds):
             for what in (('slide', 'bare') if k % 2 == 0 else ('bare', 'slide')):
-                if what == 'bare': bare.append(bare_forward_s(predictor.model, n, bs=a.bs))
+                if what == 'bare': bare.append(bare_forward_s(predictor.model, nb, bs=a.bs))
                 else:
                     s,summary = slide_s(predictor, he, work/f'run{k}', a.bs, read_px=a.read_px); slide.append(s)
                     assert summary['n_tiles'] == n, (summary['n_tiles'], n)
     finally: shutil.rmtree(work, ignore_errors=True)
-    slide_rate,bare_rate = n/np.mean(slide),n/np.mean(bare)
+    slide_rate,bare_rate = n/np.mean(slide),nb/np.mean(bare)
     print(json.dumps(dict(bench='predict', slide=f'{a.size[0]}x{a.size[1]}', model='resnet18 224 px (random weights)', device=a.device, bs=a.bs, read_px=a.read_px,
-                          tiles=n, rounds=a.rounds, slide_s=[round(s, 2) for s in slide], bare_s=[round(b, 2) for b in bare],
+                          tiles=n, bare_tiles=nb, rounds=a.rounds, slide_s=[round(s, 2) for s in slide], bare_s=[round(b, 2) for b in bare],
                           slide_tiles_per_s=round(slide_rate, 1), bare_tiles_per_s=round(bare_rate, 1), ratio=round(slide_rate/bare_rate, 3),
                           peak_rss_gb=round(peak_rss_mb()/1024, 2), setup_s=round(setup_s, 1))))
