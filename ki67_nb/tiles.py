@@ -182,6 +182,7 @@ class RegisteredIHC(SlideReader):
         self.level_dimensions,self.level_downsamples = (tuple(frame),),(1.,)
 
     def _read(self, x, y, w, h, level): return self.reg.read_ihc_region(self.ihc, x, y, w, h)
+    def close(self): "Close the IHC slide." ; self.ihc.close()
 
     def read_scaled(self, x, y, w, h, downsample):
         "The H&E-frame rectangle at 1/`downsample`, warped from the IHC read at about that scale (never its full resolution)."

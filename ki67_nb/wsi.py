@@ -39,6 +39,10 @@ class SlideReader:
     @property
     def level_count(self) -> int: return len(self.level_dimensions)
 
+    def close(self):
+        "Release the slide file (openslide or tiffslide handle); the reader cannot read afterwards."
+        if getattr(self, '_slide', None) is not None: self._slide.close(); self._slide = None
+
     def read_region(self, x:int, y:int, # Top-left corner, level-0 px
                     w:int, h:int, # Size, px of `level`
                     level:int=0, # Pyramid level
