@@ -800,7 +800,7 @@ def mask_artefacts(img:np.ndarray, # RGB uint8 image
     return out, float(art.mean()), float(a.sum()/max(1, (a | stained).sum()))
 
 # %% ../nbs/06_label.ipynb #cfd8c40b
-EOSIN_SHARE = 0.2          # share of the stained pixels where the second stain dominates, from which it is a stain of the tissue
+EOSIN_SHARE = 0.4          # share of the stained pixels where the second stain dominates, from which it is the main stain of the tissue
 COUNTERSTAIN_RATIO = 0.2   # median second-stain/hematoxylin OD in hematoxylin-dominated pixels from which the nuclei carry it (a counterstain)
 
 def not_ihc_reason(img:np.ndarray, # RGB uint8 image, HxWx3 (artefacts masked)
