@@ -26,13 +26,13 @@ __all__ = ['PRETRAINED', 'MODEL_NAMES', 'CONTRIBUTION_COLUMNS', 'METHODS', 'LABE
            'PIXELS_PER_NUCLEUS', 'NUCLEUS_AREA_UM2', 'MAX_NUCLEI_PER_MM2', 'STARDIST_MPP', 'DETECTORS', 'WORK_MPP',
            'SCALE_D_MIN', 'NUCLEUS_DIAMETER_UM', 'BACKGROUND_UM', 'MAX_BACKGROUND', 'SIGMA_UM', 'OD_THRESHOLD',
            'GROW_UM', 'GROW_OD', 'SPLIT_UM', 'MIN_AREA_UM2', 'MAX_AREA_UM2', 'HALF_MAX', 'MIN_RELATIVE_AREA',
-           'NUCLEI_COLUMNS', 'ARTEFACT_FLAG', 'CONE_TOL', 'ARTEFACT_MAX_SHARE', 'EOSIN_SHARE', 'LABEL_COLUMNS',
-           'LABEL_KEYS', 'TILE_LABEL_COLUMNS', 'MANIFEST_NEEDS', 'READ_COLUMNS', 'POOL_PATCHES', 'POOL_PX',
-           'blank_reason', 'nuclear_image', 'concentrations_u8', 'configure_tensorflow', 'cached_model_dir',
+           'NUCLEI_COLUMNS', 'ARTEFACT_FLAG', 'CONE_TOL', 'ARTEFACT_MAX_SHARE', 'EOSIN_SHARE', 'COUNTERSTAIN_RATIO',
+           'LABEL_COLUMNS', 'LABEL_KEYS', 'TILE_LABEL_COLUMNS', 'MANIFEST_NEEDS', 'READ_COLUMNS', 'POOL_PATCHES',
+           'POOL_PX', 'blank_reason', 'nuclear_image', 'concentrations_u8', 'configure_tensorflow', 'cached_model_dir',
            'load_nuclei_model', 'fit_nuclei_model', 'Labelling', 'ratios_of_sums', 'patch_row', 'plausibility_flags',
            'predict_nuclei', 'nuclei_table', 'model_mpp', 'label_nuclear', 'square_filter', 'blob_scale_maxima',
            'suppress_overlaps', 'estimate_nucleus_scale', 'block_mean', 'to_work_scale', 'upscale_labels',
-           'to_work_rgb', 'subtract_background', 'fill_holes', 'split_by_distance', 'grow_to_threshold',
+           'to_work_rgb', 'subtract_background', 'fill_holes', 'split_by_distance', 'grow_to_threshold', 'pack_boxes',
            'split_by_stain', 'split_nuclei', 'nuclei_measures', 'filter_areas', 'detect_nuclei', 'label_watershed',
            'seed_images', 'label_seed', 'label_threshold', 'stain_coloured', 'mask_artefacts', 'not_ihc_reason',
            'label_image', 'label_patch', 'tile_labels', 'plot_labelling', 'read_bench_index', 'score_detections',
@@ -476,7 +476,7 @@ def fill_holes(mask:np.ndarray, # 2-D bool
 def split_by_distance(mask:np.ndarray, # 2-D bool nucleus mask
                       min_radius_px:float, # Smallest radius of a nucleus split off another, px
                      ) -> np.ndarray:
-    "int32 labels (not consecutive): components of `mask`, those with several distance-transform maxima split by watershed."
+    "int32 labels (not consecutive), same shape as `mask`: its (4-connected) components, those with several distance-transform maxima split by watershed."
     from skimage.segmentation import watershed
     comp,n = ndimage.label(mask)
     if n == 0: return comp.astype(np.int32)
@@ -490,6 +490,8 @@ def split_by_distance(mask:np.ndarray, # 2-D bool nucleus mask
     multi = per > 1
     if not multi[1:].any(): return comp.astype(np.int32)
     sub = multi[comp]
+    # the whole image, not a mosaic of these components (`pack_boxes`): skimage's watershed breaks ties between
+    # equal heights by the order the markers were queued, and the other order moved a few boundaries on the real bench
     ws = watershed(-dist, np.where(sub, markers, 0), mask=sub)
     single = ~multi; single[0] = False
     lut = np.zeros(n + 1, np.int32); lut[single] = np.arange(1, single.sum() + 1)
@@ -512,40 +514,80 @@ def grow_to_threshold(labels:np.ndarray, # int32 nucleus cores
         out = np.where(grow, square_filter(out, 3, 'max'), out)
     return out
 
+# %% ../nbs/06_label.ipynb #pk01code
+def pack_boxes(ids:np.ndarray, # (N,) int object id (1..n) of each pixel
+               p:np.ndarray, # (N,) flat index of each pixel in an image `width` px wide
+               width:int, # Width of that image, px
+               n:int, # Largest object id
+               gap:int=2, # Empty px between two boxes
+              ) -> tuple:
+    "(my, mx, shape): each pixel's row and column on a mosaic of shape `shape` (h, w) that holds every object's bounding box, translated (relative positions and raster order kept), on shelves `gap` px apart, shortest boxes first."
+    ys,xs = np.divmod(p, width)
+    big = np.iinfo(np.int64).max
+    y0,x0,y1,x1 = np.full(n + 1, big),np.full(n + 1, big),np.full(n + 1, -1),np.full(n + 1, -1)
+    np.minimum.at(y0, ids, ys); np.minimum.at(x0, ids, xs); np.maximum.at(y1, ids, ys); np.maximum.at(x1, ids, xs)
+    obj = np.flatnonzero(y1 >= 0)
+    h,w = y1[obj] - y0[obj] + 1 + gap,x1[obj] - x0[obj] + 1 + gap   # boxes with their gap
+    o = np.argsort(h, kind='stable'); h,w = h[o],w[o]
+    R = max(int(w.max()), int(np.sqrt((h*w).sum())))   # shelf length: about a square mosaic
+    start = np.cumsum(w) - w
+    row = start//R
+    rowh = np.zeros(int(row[-1]) + 1, np.int64); np.maximum.at(rowh, row, h)
+    oy,ox = np.zeros(n + 1, np.int64),np.zeros(n + 1, np.int64)
+    oy[obj[o]],ox[obj[o]] = (np.cumsum(rowh) - rowh)[row],start - row*R
+    return oy[ids] + ys - y0[ids], ox[ids] + xs - x0[ids], (int(rowh.sum()), int(R + w.max()))
+
 # %% ../nbs/06_label.ipynb #10cccaea
-def split_by_stain(cores:np.ndarray, # int32 nucleus cores (working scale)
-                   conc:np.ndarray, # hxwx2 stain concentrations (H, DAB), same scale
+def split_by_stain(cores:np.ndarray, # int32 nucleus cores (working scale), HxW
+                   conc:np.ndarray, # HxWx2 stain concentrations (H, DAB), same scale
                    min_px:float, # Least area of each piece, px (a nucleus core's least area)
                   ) -> np.ndarray:
-    "`cores` with each core that holds a DAB-dominated and a hematoxylin-dominated region split between them (specks join the nearest region; new ids after the largest); cores left whole unless every piece has `min_px`."
-    at = np.flatnonzero(cores)
-    lab = cores.ravel()[at]
-    brown = conc[..., 1].ravel()[at] > conc[..., 0].ravel()[at]
+    "`cores` (HxW int32) with each core that holds a DAB-dominated and a hematoxylin-dominated region split between them (regions under `min_px`/4 are specks and join the nearest region; new ids after the largest, in core order); cores left whole unless every piece has `min_px`. All candidate cores at once, on a mosaic of their boxes (`pack_boxes`)."
+    at = np.flatnonzero(cores > 0)
+    lab,c = cores.ravel()[at],conc.reshape(-1, 2)[at]
+    brown = c[:, 1] > c[:, 0]
     n = int(cores.max()) if at.size else 0
     nb,na = np.bincount(lab, brown, minlength=n + 1),np.bincount(lab, minlength=n + 1)
-    cand = np.flatnonzero((nb >= min_px) & (na - nb >= min_px))   # enough of both colours for two nuclei
-    if not len(cand): return cores
-    sel = np.isin(lab, cand)
-    ys,xs,ids = *np.divmod(at[sel], cores.shape[1]), lab[sel]
-    big = np.iinfo(np.int64).max
-    y0,x0,y1,x1 = np.full(n + 1, big),np.full(n + 1, big),np.zeros(n + 1, np.int64),np.zeros(n + 1, np.int64)
-    np.minimum.at(y0, ids, ys); np.minimum.at(x0, ids, xs); np.maximum.at(y1, ids, ys); np.maximum.at(x1, ids, xs)
-    out,nxt = cores.copy(),n + 1
-    for c in cand.tolist():
-        s = np.s_[y0[c]:y1[c] + 1, x0[c]:x1[c] + 1]
-        comp = cores[s] == c
-        br = (conc[s][..., 1] > conc[s][..., 0]) & comp
-        markers,k = np.zeros(comp.shape, np.int32),0
-        for cls in (br, comp & ~br):
-            cl,m = ndimage.label(cls)
-            for j in np.flatnonzero(np.bincount(cl.ravel())[1:] >= min_px/4) + 1:   # a region, not a speck
-                k += 1; markers[cl == j] = k
-        if k < 2: continue
-        near = ndimage.distance_transform_edt(markers == 0, return_distances=False, return_indices=True)
-        ws = markers[near[0], near[1]]   # specks join the nearest region
-        if np.bincount(ws[comp], minlength=k + 1)[1:].min() < min_px: continue   # a piece too small for a nucleus
-        out[s][comp] = np.where(ws[comp] == 1, c, ws[comp] + nxt - 2)
-        nxt += k - 1
+    cand = (nb >= min_px) & (na - nb >= min_px)   # enough of both colours for two nuclei
+    if not cand.any(): return cores
+    sel = cand[lab]
+    p,ids,br = at[sel],lab[sel],brown[sel]
+    my,mx,shape = pack_boxes(ids, p, cores.shape[1], n)
+    cls = np.zeros(shape, np.int8); cls[my, mx] = np.where(br, 1, 2)
+    rb,nrb = ndimage.label(cls == 1); rh,nrh = ndimage.label(cls == 2)
+    reg = np.where(br, rb[my, mx], rh[my, mx] + nrb)   # colour region of each pixel: a core's brown ones first, each colour in raster order
+    size = np.bincount(reg, minlength=nrb + nrh + 1)
+    regc = np.zeros(len(size), np.int64); regc[reg] = ids   # the core of each region
+    mark = size >= min_px/4; mark[0] = False   # a region, not a speck
+    mr = np.flatnonzero(mark)
+    k = np.bincount(regc[mr], minlength=n + 1)   # regions per core
+    o = np.lexsort((mr, regc[mr]))
+    rank = np.zeros(len(size), np.int64); rank[mr[o]] = np.arange(len(mr)) - np.searchsorted(regc[mr][o], regc[mr][o])   # 0, 1, .. within its core
+    two = k[ids] >= 2
+    if not two.any(): return cores
+    asg = np.where(mark[reg], reg, 0)
+    speck = two & (asg == 0)
+    if speck.any():   # specks join the nearest region (Euclidean) of their core
+        mk = np.zeros(shape, np.int64); mk[my[two], mx[two]] = asg[two]
+        iy,ix = ndimage.distance_transform_edt(mk == 0, return_distances=False, return_indices=True)
+        asg[speck] = mk[iy[my[speck], mx[speck]], ix[my[speck], mx[speck]]]
+        for c in np.unique(ids[speck][regc[asg[speck]] != ids[speck]]).tolist():   # another core's region was nearer across the gap: this core alone
+            s = ids == c
+            y0,x0 = my[s].min(),mx[s].min()
+            box = np.zeros((my[s].max() + 1 - y0, mx[s].max() + 1 - x0), np.int64); box[my[s] - y0, mx[s] - x0] = np.where(mark[reg[s]], reg[s], 0)
+            jy,jx = ndimage.distance_transform_edt(box == 0, return_distances=False, return_indices=True)
+            q = s & speck
+            asg[q] = box[jy[my[q] - y0, mx[q] - x0], jx[my[q] - y0, mx[q] - x0]]
+    piece = np.bincount(asg[two], minlength=len(size))
+    least = np.full(n + 1, np.inf); np.minimum.at(least, regc[mr], piece[mr])
+    acc = (k >= 2) & (least >= min_px)   # every piece large enough for a nucleus
+    if not acc.any(): return cores
+    extra = np.where(acc, k - 1, 0)
+    base = n + 1 + np.cumsum(extra) - extra   # first new id of each split core
+    px = acc[ids]
+    m = rank[asg[px]]
+    out = cores.copy()
+    out.ravel()[p[px]] = np.where(m == 0, ids[px], base[ids[px]] + m - 1)
     return out
 
 # %% ../nbs/06_label.ipynb #09320b2f
@@ -758,27 +800,34 @@ def mask_artefacts(img:np.ndarray, # RGB uint8 image
     return out, float(art.mean()), float(a.sum()/max(1, (a | stained).sum()))
 
 # %% ../nbs/06_label.ipynb #cfd8c40b
-EOSIN_SHARE = 0.5   # share of the stained pixels dominated by the second stain from which it is a counterstain of the whole tissue (eosin), not nuclear DAB
+EOSIN_SHARE = 0.4          # share of the stained pixels where the second stain dominates, from which it is the main stain of the tissue
+COUNTERSTAIN_RATIO = 0.2   # median second-stain/hematoxylin OD in hematoxylin-dominated pixels from which the nuclei carry it (a counterstain)
 
-def not_ihc_reason(img:np.ndarray, # RGB uint8 image (artefacts masked)
-                   stains:Stains, # The labeller's stain vectors (hematoxylin, DAB)
-                   share:float=EOSIN_SHARE, # Dominated share from which the second stain is a tissue counterstain
+def not_ihc_reason(img:np.ndarray, # RGB uint8 image, HxWx3 (artefacts masked)
+                   share:float=EOSIN_SHARE, # Dominated share from which the second stain is a stain of the tissue
+                   ratio:float=COUNTERSTAIN_RATIO, # Second stain / hematoxylin in the nuclei from which it is a counterstain
                    beta:float=0.15, # OD norm above which a pixel is stained (Macenko)
                   ) -> str:
-    "'not DAB IHC (eosin-like second stain, N% of the tissue)' when the image's second stain is at least as pink as the reference eosin (blue/green OD ratio, Macenko's H&E eosin) and dominates >= `share` of the stained pixels; else ''. On a ~0.25 MP pixel sample."
-    if stains.source.startswith('single stain'): return ''   # no second stain found: Macenko's second end is hematoxylin variation
+    """'not DAB IHC (eosin-like counterstain: ...)' when the image's second stain is eosin, not DAB; else ''. On a ~0.25 MP
+    pixel sample, with the image's own stain directions (Macenko's ends; the pinker second): its blue OD is below its
+    green OD (eosin absorbs most in the green, DAB most in the blue), it dominates >= `share` of the stained pixels, and
+    the hematoxylin-dominated pixels (nuclei) carry it at a median >= `ratio` of their hematoxylin OD (a counterstain of
+    the whole tissue, where Ki-67 DAB leaves negative nuclei free)."""
     step = max(1, int(np.sqrt(img.shape[0]*img.shape[1]/2.5e5)))
-    od = optical_density(img[::step, ::step], white_point(img[::4, ::4])).reshape(-1, 3)
+    sample = img[::step, ::step]
+    od = optical_density(sample, white_point(sample)).reshape(-1, 3)
     px = od[np.einsum('ij,ij->i', od, od) > beta**2]
     if len(px) < 500: return ''
-    _,d = macenko_ends(px[::max(1, len(px)//50_000)], REFERENCE_HDAB)   # the image's own second stain direction
-    if d[2]/d[1] > REFERENCE_HE[1][2]/REFERENCE_HE[1][1]: return ''   # less pink than the reference eosin: DAB, or not clearly eosin
-    def dom(v):   # share of the stained pixels where the second stain (direction v) exceeds hematoxylin and 0.1 OD
-        c = stain_concentrations(px[None], Stains(np.stack([stains.vectors[0], v]), 'test'))[0]
-        return float((c[:, 1] > np.maximum(c[:, 0], 0.1)).mean())
-    dom = max(dom(stains.vectors[1]), dom(d))   # the image's own direction too: a reference-DAB fallback must not hide eosin
-    if dom < share: return ''
-    return f'not DAB IHC (eosin-like second stain, {100*dom:.0f}% of the tissue)'
+    h,e = macenko_ends(px[::max(1, len(px)//50_000)], REFERENCE_HE)   # the image's own two stains
+    if e[2] >= e[1]: return ''   # absorbs blue at least as much as green: DAB-like, not eosin
+    c = stain_concentrations(px[None], Stains(np.stack([h, e]), 'own'))[0]
+    dom = float((c[:, 1] > np.maximum(c[:, 0], 0.1)).mean())
+    if dom < share: return ''   # no second stain of the tissue (an IHC image without DAB)
+    nuc = (c[:, 0] > c[:, 1]) & (c[:, 0] > beta)
+    if nuc.sum() < 100: return ''
+    r = float(np.median(c[nuc, 1]/c[nuc, 0]))
+    if r < ratio: return ''   # hematoxylin nuclei free of the second stain: a nuclear marker
+    return f'not DAB IHC (eosin-like counterstain: blue/green OD {e[2]/e[1]:.2f}, {r:.2f} of the nuclear hematoxylin, dominant on {100*dom:.0f}% of the tissue)'
 
 # %% ../nbs/06_label.ipynb #8ce671fc
 def label_image(img, # Image array (RGB/RGBA; uint8, uint16 or float in [0, 1])
@@ -804,7 +853,7 @@ def label_image(img, # Image array (RGB/RGBA; uint8, uint16 or float in [0, 1])
         model = load_nuclei_model(model)
         lab = label_nuclear(img, model, stains, dab_threshold, mpp) if method == 'nuclear' else label_seed(img, model)
     lab.artefact_fraction = art
-    if lab.stains is not None and not lab.reason and (why := not_ihc_reason(img, lab.stains)):
+    if lab.stains is not None and not lab.reason and (why := not_ihc_reason(img)):
         lab.flags.append(why); lab.reason = 'not DAB IHC'   # H&E (or another pink counterstain): no Ki-67 label
     if art >= ARTEFACT_FLAG:
         lab.flags.append(f'artefact {100*art:.0f}%')
