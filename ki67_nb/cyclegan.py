@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 
 from .core import *
 from .tiles import kept_pairs, patch_source, read_patch
-from .pixel_rf import patch_labels, with_reference
+from .label import patch_labels, with_reference
 
 # %% auto #0
 __all__ = ['RATIOS', 'CycleGANConfig', 'init_weights', 'ResnetBlock', 'resnet_generator', 'patch_discriminator',

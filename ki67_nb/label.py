@@ -36,7 +36,8 @@ __all__ = ['PRETRAINED', 'MODEL_NAMES', 'CONTRIBUTION_COLUMNS', 'METHODS', 'LABE
            'split_by_stain', 'split_nuclei', 'nuclei_measures', 'filter_areas', 'detect_nuclei', 'label_watershed',
            'seed_images', 'label_seed', 'label_threshold', 'stain_coloured', 'mask_artefacts', 'not_ihc_reason',
            'label_image', 'label_patch', 'tile_labels', 'plot_labelling', 'read_bench_index', 'score_detections',
-           'summarise_bench', 'real_bench', 'find_real_bench', 'slide_stains', 'label_dataset']
+           'summarise_bench', 'real_bench', 'find_real_bench', 'slide_stains', 'label_dataset', 'patch_labels',
+           'with_reference']
 
 # %% ../nbs/06_label.ipynb #0db42569
 def blank_reason(img:np.ndarray, # RGB uint8 image
@@ -275,7 +276,7 @@ def model_mpp(model, # StarDist2D model
 
 def label_nuclear(img:np.ndarray, # RGB uint8 IHC image
                   model, # One-channel StarDist2D model
-                  stains=None, # Stain vectors (`Stains` or 2x3); default: estimated from the image
+                  stains=None, # Stain vectors (`Stains` or 2x3); default: `estimate_ihc_stains` on the image
                   dab_threshold:float=DAB_THRESHOLD, # Mean DAB OD above which a nucleus is positive
                   mpp:float|None=None, # µm per pixel; when known the image is resampled to the model's scale (`model_mpp`)
                  ) -> Labelling:
@@ -284,7 +285,8 @@ def label_nuclear(img:np.ndarray, # RGB uint8 IHC image
     if reason: return Labelling('nuclear', img.shape[:2], reason=reason, detector='stardist', mpp=mpp)
     white = white_point(img[::4, ::4])
     step = max(1, int(np.sqrt(img.shape[0]*img.shape[1]/2.5e5)))   # 0.25 MP is plenty to estimate two vectors
-    stains = estimate_stains(img[::step, ::step], white=white) if stains is None else as_stains(stains)
+    if stains is None: stains,flags = estimate_ihc_stains(optical_density(img[::step, ::step], white))   # as the watershed detector: single-stain test, faint-DAB flag
+    else: stains,flags = as_stains(stains), []
     conc = concentrations_u8(img, white, stains)
     nim = np.clip(conc[..., 0] + conc[..., 1], 0, 3)
     factor = 1. if mpp is None else model_mpp(model)/mpp
@@ -293,7 +295,6 @@ def label_nuclear(img:np.ndarray, # RGB uint8 IHC image
     nuc = nuclei_table(labels, conc, dab_threshold)
     pos = nuc.positive.to_numpy(bool)
     contrib = pd.DataFrame(dict(y=nuc.y, x=nuc.x, area_pos=nuc.area*pos, area_all=nuc.area, n_pos=pos.astype(int), n_all=1))
-    flags = ['no DAB'] if 'weak DAB' in stains.source else []
     flags += plausibility_flags(nuc.area.to_numpy(float)*mpp**2, float((nim > 0.05).sum())*mpp**2, True) if mpp else ['scale unknown, not resampled']
     return Labelling('nuclear', img.shape[:2], contrib, stains=stains, labels={'nuclei': labels}, nuclei=nuc,
                      detector='stardist', mpp=mpp, flags=flags)
@@ -1202,3 +1203,25 @@ def label_dataset(dataset, # Dataset directory with the tile stage's manifest
     log.info(f'labelled {len(todo)} patches with {method!r}: {new.label_reason.eq("").sum()} with a ratio, '
              f'{new.label_reason.ne("").sum()} NaN ({", ".join(sorted(set(new.label_reason) - {""})) or "none"})')
     return labels
+
+# %% ../nbs/06_label.ipynb #c6a0b002
+def patch_labels(dataset, # Dataset directory (or `Dataset`) after `ki67 tile` and `ki67 label`
+                 labels:str='nuclear', # Labeller whose patch labels to read
+                ) -> pd.DataFrame:
+    "Every patch pair of the manifest (slide_id, patch_id, x, y, ihc_x, ihc_y, size) with the labels of its IHC patch as it is now, and `labelled`."
+    ds = Dataset(dataset)
+    manifest,lab = ds.read_manifest(),ds.read_labels(labels)
+    cols = [c for c in ['slide_id', 'patch_id', 'x', 'y', 'ihc_x', 'ihc_y', 'size'] if c in manifest]
+    key = [c for c in ['patch_id', 'ihc_x', 'ihc_y'] if c in manifest and c in lab]   # a label belongs to the IHC patch it was made on
+    values = [c for c in lab.columns if c not in cols]
+    out = manifest[cols].merge(lab[key + values].drop_duplicates('patch_id', keep='last'), on=key, how='left', indicator=True)
+    return out.assign(labelled=out.pop('_merge') == 'both')
+
+# %% ../nbs/06_label.ipynb #c6a0b003
+def with_reference(dataset, # Dataset directory (or `Dataset`) after `ki67 label`
+                   preds:pd.DataFrame, # Patch predictions with slide_id, patch_id, pred
+                   labels:str='nuclear', # Labeller whose `ratio_area` is the reference
+                  ) -> pd.DataFrame:
+    "Patch predictions joined to their patch's position and reference label (`patch_labels`): what `method_results` hands the report."
+    ref = patch_labels(dataset, labels).drop(columns='slide_id').rename(columns={'ratio_area': 'reference'})
+    return preds[['slide_id', 'patch_id', 'pred']].merge(ref[['patch_id', 'x', 'y', 'ihc_x', 'ihc_y', 'size', 'reference']], on='patch_id')

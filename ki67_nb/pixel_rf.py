@@ -21,14 +21,15 @@ from sklearn.ensemble import RandomForestClassifier
 from .core import *
 from .stains import optical_density
 from .tiles import kept_pairs, read_patch
+from .label import patch_labels, with_reference
 
 # %% auto #0
 __all__ = ['CLASSES', 'STAINS', 'SIGMAS', 'WINDOW', 'MIN_DERIVATIVE_SIGMA', 'FILTERS', 'COLOURS', 'SEGMENTATION_COLOURS',
            'feature_names', 'colour_channels', 'feature_margin', 'feature_chunks', 'pixel_features', 'plot_features',
            'check_labels', 'read_label_image', 'sample_scribbles', 'PixelRF', 'train_pixel_rf', 'predict_probabilities',
            'class_map', 'pixel_ratio', 'predict_ratio', 'plot_segmentation', 'read_ilastik_export', 'ilastik_ratio',
-           'scribble_path', 'pixel_rf_dataset', 'pixel_rf_metrics', 'plot_ratio_scatter', 'patch_labels',
-           'train_method', 'with_reference', 'method_results']
+           'scribble_path', 'pixel_rf_dataset', 'pixel_rf_metrics', 'plot_ratio_scatter', 'train_method',
+           'method_results']
 
 # %% ../nbs/07_pixel_rf.ipynb #7fb0f2e9
 CLASSES = {0: 'unlabelled', 1: 'background', 2: 'nucleus negative', 3: 'nucleus positive'}
@@ -465,19 +466,6 @@ def plot_ratio_scatter(predictions:pd.DataFrame, # `pixel_rf.csv` rows
     fig.tight_layout()
     return fig
 
-# %% ../nbs/07_pixel_rf.ipynb #5cb4b032
-def patch_labels(dataset, # Dataset directory (or `Dataset`) after `ki67 tile` and `ki67 label`
-                 labels:str='nuclear', # Labeller whose patch labels to read
-                ) -> pd.DataFrame:
-    "Every patch pair of the manifest (slide_id, patch_id, x, y, ihc_x, ihc_y, size) with the labels of its IHC patch as it is now, and `labelled`."
-    ds = Dataset(dataset)
-    manifest,lab = ds.read_manifest(),ds.read_labels(labels)
-    cols = [c for c in ['slide_id', 'patch_id', 'x', 'y', 'ihc_x', 'ihc_y', 'size'] if c in manifest]
-    key = [c for c in ['patch_id', 'ihc_x', 'ihc_y'] if c in manifest and c in lab]   # a label belongs to the IHC patch it was made on
-    values = [c for c in lab.columns if c not in cols]
-    out = manifest[cols].merge(lab[key + values].drop_duplicates('patch_id', keep='last'), on=key, how='left', indicator=True)
-    return out.assign(labelled=out.pop('_merge') == 'both')
-
 # %% ../nbs/07_pixel_rf.ipynb #737d410f
 def train_method(dataset, # Dataset directory (or `Dataset`) with the manifest, patches and scribbles
                  method:str, # 'pixel-rf'
@@ -493,15 +481,6 @@ def train_method(dataset, # Dataset directory (or `Dataset`) with the manifest, 
     ds = Dataset(dataset)
     preds = pixel_rf_dataset(ds, n_estimators=30 if tiny else 100, force=force)
     return f'pixel RF: {len(preds)} patch predictions in {ds.prediction_path("pixel_rf")}'
-
-# %% ../nbs/07_pixel_rf.ipynb #f11da92d
-def with_reference(dataset, # Dataset directory (or `Dataset`) after `ki67 label`
-                   preds:pd.DataFrame, # Patch predictions with slide_id, patch_id, pred
-                   labels:str='nuclear', # Labeller whose `ratio_area` is the reference
-                  ) -> pd.DataFrame:
-    "Patch predictions joined to their patch's position and reference label (`patch_labels`): what `method_results` hands the report."
-    ref = patch_labels(dataset, labels).drop(columns='slide_id').rename(columns={'ratio_area': 'reference'})
-    return preds[['slide_id', 'patch_id', 'pred']].merge(ref[['patch_id', 'x', 'y', 'ihc_x', 'ihc_y', 'size', 'reference']], on='patch_id')
 
 # %% ../nbs/07_pixel_rf.ipynb #215e7af2
 def method_results(dataset, # Dataset directory (or `Dataset`)
