@@ -12,7 +12,8 @@ os.environ.setdefault('KI67_PROGRESS', '0')
 import numpy as np
 from ki67_nb.core import peak_rss_mb
 from ki67_nb.synth import SyntheticPair
-from ki67_nb.label import (METHODS, cached_model_dir, label_image, load_nuclei_model, nuclear_image, patch_row,
+from ki67_nb.stains import estimate_ihc_stains, optical_density, white_point
+from ki67_nb.label import (METHODS, cached_model_dir, concentrations_u8, label_image, load_nuclei_model, patch_row,
                            predict_nuclei, tile_labels)
 
 
@@ -49,7 +50,11 @@ def main():
 
     # StarDist: labelling (stains, nuclear image, predict, measure, tile labels) vs bare predict_instances on the same image
     sd = img[:a.sd_size, :a.sd_size]
-    nim = nuclear_image(sd)
+    white = white_point(sd[::4, ::4])                        # the nuclear image exactly as label_nuclear makes it
+    step = max(1, int(np.sqrt(sd.shape[0]*sd.shape[1]/2.5e5)))
+    st,_ = estimate_ihc_stains(optical_density(sd[::step, ::step], white))
+    conc = concentrations_u8(sd, white, st)
+    nim = np.clip(conc[..., 0] + conc[..., 1], 0, 3)
     predict_nuclei(model, nim[:256, :256]); label_image(sd[:256, :256], 'nuclear', model, detector='stardist', mpp=0.5)   # warm-up
     def labelled():
         lab = label_image(sd, 'nuclear', model, detector='stardist', mpp=0.5)
