@@ -1031,11 +1031,10 @@ READ_COLUMNS = ['slide_id', 'patch_id', 'x', 'y', 'size', 'ihc_x', 'ihc_y', 'ihc
 _WORKER_MODEL = None
 
 def _init_label_worker(model_ref, # Model name or folder (None: the default model)
-                       needs_model:bool=True, # Whether the labeller needs a model at all
                       ):
-    "Worker initializer (process pool or Dask worker): load the nuclei model once per worker."
+    "Worker initializer (process pool or Dask worker) of labellers that need a model: load the nuclei model once per worker."
     global _WORKER_MODEL
-    _WORKER_MODEL = load_nuclei_model(model_ref) if needs_model else None
+    _WORKER_MODEL = load_nuclei_model(model_ref)
 
 def _model_ref(model):
     "A name or folder that a worker process can load `model` from."
@@ -1158,7 +1157,7 @@ def label_dataset(dataset, # Dataset directory with the tile stage's manifest
     tiles = tiles[tiles.patch_id.isin(set(done.patch_id))]
     if len(todo) and stains is not None: stains = as_stains(stains, '--stains')
     if not needs_model: model = None
-    init = (_init_label_worker, (_model_ref(model), True)) if needs_model else ()    # weight-free labellers: no worker set-up to register
+    init = (_init_label_worker, (_model_ref(model),)) if needs_model else ()    # weight-free labellers: no worker set-up to register
     pool = executor(workers, scheduler, *init) if len(todo) else None
     if needs_model and pool is None and len(todo): model = load_nuclei_model(model)
     root = ds.root.resolve()            # workers, local or on a cluster, see the dataset by its absolute path
