@@ -406,6 +406,11 @@ def _slide_pair(ds:Dataset, slide_id:str) -> tuple:
     return _pair_open(ds.root, str(slide_id), stamp)
 _slide_pair.cache_clear = _pair_open.cache_clear
 
+def _corner(row, st:str) -> tuple:
+    "Level-0 (x, y) of a manifest row's `st` patch in the H&E frame: (x, y) for the H&E, (ihc_x, ihc_y) for the IHC (x, y where those are absent)."
+    x,y = _field(row, 'x'),_field(row, 'y')
+    return (x, y) if st == 'he' else (_field(row, 'ihc_x', x), _field(row, 'ihc_y', y))
+
 def patch_source(dataset, # Dataset directory (or `Dataset`)
                  row, # A manifest row (dict, Series or `itertuples` tuple)
                  stain:str, # 'he' or 'ihc'
@@ -414,7 +419,7 @@ def patch_source(dataset, # Dataset directory (or `Dataset`)
     ds,st = Dataset(dataset),stain.lower()
     f = str(_field(row, f'{st}_patch', '') or '')
     if f: return str(ds/f)
-    x,y = (_field(row, 'x'), _field(row, 'y')) if st == 'he' else (_field(row, 'ihc_x', _field(row, 'x')), _field(row, 'ihc_y', _field(row, 'y')))
+    x,y = _corner(row, st)
     return f"{STAIN_NAMES[st]} slide of {_field(row, 'slide_id')} at ({int(x)}, {int(y)}), {int(_field(row, 'size'))} px"
 
 def read_patch(dataset, # Dataset directory (or `Dataset`) with pairs.csv and the slides
@@ -428,9 +433,9 @@ def read_patch(dataset, # Dataset directory (or `Dataset`) with pairs.csv and th
     if f: return read_image(ds/f, f'{STAIN_NAMES[st]} patch')
     sid,size = _field(row, 'slide_id'),_field(row, 'size')
     if sid is None or size is None: raise InputError(ds.manifest_path, f'row {_field(row, "patch_id")!r} has no {st}_patch file and no slide_id/size to read it from the slide')
-    he,ihc = _slide_pair(ds, sid)
-    if st == 'he': return he.read_region(int(_field(row, 'x')), int(_field(row, 'y')), int(size), int(size))
-    return ihc.read_region(int(_field(row, 'ihc_x', _field(row, 'x'))), int(_field(row, 'ihc_y', _field(row, 'y'))), int(size), int(size))
+    slide = dict(zip(('he', 'ihc'), _slide_pair(ds, sid)))[st]
+    x,y = _corner(row, st)
+    return slide.read_region(int(x), int(y), int(size), int(size))
 
 # %% ../nbs/05_tiles.ipynb #0b362ca1
 def kept_pairs(dataset, # Dataset directory with the tile stage's manifest
