@@ -36,12 +36,6 @@ def test_nbdev_leaves_tree_unchanged(tool):
     assert not changed, f'{tool} changed {changed}: run it and commit the result'
 
 
-def test_readme_test_command_is_what_ci_runs():
-    "`.ci/run` runs exactly the README's test command."
-    readme, ci = (ROOT/'README.md').read_text(), (ROOT/'.ci/run').read_text()
-    command = re.search(r'<!-- test-command -->\s*```bash\n(.+?)\n```', readme, re.S).group(1).strip()
-    assert command in ci, f'.ci/run does not run the README test command:\n{command}'
-
 
 @pytest.mark.parametrize('nb', NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook(nb):
