@@ -15,9 +15,9 @@ import pandas as pd
 from .core import *
 
 # %% auto #0
-__all__ = ['SEED_FIGURES', 'METRIC_COLUMNS', 'MethodResult', 'comparison_table', 'plot_scatter', 'plot_bland_altman',
-           'plot_confusions', 'plot_label_distribution', 'plot_training_curves', 'write_report', 'labeller_table',
-           'dataset_results', 'report_dataset']
+__all__ = ['SEED_FIGURES', 'METRIC_COLUMNS', 'LEARNS', 'SMOKE', 'MethodResult', 'verdict', 'comparison_table', 'plot_scatter',
+           'plot_bland_altman', 'plot_confusions', 'plot_label_distribution', 'plot_training_curves', 'write_report',
+           'labeller_table', 'dataset_results', 'report_dataset']
 
 # %% ../nbs/12_results.ipynb #99c9c133
 SEED_FIGURES = pd.DataFrame([
@@ -35,10 +35,11 @@ class MethodResult:
                  level:str='tile', # 'tile', 'patch' or 'slide'
                  seed_name:str|None=None, # Row of `SEED_FIGURES` to show beside it
                  history:pd.DataFrame|None=None, # Training curve: epoch, train_loss, valid_loss (optional)
+                 prior:float|None=None, # The mean predictor's constant: the mean label of the slides it learnt from (None: of these rows)
                 ):
         missing = {'slide_id', 'pred', 'reference'} - set(table.columns)
         if missing: raise InputError(name, f'results table lacks columns {sorted(missing)}')
-        self.name,self.table,self.level,self.seed_name,self.history = name,table.reset_index(drop=True),level,seed_name,history
+        self.name,self.table,self.level,self.seed_name,self.history,self.prior = name,table.reset_index(drop=True),level,seed_name,history,prior
 
     def metrics(self, against:str='reference', # 'reference' (IHC label) or 'truth' (synthetic slides)
                ) -> dict:
@@ -46,10 +47,23 @@ class MethodResult:
         if against not in self.table: return {}
         return ratio_metrics(self.table[against], self.table.pred)
 
+    def mean_predictor_mae(self, against:str='reference', # 'reference' (IHC label) or 'truth'
+                          ) -> float:
+        "MAE of predicting `prior` (else the mean reference) for every region this method predicted: the bar a model must clear."
+        t = self.table.dropna(subset=['pred', against]) if against in self.table else self.table.iloc[:0]
+        c = self.prior if self.prior is not None else self.table.reference.mean()
+        return float(np.abs(t[against] - c).mean()) if len(t) else np.nan
+
     def __repr__(self): return f'MethodResult({self.name!r}, {len(self.table)} {self.level}s)'
 
 # %% ../nbs/12_results.ipynb #dfe202d4
 METRIC_COLUMNS = ['n', 'mse', 'mae', 'bias', 'pearson_r', 'acc@0.05', 'acc@0.1', 'acc@0.2', 'bin_acc']
+LEARNS,SMOKE = 'beats the mean predictor','SMOKE RUN: no better than the mean predictor (not a result)'
+
+def verdict(mae:float, mean_mae:float) -> str:
+    "What a method's MAE says next to the mean predictor's: it learnt, or it is a smoke run that must not be read as a result."
+    return LEARNS if mae < mean_mae else SMOKE if np.isfinite(mae) else ''
+
 
 def comparison_table(results:list, # `MethodResult`s
                     ) -> pd.DataFrame:
@@ -58,10 +72,13 @@ def comparison_table(results:list, # `MethodResult`s
     for r in results:
         for against in ['reference', 'truth']:
             m = r.metrics(against)
-            if m: rows.append(dict(method=r.name, level=r.level, scored_against='IHC label' if against == 'reference' else 'truth', **{k: m.get(k) for k in METRIC_COLUMNS}))
+            if not m: continue
+            base = r.mean_predictor_mae(against)
+            rows.append(dict(method=r.name, level=r.level, scored_against='IHC label' if against == 'reference' else 'truth', **{k: m.get(k) for k in METRIC_COLUMNS},
+                             mean_predictor_mae=base, verdict=verdict(m['mae'], base)))
         if r.seed_name in SEED_FIGURES.index:
             rows.append(dict(method=r.name, level=r.level, scored_against='seed study (published)', **SEED_FIGURES.loc[r.seed_name].to_dict()))
-    return pd.DataFrame(rows, columns=['method', 'level', 'scored_against', *METRIC_COLUMNS]).astype({'n': 'Int64'})
+    return pd.DataFrame(rows, columns=['method', 'level', 'scored_against', *METRIC_COLUMNS, 'mean_predictor_mae', 'verdict']).astype({'n': 'Int64'})
 
 # %% ../nbs/12_results.ipynb #31916b9f
 def plot_scatter(results:list, against:str='reference'):
@@ -143,6 +160,8 @@ def write_report(results:list, # `MethodResult`s to compare
         figs |= {f'scatter_{a}': plot_scatter(results, a), f'bland_altman_{a}': plot_bland_altman(results, a), f'confusion_{a}': plot_confusions(results, a)}
     figs['label_distribution'] = plot_label_distribution(results)
     if (curves := plot_training_curves(results)) is not None: figs['training_curves'] = curves
+    smoke = sorted(set(table.method[table.verdict == SMOKE]))
+    if smoke: notes = [*(notes or []), f"Smoke runs, no better than the mean predictor, not results: {', '.join(smoke)}."]
     parts = [f'<h1>{html.escape(title)}</h1>'] + [f'<p>{html.escape(n)}</p>' for n in notes or []]
     parts.append('<h2>Comparison</h2>' + table.to_html(index=False, float_format=lambda v: f'{v:.4g}', na_rep='', border=0, classes='table'))
     for heading,t in (extra_tables or {}).items(): parts.append(f'<h2>{html.escape(heading)}</h2>' + t.to_html(index=False, float_format=lambda v: f'{v:.4g}', na_rep='', border=0))
@@ -217,7 +236,7 @@ def dataset_results(dataset, # Dataset directory after the stages have run
                    ) -> tuple:
     "`(results, extra_tables)`: a `MethodResult` per trained model in `dataset`, plus the labeller and slide tables."
     ds = Dataset(dataset)
-    ds.read_labels(labels)                                              # says `ki67 label` first when there is none
+    lab = ds.read_labels(labels)                                        # says `ki67 label` first when there is none
     results,extra,seen = [],{},set()
     if (labellers := labeller_table(ds)) is not None: extra['IHC labellers (patches)'] = labellers
     for m in TRAIN_METHODS.values():
@@ -228,6 +247,8 @@ def dataset_results(dataset, # Dataset directory after the stages have run
     if ds.has_truth and results: results = _with_truth(ds, results, labels)
     if test := _test_slides(results):
         results = [MethodResult(r.name, r.table[r.table.slide_id.isin(test)], r.level, r.seed_name, r.history) if r.level == 'patch' else r for r in results]
+    prior = lab.ratio_area[~lab.slide_id.isin(test or set())].mean()    # the mean label of the slides the models learnt from
+    for r in results: r.prior = float(prior) if np.isfinite(prior) else None
     if (slides := _slide_table(ds)) is not None: extra['Slide-level Ki-67 estimates (tissue-weighted mean and hotspot, 90% bootstrap intervals)'] = slides
     return results,extra
 
