@@ -135,15 +135,15 @@ def calibrate_predictions(dataset, # Dataset directory (or `Dataset`) after `ki6
                           kind:str='linear', # Kind of map (`fit_calibration`)
                           exclude:str|None=None, # Boolean column of rows never fitted on (e.g. 'scribbled')
                          ) -> pd.DataFrame:
-    "Cross-fit the method's patch predictions to the labels by slide; write them back (raw kept as `pred_raw`); the table."
+    "Cross-fit the method's patch predictions to the labels by slide; write them back (raw kept as `pred_raw`); the table (unchanged, without `pred_raw`, when there are no labels or one slide)."
     from ki67_nb.label import with_reference
     ds,log = Dataset(dataset),get_logger(__name__)
     preds = read_table(ds.prediction_path(name))
-    preds['pred_raw'] = preds['pred_raw'] if 'pred_raw' in preds else preds['pred']
-    try: ref = with_reference(ds, preds.assign(pred=preds.pred_raw), labels).set_index('patch_id').reference
+    raw = preds['pred_raw'] if 'pred_raw' in preds else preds['pred']
+    try: ref = with_reference(ds, preds.assign(pred=raw), labels).set_index('patch_id').reference
     except InputError as e:
         log.warning(f'{name}: not calibrated ({e})'); return preds
-    tab = preds.assign(reference=preds.patch_id.map(ref))
+    tab = preds.assign(pred_raw=raw, reference=preds.patch_id.map(ref))
     if tab.slide_id.nunique() < 2:
         log.warning(f'{name}: not calibrated: one slide, none left to fit on'); return preds
     mask = tab[exclude].astype(bool).to_numpy() if exclude and exclude in tab else None

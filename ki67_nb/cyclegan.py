@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from .core import *
 from .tiles import kept_pairs, patch_source, read_patch
 from .label import patch_labels, with_reference
+from .calibrate import calibrate_predictions
 
 # %% auto #0
 __all__ = ['RATIOS', 'CycleGANConfig', 'init_weights', 'ResnetBlock', 'resnet_generator', 'patch_discriminator',
@@ -572,12 +573,14 @@ def train_method(dataset, # Dataset directory (or `Dataset`) after `ki67 tile` (
                  labels:str='nuclear', # Labeller whose patch labels are the reference
                  pretrained:bool=True, # Not used: CycleGAN starts from random weights, as in the paper
                  force:bool=False, # Not used: a rerun resumes training
+                 calibration:str='linear', # Map of the synthetic-IHC ratio to the label scale, cross-fitted by slide (`calibrate.CALIBRATIONS`)
                 ) -> str:
-    "Train the CycleGAN of `ki67 train --method cyclegan`, translate and label every kept H&E patch, and say where."
+    "Train the CycleGAN of `ki67 train --method cyclegan`, translate and label every kept H&E patch, calibrate its ratio, and say where."
     if method != 'cyclegan': raise InputError('method', f"cyclegan trains 'cyclegan', not {method!r}")
     model_dir = train_cyclegan(dataset, config=CycleGANConfig.tiny(crops_per_load=1) if tiny else CycleGANConfig(), epochs=epochs)
     table = translate_dataset(dataset, model_dir, target=target, labels=labels)
-    return f'CycleGAN: model {model_dir}; {len(table)} patches translated and labelled'
+    cal = 'calibrated' if 'pred_raw' in calibrate_predictions(dataset, 'cyclegan', model_dir, labels, calibration) else 'not calibrated'
+    return f'CycleGAN: model {model_dir}; {len(table)} patches translated and labelled, {cal}'
 
 # %% ../nbs/08_cyclegan.ipynb #b0a1c2b7
 def method_results(dataset, # Dataset directory (or `Dataset`)
@@ -586,8 +589,10 @@ def method_results(dataset, # Dataset directory (or `Dataset`)
     "The CycleGAN's patch predictions with their reference label, for the report (empty when it has not run)."
     ds = Dataset(dataset)
     if not ds.prediction_path('cyclegan').exists(): return []
-    table = with_reference(ds, read_table(ds.prediction_path('cyclegan')), labels)
-    return [dict(name='CycleGAN', level='patch', seed_name=TRAIN_METHODS['cyclegan'].seed_name, history=None, table=table)]
+    preds,seed_name = read_table(ds.prediction_path('cyclegan')),TRAIN_METHODS['cyclegan'].seed_name
+    if 'pred_raw' not in preds: return [dict(name='CycleGAN', level='patch', seed_name=seed_name, history=None, table=with_reference(ds, preds, labels))]
+    return [dict(name='CycleGAN, calibrated', level='patch', seed_name=None, history=None, table=with_reference(ds, preds, labels)),
+            dict(name='CycleGAN, seed recipe', level='patch', seed_name=seed_name, history=None, table=with_reference(ds, preds.assign(pred=preds.pred_raw), labels))]
 
 # %% ../nbs/08_cyclegan.ipynb #c5d09e0b
 def plot_translations(dataset, # Dataset directory

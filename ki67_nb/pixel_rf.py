@@ -22,6 +22,7 @@ from .core import *
 from .stains import optical_density
 from .tiles import kept_pairs, read_patch
 from .label import patch_labels, with_reference
+from .calibrate import calibrate_predictions
 
 # %% auto #0
 __all__ = ['CLASSES', 'STAINS', 'SIGMAS', 'WINDOW', 'MIN_DERIVATIVE_SIGMA', 'FILTERS', 'COLOURS', 'SEGMENTATION_COLOURS',
@@ -472,14 +473,16 @@ def train_method(dataset, # Dataset directory (or `Dataset`) with the manifest, 
                  tiny:bool=False, # 30 trees instead of 100 (demo, smoke tests)
                  epochs:int|None=None, # Not used (a forest has no epochs)
                  target:str='ratio_area', # Not used (the forest's ratio is the area ratio)
-                 labels:str='nuclear', # Not used (the forest learns from scribbles, not from the label stage)
+                 labels:str='nuclear', # Labeller whose patch labels calibrate the H&E ratio (the forest learns from scribbles)
                  pretrained:bool=True, # Not used
                  force:bool=False, # Retrain and recompute even if outputs match
+                 calibration:str='linear', # Map of the H&E ratio to the label scale, cross-fitted by slide (`calibrate.CALIBRATIONS`)
                 ) -> str:
-    "Train the pixel forests of `ki67 train --method pixel-rf`, score every kept pair, and say where the predictions are."
+    "Train the pixel forests of `ki67 train --method pixel-rf`, score every kept pair, calibrate the H&E ratio, and say where the predictions are."
     if method != 'pixel-rf': raise InputError('method', f"pixel_rf trains 'pixel-rf', not {method!r}")
     ds = Dataset(dataset)
-    preds = pixel_rf_dataset(ds, n_estimators=30 if tiny else 100, force=force)
+    pixel_rf_dataset(ds, n_estimators=30 if tiny else 100, force=force)
+    preds = calibrate_predictions(ds, 'pixel_rf', ds.model_dir('pixel_rf'), labels, calibration, exclude='scribbled')
     return f'pixel RF: {len(preds)} patch predictions in {ds.prediction_path("pixel_rf")}'
 
 # %% ../nbs/07_pixel_rf.ipynb #215e7af2
@@ -491,5 +494,7 @@ def method_results(dataset, # Dataset directory (or `Dataset`)
     if not ds.prediction_path('pixel_rf').exists(): return []
     preds = read_table(ds.prediction_path('pixel_rf'))
     if 'scribbled' in preds: preds = preds[~preds.scribbled.astype(bool)]
-    table = with_reference(ds, preds, labels)
-    return [dict(name='pixel RF (H&E)', level='patch', seed_name=TRAIN_METHODS['pixel-rf'].seed_name, history=None, table=table)]
+    seed_name = TRAIN_METHODS['pixel-rf'].seed_name
+    if 'pred_raw' not in preds: return [dict(name='pixel RF (H&E)', level='patch', seed_name=seed_name, history=None, table=with_reference(ds, preds, labels))]
+    return [dict(name='pixel RF (H&E), calibrated', level='patch', seed_name=None, history=None, table=with_reference(ds, preds, labels)),
+            dict(name='pixel RF (H&E), seed recipe', level='patch', seed_name=seed_name, history=None, table=with_reference(ds, preds.assign(pred=preds.pred_raw), labels))]
