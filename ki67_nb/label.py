@@ -1028,13 +1028,23 @@ TILE_LABEL_COLUMNS = ['slide_id', 'patch_id', 'x', 'y', 'tile_x', 'tile_y', 'til
 MANIFEST_NEEDS = ['slide_id', 'patch_id', 'x', 'y', 'keep', 'ihc_patch']
 READ_COLUMNS = ['slide_id', 'patch_id', 'x', 'y', 'size', 'ihc_x', 'ihc_y', 'ihc_patch']   # what `tiles.read_patch` reads an IHC patch by
 
-_WORKER_MODEL = None
+_WORKER_MODEL = None   # (process id, nuclei model) from `_init_label_worker`: a worker's own, never a parent's
 
 def _init_label_worker(model_ref, # Model name or folder (None: the default model)
                       ):
     "Worker initializer (process pool or Dask worker) of labellers that need a model: load the nuclei model once per worker."
     global _WORKER_MODEL
-    _WORKER_MODEL = load_nuclei_model(model_ref)
+    _WORKER_MODEL = os.getpid(),load_nuclei_model(model_ref)
+
+def _worker_model():
+    "The nuclei model `_init_label_worker` loaded in this process, or None: none was, or it was a forked parent's (TensorFlow does not survive fork)."
+    return _WORKER_MODEL[1] if _WORKER_MODEL is not None and _WORKER_MODEL[0] == os.getpid() else None
+
+def _forget_worker_model():
+    "Drop a parent's worker model in a forked child."
+    global _WORKER_MODEL
+    _WORKER_MODEL = None
+os.register_at_fork(after_in_child=_forget_worker_model)
 
 def _model_ref(model):
     "A name or folder that a worker process can load `model` from."
@@ -1084,7 +1094,7 @@ def _label_one(patch, # IHC patch file, or a manifest row (`dataset` given: read
                dataset=None, # Dataset of a manifest row
               ) -> tuple:
     "Label one IHC patch: (patch label row, its tile labels)."
-    model = _WORKER_MODEL if model is None and _WORKER_MODEL is not None else model
+    model = _worker_model() if model is None else model
     try: img,source = _read_ihc(patch, dataset)
     except Exception as e:
         lab = Labelling(method, (0, 0), reason=f'unreadable: {e}'.replace('\n', ' '))

@@ -6,7 +6,7 @@ Docs: https://ki67-nb.github.io/ki67_nb/tiles.html.md"""
 
 # %% ../nbs/05_tiles.ipynb #6ac3ef02
 from __future__ import annotations
-import functools, math
+import functools, math, os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,7 @@ from .core import *
 from . import cluster
 from .register import Registration, load_registration
 from .stains import luminance, rgb_to_hed, white_luminance
-from .wsi import SlideReader, artefact_mask, open_slide, slide_mpp, tissue_grid, tissue_mask, white_fraction
+from .wsi import SlideReader, artefact_mask, cached_slide, clear_slides, open_slide, slide_mpp, tissue_grid, tissue_mask, white_fraction
 
 # %% auto #0
 __all__ = ['NUCLEUS_PX', 'DENSITY_CELL', 'RESIDUAL_SCALE', 'MANIFEST_COLUMNS', 'PATCH_CHOICES', 'THUMB_PX', 'MPP_TOLERANCE',
@@ -215,9 +215,9 @@ def pair_readers(dataset, # Dataset directory (or `Dataset`)
                  row:dict, # A row of pairs.csv: slide_id, he_path, ihc_path
                  mpp:float|None=None, # µm per level-0 px of both slides, stated (None: from the files)
                 ) -> tuple:
-    "(H&E reader, IHC reader in the H&E frame, `Registration` or None, H&E µm/px): the IHC through the pair's registration (`load_registration`, else `Registration.scale_only` when the magnifications differ); `InputError` for an unregistered pair of different sizes. The manifest's `ihc_x`, `ihc_y` are coordinates of the second reader."
+    "(H&E reader, IHC reader in the H&E frame, `Registration` or None, H&E µm/px): the IHC through the pair's registration (`load_registration`, else `Registration.scale_only` when the magnifications differ); `InputError` for an unregistered pair of different sizes. The manifest's `ihc_x`, `ihc_y` are coordinates of the second reader. The slides are this process's shared readers (`wsi.cached_slide`): don't close them."
     ds = Dataset(dataset)
-    he,ihc = open_slide(ds/row['he_path']),open_slide(ds/row['ihc_path'])
+    he,ihc = cached_slide(ds/row['he_path']),cached_slide(ds/row['ihc_path'])
     (W, H),(Wi, Hi) = he.dimensions,ihc.dimensions
     m_he,m_ihc = _pair_mpp(he, ihc, mpp)
     zoom = abs(m_he - m_ihc) > MPP_TOLERANCE*min(m_he, m_ihc)      # False when unknown (NaN)
@@ -249,15 +249,6 @@ def _prepare_slide(row:dict, # A row of pairs.csv
                      grid[['x', 'y', 'tissue']].reset_index(drop=True), float(m_he), reg)
 
 # %% ../nbs/05_tiles.ipynb #8091b69a
-@functools.lru_cache(maxsize=4)
-def _open_cached(path:Path, stamp:tuple) -> SlideReader: return open_slide(path)
-
-def _cached_slide(path:Path) -> SlideReader:
-    "One reader per slide file and process, across the jobs of a run (and of later runs in a long-lived Dask worker, while the file is unchanged)."
-    st = Path(path).stat()
-    return _open_cached(Path(path), (st.st_mtime_ns, st.st_size))
-_cached_slide.cache_clear = _open_cached.cache_clear
-
 def _artefact_bad(artefact:float, white:float, # The patch's artefact and white fractions
                   white_max:float, max_artefact:float, # The stain's white limit and the artefact limit
                  ) -> bool:
@@ -273,7 +264,7 @@ def _tile_cells(cells:pd.DataFrame, # Some rows of the slide's grid: x, y, tissu
                ) -> list:
     "Step 2 for some grid cells of one slide: score their patches, decide, write the kept pairs; their manifest rows."
     ds,sid = Dataset(dataset),plan.slide_id
-    he,ihc = _cached_slide(ds/plan.he_path),_cached_slide(ds/plan.ihc_path)
+    he,ihc = cached_slide(ds/plan.he_path),cached_slide(ds/plan.ihc_path)    # one reader per slide and process, across the jobs of a run
     if plan.reg is not None: ihc = RegisteredIHC(ihc, plan.reg, he.dimensions)    # IHC patches cut in the H&E frame
     down,out,pending = scoring_downsample(size),[],None
     with ThreadPoolExecutor(1) as writer:
@@ -370,7 +361,7 @@ def tile_dataset(dataset, # Dataset directory with pairs.csv and the slides
             else: rows.extend(recs)
     finally:
         if pool: pool.shutdown(cancel_futures=True)
-        _cached_slide.cache_clear()    # close this process's slides: a rerun opens them afresh
+        clear_slides()    # close this process's slides: a rerun opens them afresh
     manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
     manifest = manifest[~manifest.slide_id.isin(failures)].sort_values(['slide_id', 'y', 'x']).reset_index(drop=True)
     manifest = manifest.astype({'mpp': float, 'keep': bool, 'reject_reason': str, 'he_patch': str, 'ihc_patch': str})
@@ -393,17 +384,20 @@ def _field(row, key:str, default=None):
     return default if v is None or (isinstance(v, float) and np.isnan(v)) else v
 
 @functools.lru_cache(maxsize=4)
-def _pair_open(root:Path, slide_id:str, stamp:tuple) -> tuple:
+def _pair_open(root:Path, slide_id:str, stamp:tuple, pid:int) -> tuple:
+    "(H&E, IHC in the H&E frame) of a pair, for process `pid`: the slides from `wsi.cached_slide`, the registration loaded once."
     ds = Dataset(root)
     pairs = tile_pairs(ds).set_index('slide_id')
     if slide_id not in pairs.index: raise InputError(ds.pairs_path, f'has no slide pair {slide_id!r}, which the manifest lists', 'Rerun `ki67 tile DATASET`')
     he,ihc,_,_ = pair_readers(ds, pairs.loc[slide_id].to_dict() | dict(slide_id=slide_id))
     return he,ihc
 
+os.register_at_fork(after_in_child=_pair_open.cache_clear)    # a forked child (a DataLoader worker) builds its own pairs
+
 def _slide_pair(ds:Dataset, slide_id:str) -> tuple:
     "(H&E reader, IHC reader in the H&E frame) of a slide pair, kept open per process while the pairs table and its registration are unchanged."
     stamp = tuple(p.stat().st_mtime_ns if p.exists() else 0 for p in (ds.pairs_path, ds.registration_path(slide_id)))
-    return _pair_open(ds.root, str(slide_id), stamp)
+    return _pair_open(ds.root, str(slide_id), stamp, os.getpid())
 _slide_pair.cache_clear = _pair_open.cache_clear
 
 def _corner(row, st:str) -> tuple:

@@ -6,7 +6,7 @@ Docs: https://ki67-nb.github.io/ki67_nb/wsi.html.md"""
 
 # %% ../nbs/02_wsi.ipynb #4ece3607
 from __future__ import annotations
-import functools, math
+import functools, math, os, threading
 from pathlib import Path
 
 import numpy as np
@@ -22,17 +22,22 @@ from .core import *
 from .stains import luminance, white_luminance
 
 # %% auto #0
-__all__ = ['READ_PX', 'TIFFSLIDE_VENDORS', 'SLIDE_SUFFIXES', 'MPP_RANGE', 'DEFAULT_DPI', 'WHITE_LEVEL', 'ZERO_LIGHT',
-           'ARTEFACT_AREA', 'SlideReader', 'OpenSlideReader', 'TiffSlideReader', 'ImageReader', 'open_slide',
-           'checked_mpp', 'resolution_mpp', 'ome_mpp', 'file_mpp', 'slide_mpp', 'white_fraction', 'colour_features',
-           'artefact_mask', 'tissue_mask', 'tissue_grid']
+__all__ = ['READ_PX', 'TIFFSLIDE_VENDORS', 'SLIDE_SUFFIXES', 'CACHED_SLIDES', 'MPP_RANGE', 'DEFAULT_DPI', 'WHITE_LEVEL',
+           'ZERO_LIGHT', 'ARTEFACT_AREA', 'DecodeError', 'SlideReader', 'OpenSlideReader', 'TiffSlideReader',
+           'ImageReader', 'open_slide', 'cached_slide', 'clear_slides', 'checked_mpp', 'resolution_mpp', 'ome_mpp',
+           'file_mpp', 'slide_mpp', 'white_fraction', 'colour_features', 'artefact_mask', 'tissue_mask', 'tissue_grid']
 
 # %% ../nbs/02_wsi.ipynb #6f432da2
 READ_PX = 1 << 24   # level pixels `read_scaled` reads at once (16 M px, 48 MB as RGB); larger regions are read in strips
+_INHERITED = []     # file handles a forked child got from its parent: kept unused, never closed there
+
+class DecodeError(Ki67Error):
+    "A slide library could not decode a region (its own message); `SlideReader.read_region` tries a fresh reader before it blames the file."
 
 class SlideReader:
-    "Level-0 coordinates in, RGB uint8 numpy regions out (white outside the slide); subclasses implement `_read`."
+    "Level-0 coordinates in, RGB uint8 numpy regions out (white outside the slide); subclasses open the file in `__init__(path)`, note `_pid`, and implement `_read`."
     path:Path; level_dimensions:tuple; level_downsamples:tuple
+    _pid = None   # the process that opened this reader's file handles (None: it has none of its own)
 
     @property
     def dimensions(self) -> tuple: return self.level_dimensions[0]   # (width, height), as openslide
@@ -47,9 +52,31 @@ class SlideReader:
                     w:int, h:int, # Size, px of `level`
                     level:int=0, # Pyramid level
                    ) -> np.ndarray:
-        "RGB uint8 (h, w, 3) image of a rectangle; the part outside the slide is white. `InputError` for a level the slide lacks or an unreadable region."
+        "RGB uint8 (h, w, 3) image of a rectangle; the part outside the slide is white. `InputError` for a level the slide lacks, or a region that a freshly opened reader cannot decode either."
         if not 0 <= level < self.level_count: raise InputError(self.path, f'level {level} requested, the slide has {self.level_count}')
         x,y,w,h = int(x),int(y),int(w),int(h)
+        self._own()
+        try: return self._window(x, y, w, h, level)
+        except DecodeError as e: first = e
+        self._fresh()                                              # the same region on a fresh reader, before blaming the file
+        try: out = self._window(x, y, w, h, level)
+        except DecodeError as e:
+            raise InputError(self.path, f'cannot decode the region at ({x}, {y}), {w}x{h} px of level {level} ({e}), on a freshly opened reader too',
+                             'The file is damaged or truncated: re-download it') from None
+        get_logger(__name__).warning(f'{self.path}: region at ({x}, {y}) read on a freshly opened reader after a decode error ({first})')
+        return out
+
+    def _own(self):
+        "Reopen the file (`_fresh`) when this reader was opened by another process, the one we were forked from: never share its handles."
+        if self._pid not in (None, os.getpid()): self._fresh()
+
+    def _fresh(self):
+        "Reopen the file on new handles. This process's old ones are dropped (closed once no thread reads them); a parent's, inherited through fork, are kept unused: closing them here could wait on a lock the parent held."
+        if self._pid not in (None, os.getpid()): _INHERITED.append(dict(self.__dict__))
+        self.__init__(self.path)
+
+    def _window(self, x, y, w, h, level):
+        "The part of a rectangle inside the slide, read with `_read`, on white."
         ds,(W, H) = self.level_downsamples[level],self.level_dimensions[level]
         lx,ly = math.floor(x/ds),math.floor(y/ds)
         x0,y0,x1,y1 = max(lx, 0),max(ly, 0),min(lx + w, W),min(ly + h, H)
@@ -93,21 +120,21 @@ class OpenSlideReader(SlideReader):
     "A pyramidal whole-slide image read with openslide."
     def __init__(self, path, # Slide file in a format openslide reads
                 ):
-        self.path = Path(path)
+        self.path,self._pid = Path(path),os.getpid()
         try: self._slide = openslide.OpenSlide(self.path)
         except openslide.OpenSlideError as e: raise InputError(self.path, f'openslide cannot open it ({e})', 'Re-download the file') from None
         self.level_dimensions,self.level_downsamples = self._slide.level_dimensions,self._slide.level_downsamples
 
     def _read(self, x, y, w, h, level):
         try: return as_rgb_uint8(np.asarray(self._slide.read_region((x, y), level, (w, h))), self.path)   # alpha 0 (missing tiles) -> white
-        except openslide.OpenSlideError as e: raise InputError(self.path, f'cannot read the region at ({x}, {y}) ({e})', 'The file is probably truncated: re-download it') from None
+        except openslide.OpenSlideError as e: raise DecodeError(f'OpenSlideError: {e}') from None   # the handle is now in error state: only a fresh one reads again
 
 # %% ../nbs/02_wsi.ipynb #25637b90
 class TiffSlideReader(SlideReader):
     "A TIFF-based whole-slide image read with tiffslide (tifffile + zarr): integer level coordinates, numpy out."
     def __init__(self, path, # Tiled, pyramidal TIFF slide (generic TIFF, Aperio SVS)
                 ):
-        self.path = Path(path)
+        self.path,self._pid = Path(path),os.getpid()
         try: self._slide = tiffslide.TiffSlide(self.path)
         except Exception as e: raise InputError(self.path, f'tiffslide cannot open it ({type(e).__name__}: {e})', 'Re-download the file') from None
         self.level_dimensions,self.level_downsamples = tuple(self._slide.level_dimensions),tuple(self._slide.level_downsamples)
@@ -116,7 +143,7 @@ class TiffSlideReader(SlideReader):
 
     def _read(self, x, y, w, h, level):
         try: img = self._slide.read_region((x, y), level, (w, h), as_array=True)
-        except Exception as e: raise InputError(self.path, f'cannot read the region at ({x}, {y}) ({type(e).__name__}: {e})', 'The file is probably truncated: re-download it') from None
+        except Exception as e: raise DecodeError(f'{type(e).__name__}: {e}') from None
         return as_rgb_uint8(img, self.path)
 
 # %% ../nbs/02_wsi.ipynb #1a3cf3f0
@@ -124,7 +151,7 @@ class ImageReader(SlideReader):
     "A plain (single-level) TIFF, PNG or JPEG image: TIFF read lazily (memory map, or tifffile's zarr store), others decoded whole on first read; decoded as `read_image` does."
     def __init__(self, path, # Image file
                 ):
-        self.path,self._pixels,self._tif,self._page,self._white,self._raw = Path(path),None,None,None,None,None
+        self.path,self._pixels,self._tif,self._page,self._white,self._raw,self._pid = Path(path),None,None,None,None,None,os.getpid()
         try:
             if self.path.suffix.lower() in ('.tif', '.tiff'):
                 self._tif = tifffile.TiffFile(self.path)
@@ -142,7 +169,7 @@ class ImageReader(SlideReader):
         self.level_dimensions,self.level_downsamples = ((w, h),),(1.,)
 
     def close(self):
-        "Close the TIFF file (the reader reopens nothing; make a new one)."
+        "Close the TIFF file."
         if self._tif is not None: self._tif.close(); self._tif = None
 
     @property
@@ -192,7 +219,7 @@ class ImageReader(SlideReader):
     def _read(self, x, y, w, h, level):
         try: px = self._samples(x, y, w, h)
         except InputError: raise
-        except Exception as e: raise InputError(self.path, f'cannot read the region at ({x}, {y}) ({type(e).__name__}: {e})', 'The file is probably truncated: re-download it') from None
+        except Exception as e: raise DecodeError(f'{type(e).__name__}: {e}') from None
         if self._page is not None: px = tiff_rgb(px, self._page, self.path)
         return as_rgb_uint8(px, self.path, white=self.white)
 
@@ -228,6 +255,38 @@ def open_slide(path, # Slide (openslide format) or plain TIFF / PNG / JPEG image
             return reader
         if fast.level_dimensions == reader.level_dimensions: return fast
     return reader
+
+# %% ../nbs/02_wsi.ipynb #0b8e307f
+CACHED_SLIDES = 16   # open readers one process keeps (the least recently used is dropped first)
+_SLIDES,_SLIDES_LOCK,_SLIDES_PID = {},threading.Lock(),os.getpid()
+
+def _forget_slides():
+    "Start this process's slide cache empty, with a new lock: in a forked child both were its parent's."
+    global _SLIDES,_SLIDES_LOCK,_SLIDES_PID
+    _INHERITED.extend(r for _,r in _SLIDES.values())
+    _SLIDES,_SLIDES_LOCK,_SLIDES_PID = {},threading.Lock(),os.getpid()
+
+os.register_at_fork(after_in_child=_forget_slides)
+
+# %% ../nbs/02_wsi.ipynb #97966208
+def cached_slide(path, # Slide or image file
+                 opener=None, # Makes a reader of a path: `open_slide` (None), or a reader class to choose the backend
+                ) -> SlideReader:
+    "This process's open reader of `path`: opened on first use, and again in another process or when the file changes (inode, mtime, size: an atomic rewrite is a new file). Others share it: don't close it."
+    if _SLIDES_PID != os.getpid(): _forget_slides()           # a child that the fork hook did not see
+    path,opener = Path(os.path.abspath(path)),opener or open_slide
+    if not path.is_file(): return opener(path)                # missing: the opener says so
+    st = path.stat(); key,stamp = (path, opener),(st.st_ino, st.st_mtime_ns, st.st_size)
+    with _SLIDES_LOCK: hit = _SLIDES.pop(key, None)
+    reader = hit[1] if hit is not None and hit[0] == stamp else opener(path)   # opened outside the lock
+    with _SLIDES_LOCK:
+        _SLIDES[key] = stamp,reader                           # the most recently used last
+        while len(_SLIDES) > CACHED_SLIDES: _SLIDES.pop(next(iter(_SLIDES)))
+    return reader
+
+def clear_slides():
+    "Drop this process's open readers (each closes when nothing else holds it): the next `cached_slide` opens the file afresh."
+    with _SLIDES_LOCK: _SLIDES.clear()
 
 # %% ../nbs/02_wsi.ipynb #04f3624b
 MPP_RANGE = (0.01, 50.)   # µm per level-0 px a microscope image can have; values outside are not a physical pixel size
@@ -295,7 +354,7 @@ def file_mpp(path, # Slide or image file
 def mpp(self:SlideReader) -> tuple|None:
     "(mpp_x, mpp_y): µm per level-0 pixel from the slide library's metadata (openslide, tiffslide), else from the file (`file_mpp`); None when unknown."
     if '_mpp' not in self.__dict__:
-        props = getattr(getattr(self, '_slide', None), 'properties', {})
+        self._own(); props = getattr(getattr(self, '_slide', None), 'properties', {})
         lib = next((m for k in ('openslide', 'tiffslide') if (m := checked_mpp(props.get(f'{k}.mpp-x'), props.get(f'{k}.mpp-y')))), None)
         self._mpp = lib or file_mpp(self.path)
     return self._mpp
