@@ -23,8 +23,8 @@ from .label import label_image, patch_row, MIN_NUCLEI
 __all__ = ['IMAGE_MAX_MP', 'TILE_UM', 'HOTSPOT_MM2', 'MIN_HOTSPOT_CELLS', 'BLOCK_UM', 'MAX_POLYGONS', 'CLASS_COLOURS',
            'MIN_BLOCKS', 'SCORE_COLUMNS', 'INPUT_SUFFIXES', 'ScoreInput', 'score_input', 'cell_outlines',
            'cell_features', 'write_cells_geojson', 'read_cells_geojson', 'wilson', 'block_bootstrap_index',
-           'hotspot_index', 'Score', 'score_image', 'plot_score', 'score_slide', 'plot_slide_score', 'expand_inputs',
-           'output_names', 'score_inputs']
+           'hotspot_index', 'Score', 'score_image', 'plot_score', 'score_tile', 'score_slide', 'plot_slide_score',
+           'expand_inputs', 'output_names', 'score_inputs']
 
 # %% ../nbs/06c_score.ipynb #880553a2
 IMAGE_MAX_MP = 30.      # level-0 megapixels up to which an input is scored whole (an image); above: tile by tile (a slide)
@@ -267,36 +267,56 @@ def _slide_tiles(slide, mpp:float|None, min_tissue:float=0.25) -> tuple:
     grid = tissue_grid(slide, size, thumb_px=2048)
     return size,grid[grid.tissue >= min_tissue].reset_index(drop=True)
 
+def score_tile(path, # Slide file
+               x:int, y:int, size:int, # Tile: top-left and side, level-0 px
+               mpp:float|None, # µm/px (None: estimated on the tile)
+              ) -> dict:
+    "Label one tile of a slide (read through this process's `wsi.cached_slide`): its counted cells in level-0 px, counts, reason, flags, µm/px and row."
+    from ki67_nb.wsi import cached_slide
+    lab = label_image(cached_slide(path).read_region(x, y, size, size), 'nuclear', source=f'{path} at ({x}, {y})', mpp=mpp)
+    c = _counted(lab).assign(x=lambda d: d.x + x, y=lambda d: d.y + y)
+    return dict(cells=c, tile=dict(x=x, y=y, size=size, n_positive=int(c.positive.sum()), n_cells=len(c), reason=lab.reason),
+                flags=[f for f in lab.flags if not f.startswith('scale ')], row=None if lab.reason else patch_row(lab),
+                mpp=lab.mpp if not lab.reason and lab.nuclei is not None and len(lab.nuclei) >= MIN_NUCLEI else None)
+
+# %% ../nbs/06c_score.ipynb #9f3f2be9
+def _tile_results(path, grid, size, mpp, workers) -> tuple:
+    "Every tile's `score_tile` result in grid order, and the µm/px used: estimated on the first tiles (one by one) until one has nuclei, then held for all."
+    done,todo = [],list(grid[['x', 'y']].itertuples(index=False))
+    while mpp is None and todo:                       # the slide's scale, from its first tile with nuclei
+        r = score_tile(path, int(todo[0].x), int(todo[0].y), size, None); todo = todo[1:]
+        done.append(r); mpp = r['mpp']
+    job = functools.partial(score_tile, path, size=size, mpp=mpp)
+    pool = executor(workers) if workers > 1 and len(todo) > 1 else None
+    if pool is None: done += [job(int(t.x), int(t.y)) for t in progress(todo, desc=f'{Path(path).name} tiles', leave=False)]
+    else:
+        with pool: done += list(progress(pool.map(job, [int(t.x) for t in todo], [int(t.y) for t in todo], chunksize=4), total=len(todo), desc=f'{Path(path).name} tiles', leave=False))
+    return done,mpp
+
+# %% ../nbs/06c_score.ipynb #2c5ac888
 def score_slide(path, # Slide file (`wsi.open_slide` reads it)
                 mpp:float|None=None, # µm/px stated by the user; None: the file's, else estimated and held
                 hotspot_mm2:float=HOTSPOT_MM2, # Hotspot area, mm²
                 min_tissue:float=0.25, # Tissue fraction a tile needs
+                workers:int=1, # Local worker processes for the tiles
                ) -> Score:
     "Score a whole IHC slide tile by tile over its tissue: global index with a block-bootstrap interval, hotspot, cells as points, per-tile counts."
     si = score_input(path, mpp)
     slide = open_slide(si.path)
-    try:
-        mpp,size_px = si.mpp,None
-        size,grid = _slide_tiles(slide, mpp, min_tissue)
-        if grid.empty: raise InputError(si.path, f'no tissue: no {size} px tile is {min_tissue:.0%} tissue on the thumbnail', 'Check the slide')
-        cells,tiles,flags,first = [],[],set(),None
-        for t in progress(list(grid.itertuples()), desc=f'{si.path.name} tiles', leave=False):
-            lab = label_image(slide.read_region(int(t.x), int(t.y), size, size), 'nuclear', source=f'{si.path} at ({t.x}, {t.y})', mpp=mpp)
-            if mpp is None and not lab.reason and lab.nuclei is not None and len(lab.nuclei) >= MIN_NUCLEI: mpp = lab.mpp   # the scale, held from here on
-            flags |= {f for f in lab.flags if not f.startswith('scale ')}
-            c = _counted(lab).assign(x=lambda d: d.x + t.x, y=lambda d: d.y + t.y)
-            first = first or (patch_row(lab) if not lab.reason else None)
-            cells.append(c); tiles.append(dict(x=int(t.x), y=int(t.y), size=size, n_positive=int(c.positive.sum()), n_cells=len(c), reason=lab.reason))
+    try: size,grid = _slide_tiles(slide, si.mpp, min_tissue)
     finally: slide.close()
-    cells,tiles = pd.concat(cells, ignore_index=True),pd.DataFrame(tiles)
+    if grid.empty: raise InputError(si.path, f'no tissue: no {size} px tile is {min_tissue:.0%} tissue on the thumbnail', 'Check the slide')
+    res,mpp = _tile_results(si.path, grid, size, si.mpp, workers)
+    cells,tiles = pd.concat([r['cells'] for r in res], ignore_index=True),pd.DataFrame([r['tile'] for r in res])
+    first = next((r['row'] for r in res if r['row']), None)
     n,reason = len(cells),'' if len(cells) >= MIN_NUCLEI else (tiles.reason.mode()[0] if (tiles.reason != '').all() else 'too few nuclei')
-    area = lambda c: float((c.area_um2*c.positive).sum()/c.area_um2.sum()) if len(c) and not reason else np.nan
+    area = float((cells.area_um2*cells.positive).sum()/cells.area_um2.sum()) if n and not reason else np.nan
     row = dict(input=str(si.path), kind='slide', width=si.width, height=si.height, mpp=mpp,
                mpp_source=si.mpp_source if si.mpp else ('estimate' if mpp else 'unknown'),
-               ki67_index=float(cells.positive.mean()) if n and not reason else np.nan, ki67_index_area=area(cells),
+               ki67_index=float(cells.positive.mean()) if n and not reason else np.nan, ki67_index_area=area,
                n_positive=int(cells.positive.sum()), n_negative=int(n - cells.positive.sum()), n_tiles=len(tiles),
                stain_vectors=first['stain_vectors'] if first else '', stain_source='per tile' if first else '',
-               flags=';'.join(sorted(flags)), reason=reason)
+               flags=';'.join(sorted({f for r in res for f in r['flags']})), reason=reason)
     return Score(_summary(cells, mpp or 0.5, (si.width, si.height), hotspot_mm2, row), cells, None, None, tiles)
 
 # %% ../nbs/06c_score.ipynb #76868c5c
@@ -349,7 +369,7 @@ def output_names(paths:list) -> list:
 # %% ../nbs/06c_score.ipynb #1243c520
 def _stamp(path:Path) -> list: st = path.stat(); return [st.st_size, st.st_mtime_ns]
 
-def _score_one(path:Path, name:str, *, out:Path, mpp, hotspot_mm2, stamp) -> dict:
+def _score_one(path:Path, name:str, *, out:Path, mpp, hotspot_mm2, stamp, workers=1) -> dict:
     "Score one input and write its cells, figure and row (last); the row. A failure is a row with the reason."
     import matplotlib.pyplot as plt
     try:
@@ -362,7 +382,7 @@ def _score_one(path:Path, name:str, *, out:Path, mpp, hotspot_mm2, stamp) -> dic
             s.row['mpp_source'] = si.mpp_source if si.mpp else s.row['mpp_source']
             fig = plot_score(img, s).figure
         else:
-            s = score_slide(path, mpp, hotspot_mm2)
+            s = score_slide(path, mpp, hotspot_mm2, workers=workers)
             fig = plot_slide_score(path, s)
         with atomic_path(out/f'{name}.{"overlay" if si.kind == "image" else "heatmap"}.png') as tmp: fig.savefig(tmp, dpi=100)
         plt.close(fig)
@@ -392,8 +412,8 @@ def score_inputs(inputs:list, # Images, slides, or folders of them
         part = out/'.parts'/f'{n}.json'
         if not force and part.exists() and (r := json.loads(part.read_text())).get('stamp') == _stamp(p) and r.get('input') == str(p): rows[n] = r
     todo = [(p, n) for p,n in zip(paths, names) if n not in rows]
-    job = lambda p, n: functools.partial(_score_one, p, n, out=out, mpp=mpp, hotspot_mm2=hotspot_mm2, stamp=_stamp(p))
-    pool = executor(workers, scheduler) if len(todo) > 1 else None
+    pool = executor(workers, scheduler) if len(todo) > 1 else None      # one input: its tiles use the workers instead
+    job = lambda p, n: functools.partial(_score_one, p, n, out=out, mpp=mpp, hotspot_mm2=hotspot_mm2, stamp=_stamp(p), workers=1 if pool else workers)
     if pool is None: rows |= {n: job(p, n)() for p,n in progress(todo, desc='ki67 score')}
     else:
         with pool: rows |= {f.result()['name']: f.result() for f in as_completed_progress([pool.submit(job(p, n)) for p,n in todo], desc='ki67 score')}
