@@ -81,4 +81,5 @@ if __name__ == '__main__':
     print(json.dumps(dict(he_size=list(he.dimensions), ihc_size=list(ihc.dimensions), upscale=a.upscale, angle=a.angle, flip=a.flip, scale=a.scale,
                           warp_um=a.warp_um, seconds=round(run['seconds'], 1), steps=reg.info['seconds'], rss_mb=round(run['rss_mb']),
                           tre_median_um=round(float(np.median(err)), 2), tre_p90_um=round(float(np.percentile(err, 90)), 2),
-                          nmi=reg.info['nmi'], overlap=reg.info['overlap'], nonrigid=reg.field is not None, write_s=round(t_write, 1))))
+                          nmi=reg.info['nmi'], overlap=reg.info['overlap'], nonrigid=reg.field is not None, why=reg.info.get('why'),
+                          confidence=reg.info.get('confidence'), specific=(reg.info.get('match') or {}).get('specific'), write_s=round(t_write, 1))))

@@ -19,13 +19,14 @@ from scipy import fft as sfft, ndimage
 
 from .core import *
 from .cluster import as_completed_progress, executor
-from .stains import optical_density, white_luminance
+from .stains import REFERENCE_HE, estimate_ihc_stains, estimate_stains, optical_density, stain_concentrations, white_luminance
 from .wsi import SlideReader, open_slide, slide_mpp, tissue_mask
 
 # %% auto #0
-__all__ = ['NUCLEUS_UM', 'SMOOTH_UM', 'REGISTER_COLUMNS', 'Registration', 'RegisterParams', 'LevelImage', 'read_downsampled',
-           'level_image', 'search_rotation', 'refine_linear', 'refine_elastic', 'warp_ihc_image',
-           'registration_quality', 'register_slides', 'save_registration', 'load_registration', 'register_pair',
+__all__ = ['NUCLEUS_UM', 'SMOOTH_UM', 'DENSITY_UM', 'REGISTER_COLUMNS', 'Registration', 'RegisterParams', 'LevelImage',
+           'read_downsampled', 'hematoxylin', 'level_image', 'search_rotation', 'refine_linear', 'refine_elastic',
+           'local_ncc', 'choose_elastic', 'warp_ihc_image', 'registration_quality', 'structure_match',
+           'reliability_reasons', 'register_slides', 'save_registration', 'load_registration', 'register_pair',
            'register_dataset', 'plot_registration']
 
 # %% ../nbs/04b_register.ipynb #be1d9daf
@@ -138,15 +139,19 @@ class RegisterParams:
     affine_px:int=1024     # longest side for the affine refinement
     elastic_px:int=2048    # longest side for the non-rigid refinement (the intermediate level)
     quality_px:int=1024    # longest side for the quality measures
-    finest_um:float=2.     # never finer than this, µm per px
+    finest_um:float=2.     # never finer than this, µm per px (and the µm per px assumed when no file states it)
     bspline_um:float=1000. # B-spline control-point spacing at the finest mesh, µm
+    elastic_on:str='tissue' # what the B-spline registers: 'tissue' (optical-density architecture) or 'hematoxylin'
     elastic:bool=True      # run the non-rigid stage
+    keep_gain:float=0.005  # held-back structure correlation the non-rigid step must add, in both halves, to be kept
     min_overlap:float=0.5  # Dice of the two tissue masks after registration below which the pair fails
+    min_specific:float=0.025 # structure correlation above that of shifted copies below which the match is not trusted
     seed:int=0             # metric sampling seed: same input, same result
 
 # %% ../nbs/04b_register.ipynb #d1cd68db
 NUCLEUS_UM = 12.  # a large nucleus' diameter: optical-density spots this small are removed (each section cuts other cells)
 SMOOTH_UM = 4.    # then smoothed over this scale, µm
+DENSITY_UM = 8.   # the hematoxylin image is smoothed over this scale: nuclear density, not single nuclei
 
 # %% ../nbs/04b_register.ipynb #a78643db
 @dataclass
@@ -179,24 +184,37 @@ def read_downsampled(slide:SlideReader, # The slide
         out[r0:r1] = img if img.shape[:2] == (r1 - r0, w) else np.asarray(Image.fromarray(img).resize((w, r1 - r0), Image.BOX))
     return out
 
+# %% ../nbs/04b_register.ipynb #2438dd08
+def hematoxylin(rgb:np.ndarray, # RGB uint8 image, HxWx3
+                white:float, # Glass luminance (0-255)
+                stain:str, # 'he' (hematoxylin and eosin) or 'ihc' (hematoxylin and DAB)
+               ) -> np.ndarray:
+    "HxW float32 hematoxylin concentration (OD, 0-3) by deconvolution with the image's own stain vectors (Macenko; the IHC estimate falls back to its references)."
+    od = optical_density(rgb, max(white, 1.))
+    st = estimate_stains(rgb, reference=REFERENCE_HE, od=od) if stain == 'he' else estimate_ihc_stains(od)[0]
+    return np.clip(stain_concentrations(od, st)[..., 0], 0, 3).astype(np.float32)
+
 # %% ../nbs/04b_register.ipynb #43440aac
 def level_image(slide:SlideReader, # The slide
                 um:float, # µm per output pixel
                 mpp:float, # µm per level-0 px of the slide
                 white:float|None=None, # Glass luminance (0-255); default from the image
                 flip:bool=False, # Mirror left-right (the coordinates still refer to the unflipped slide through `Registration`)
+                stain:str|None=None, # None: total optical density; 'he' or 'ihc': hematoxylin from the image's own stain estimate
                ) -> LevelImage:
-    "The slide at `um` µm/px as a tissue-only optical-density image and tissue mask."
+    "The slide at `um` µm/px as a tissue-only feature image (optical density, or hematoxylin density) and tissue mask."
     W,H = slide.dimensions
     rgb = read_downsampled(slide, um/mpp)
     white = white_luminance(rgb) if white is None else white
     mask = tissue_mask(rgb, white)
-    od = np.empty(mask.shape, np.float32)
-    for r in range(0, len(od), 1024): od[r:r + 1024] = np.minimum(optical_density(rgb[r:r + 1024], max(white, 1.)).sum(-1), 3.)   # bands: bounded memory
+    if stain is not None: od,sigma = hematoxylin(rgb, white, stain),DENSITY_UM/um
+    else:
+        od,sigma = np.empty(mask.shape, np.float32),SMOOTH_UM/um
+        for r in range(0, len(od), 1024): od[r:r + 1024] = np.minimum(optical_density(rgb[r:r + 1024], max(white, 1.)).sum(-1), 3.)   # bands: bounded memory
+        k = int(round(NUCLEUS_UM/um))
+        if k >= 2: od = ndimage.grey_opening(od, size=(k + 1, k + 1))   # nuclei (bright in OD, different in each section) out
     del rgb
-    k = int(round(NUCLEUS_UM/um))
-    if k >= 2: od = ndimage.grey_opening(od, size=(k + 1, k + 1))   # nuclei (bright in OD, different in each section) out
-    feat = ndimage.gaussian_filter(np.where(mask, od, 0).astype(np.float32), max(1., SMOOTH_UM/um))
+    feat = ndimage.gaussian_filter(np.where(mask, od, 0).astype(np.float32), max(1., sigma))
     scale = np.percentile(feat[mask], 99) if mask.any() else 1.
     feat = (feat/max(scale, 1e-3)).astype(np.float32)
     if flip: feat,mask = feat[:, ::-1].copy(),mask[:, ::-1].copy()
@@ -300,13 +318,16 @@ def _mesh(extent_um:float, params:RegisterParams) -> int:
 def refine_elastic(fixed:LevelImage, moving:LevelImage, # H&E and IHC at the intermediate level
                    M:np.ndarray, # The affine (2x3 level-0 matrix, H&E -> IHC), kept fixed
                    params:RegisterParams=RegisterParams(),
+                   mask:np.ndarray|None=None, # Where the metric is measured (H&E frame); default the dilated H&E tissue
                   ) -> tuple:
-    "(B-spline transform in the H&E frame, applied before `M`; metric): a cubic B-spline, coarse to fine mesh, maximising Mattes mutual information over the H&E tissue."
+    "(B-spline transform in the H&E frame, applied before `M`; metric): a cubic B-spline, coarse to fine mesh, maximising Mattes mutual information over the H&E tissue (or `mask`)."
     center = np.array(ndimage.center_of_mass(fixed.mask))[::-1]*fixed.spacing
     fimg = fixed.sitk()
     mesh = _mesh(max(fixed.feature.shape)*fixed.um, params)
     bs = sitk.BSplineTransformInitializer(fimg, [mesh, mesh], 3)
     R = _method(fixed, params, sampling=0.1)
+    if mask is not None:
+        mk = sitk.GetImageFromArray(mask.astype(np.uint8)); mk.CopyInformation(fimg); R.SetMetricFixedMask(mk)
     R.SetMovingInitialTransform(_to_sitk('affine', M, center))
     R.SetInitialTransformAsBSpline(bs, inPlace=True, scaleFactors=[1, 2, 4])
     R.SetOptimizerAsLBFGS2(solutionAccuracy=1e-5, numberOfIterations=200, deltaConvergenceTolerance=0.01)
@@ -320,6 +341,57 @@ def _field(tx:sitk.Transform, extent:tuple, step:float) -> tuple:
     size = [int(math.ceil(e/step)) + 1 for e in extent]
     f = sitk.TransformToDisplacementField(tx, sitk.sitkVectorFloat64, size, (0., 0.), (step, step))
     return sitk.GetArrayFromImage(f).astype(np.float32),(0., 0.),step
+
+# %% ../nbs/04b_register.ipynb #69f6f9a8
+def local_ncc(a:np.ndarray, b:np.ndarray, # Two images of one shape
+              sigma:float=2., # Gaussian window, px
+             ) -> np.ndarray:
+    "Map of the local normalised cross-correlation of `a` and `b` in Gaussian windows (-1..1; 0 where either is flat)."
+    g = lambda x: ndimage.gaussian_filter(x.astype(np.float32), sigma)
+    ma,mb = g(a),g(b)
+    va,vb,cov = g(a*a) - ma*ma,g(b*b) - mb*mb,g(a*b) - ma*mb
+    ok = (va > 1e-6) & (vb > 1e-6)
+    return np.where(ok, cov/np.sqrt(np.where(ok, va*vb, 1.)), 0.).astype(np.float32)
+
+# %% ../nbs/04b_register.ipynb #8f567677
+def _folds(shape:tuple, block:int) -> tuple:
+    "Two complementary checkerboards of `block`-px squares: the tissue each half of the cross-validation fits on."
+    yy,xx = np.ogrid[0:shape[0], 0:shape[1]]
+    a = ((yy//block + xx//block) % 2).astype(bool)
+    return a,~a
+
+# %% ../nbs/04b_register.ipynb #14399099
+def _warped(reg:Registration, moving:LevelImage, fixed:LevelImage) -> np.ndarray:
+    "The moving feature image resampled into the fixed one's pixels through `reg`."
+    return warp_ihc_image(reg, moving.feature, moving.spacing, fixed.feature.shape, fixed.spacing, cval=0.)
+
+# %% ../nbs/04b_register.ipynb #4d492ecd
+def choose_elastic(fixed:LevelImage, moving:LevelImage, # H&E and IHC at the intermediate level (IHC mirrored as `M` expects)
+                   M:np.ndarray, # The affine (2x3 level-0 matrix, H&E -> IHC)
+                   params:RegisterParams=RegisterParams(),
+                  ) -> dict:
+    """Two-fold cross-validation of the non-rigid step on held-back tissue: a B-spline fitted on one checkerboard half
+    must raise the local correlation of the two images on the other half over the affine's, in both halves, by `keep_gain`. Returns keep,
+    the gains, and the field (H&E level-0 grid): refitted on all the tissue when kept, else the mean of the two halves' (for benchmarks)."""
+    block = max(8, round(max(fixed.feature.shape)/(8*_mesh(max(fixed.feature.shape)*fixed.um, params))))   # half the finest control spacing
+    valid = fixed.mask & (_warped(Registration(M), LevelImage(moving.mask.astype(np.float32), moving.mask, moving.spacing, moving.um), fixed) > 0.5)
+    base = local_ncc(fixed.feature, _warped(Registration(M), moving, fixed), 4.)
+    H,W = (fixed.feature.shape[0]*fixed.spacing[1], fixed.feature.shape[1]*fixed.spacing[0])
+    step = 2*float(max(fixed.spacing))
+    gains,fields = [],[]
+    for fit,held in zip(_folds(fixed.mask.shape, block), _folds(fixed.mask.shape, block)[::-1]):
+        test = held & valid
+        if test.sum() < 64 or (fit & fixed.mask).sum() < 64: return dict(keep=False, gains=[], why='too little tissue to test a non-rigid step')
+        bs,_ = refine_elastic(fixed, moving, M, params, mask=(ndimage.binary_dilation(fixed.mask, iterations=3) & fit).astype(np.uint8))
+        f = _field(bs, (W, H), step)
+        after = local_ncc(fixed.feature, _warped(Registration(M, *f), moving, fixed), 4.)
+        gains.append(float(after[test].mean() - base[test].mean())); fields.append(f)
+    keep = min(gains) > params.keep_gain
+    why = (f'held-back structure correlation +{min(gains):.3f} or more in both halves' if keep else
+           f'held-back structure correlation changed by {min(gains):+.3f} / {max(gains):+.3f} (needs > +{params.keep_gain} in both halves)')
+    if keep: field = _field(refine_elastic(fixed, moving, M, params)[0], (W, H), step)   # kept: refitted on all the tissue
+    else: field = ((fields[0][0] + fields[1][0])/2, fields[0][1], fields[0][2])   # the rejected candidate, for benchmarks
+    return dict(keep=keep, gains=[round(g, 4) for g in gains], why=why, field=field)
 
 # %% ../nbs/04b_register.ipynb #9a2e23d3
 def warp_ihc_image(reg:Registration, # The pair's registration
@@ -361,13 +433,42 @@ def registration_quality(reg:Registration, # The registration to judge
     ssim = structural_similarity(fa, fb, data_range=2., win_size=min(7, *[s - (1 - s % 2) for s in fa.shape])) if min(fa.shape) >= 3 else float('nan')
     return dict(nmi=float(nmi), ssim=float(ssim), overlap=float(dice))
 
+# %% ../nbs/04b_register.ipynb #52faac7c
+def structure_match(reg:Registration, # The registration to judge
+                    fixed:LevelImage, moving:LevelImage, # H&E and IHC tissue images (not mirrored) at one µm per px
+                    sigma:float=4., # Local-correlation window, px
+                    shift:int=12, # Shift of the null copies, px: several windows
+                   ) -> dict:
+    """How specific the match is: the mean local correlation of the two tissue images on the common tissue after registration
+    (`ncc`), against the same with the registered IHC shifted by `shift` px in four directions (`ncc_shifted`): a true
+    match loses its structure correlation when shifted, an unrelated image gains nothing from being 'registered'."""
+    warped = _warped(reg, moving, fixed)
+    common = fixed.mask & (_warped(reg, LevelImage(moving.mask.astype(np.float32), moving.mask, moving.spacing, moving.um), fixed) > 0.5)
+    common = ndimage.binary_erosion(common, iterations=shift)
+    if common.sum() < 64: return dict(ncc=float('nan'), ncc_shifted=float('nan'), specific=float('nan'))
+    ncc = float(local_ncc(fixed.feature, warped, sigma)[common].mean())
+    null = [float(local_ncc(fixed.feature, np.roll(warped, s, axis=(0, 1)), sigma)[common].mean()) for s in [(shift, 0), (-shift, 0), (0, shift), (0, -shift)]]
+    return dict(ncc=round(ncc, 4), ncc_shifted=round(float(np.mean(null)), 4), specific=round(ncc - float(np.mean(null)), 4))
+
+# %% ../nbs/04b_register.ipynb #5f8644ba
+def reliability_reasons(q:dict, # `registration_quality` of the registration kept
+                        match:dict, # `structure_match` of it
+                        params:RegisterParams=RegisterParams(),
+                       ) -> list:
+    "Why a registration cannot be trusted (empty when it can): tissue that does not overlap, or structure that matches no better than a shifted copy."
+    out = []
+    if not q['overlap'] >= params.min_overlap: out.append(f"only {q['overlap']:.2f} tissue overlap after registration (below {params.min_overlap})")
+    if not match['specific'] >= params.min_specific:
+        out.append(f"the tissue structure matches no better than when shifted (specificity {match['specific']:.3f}, below {params.min_specific}): unrelated sections, or a failed registration")
+    return out
+
 # %% ../nbs/04b_register.ipynb #48f1e714
-def _mpps(he:SlideReader, ihc:SlideReader, he_mpp=None, ihc_mpp=None) -> tuple:
-    "µm per level-0 px of both slides; one unknown takes the other's, both unknown are taken as 0.5 (a warning says so)."
+def _mpps(he:SlideReader, ihc:SlideReader, he_mpp=None, ihc_mpp=None, unknown:float=2.) -> tuple:
+    "µm per level-0 px of both slides; one unknown takes the other's; both unknown are taken as `unknown` (the finest the stage uses: no resolution thrown away on a guess), with a warning."
     mh,mi = slide_mpp(he, he_mpp),slide_mpp(ihc, ihc_mpp)
     if mh is None or mi is None:
         get_logger(__name__).warning(f'{he.path.name} / {ihc.path.name}: µm per pixel unknown for {"both slides" if mh is mi else "one slide"}; the two are taken as equal')
-        mh = mi = mh or mi or 0.5
+        mh = mi = mh or mi or unknown
     return mh,mi
 
 # %% ../nbs/04b_register.ipynb #6a09efe7
@@ -376,11 +477,11 @@ def register_slides(he, ihc, # H&E and IHC: `SlideReader`s or slide files
                     params:RegisterParams|None=None, # Stage settings
                     name:str|None=None, # Pair name used in messages (default: the two file names)
                    ) -> Registration:
-    "Register the IHC slide to the H&E slide: rotation/flip search, similarity, affine, then B-spline; `.info` holds the steps, timings and quality."
+    "Register the IHC slide to the H&E slide: rotation/flip search, similarity, affine, then a cross-validated B-spline; `.info` holds the steps, timings, quality and reliability."
     params = params or RegisterParams()
     he,ihc = (s if isinstance(s, SlideReader) else open_slide(s) for s in (he, ihc))
     name = name or f'{he.path.name} / {ihc.path.name}'
-    mh,mi = _mpps(he, ihc, he_mpp, ihc_mpp)
+    mh,mi = _mpps(he, ihc, he_mpp, ihc_mpp, params.finest_um)
     W,H = he.dimensions
     extent = max(W, H)*mh
     um = lambda px: max(extent/px, params.finest_um, mh, mi)
@@ -414,27 +515,32 @@ def register_slides(he, ihc, # H&E and IHC: `SlideReader`s or slide files
     Wi = ihc.dimensions[0]
     flip_m = np.array([[-1., 0, Wi], [0, 1, 0], [0, 0, 1]]) if flip else np.eye(3)
     G = (flip_m @ np.vstack([M, [0, 0, 1]]))[:2]
-    # 4. B-spline at the intermediate level
-    reg,ue = Registration(G),um(params.elastic_px)
+    # 4. B-spline at the intermediate level, kept only when it predicts held-back tissue
+    reg,ue,cand = Registration(G),um(params.elastic_px),None
+    choice = dict(keep=False, gains=[], why='non-rigid step switched off')
     if params.elastic:
-        fe,mef = level_image(he, ue, mh),level_image(ihc, ue, mi, white_ihc, flip)
-        bs,_ = refine_elastic(fe, mef, M, params)
+        st = ('he', 'ihc') if params.elastic_on == 'hematoxylin' else (None, None)
+        fe,mef = level_image(he, ue, mh, stain=st[0]),level_image(ihc, ue, mi, white_ihc, flip, stain=st[1])
+        choice = choose_elastic(fe, mef, M, params)
         del fe,mef
-        ctrl = max(W, H)/(4*_mesh(extent, params))   # the finest control-point spacing, level-0 px
-        elastic = Registration(G, *_field(bs, (W, H), max(2*ue/mh, ctrl/16)))
-        lap('elastic')
-    # 5. quality: before (scale only), affine, non-rigid (kept only where it helps)
+        if choice.get('field') is not None: cand = Registration(G, *choice['field'])
+        if choice['keep']: reg = cand
+    lap('elastic')
+    # 5. quality (before: scale only; affine; final) and how far the match can be trusted
     uq = um(params.quality_px)
     fq,mq = level_image(he, uq, mh),level_image(ihc, uq, mi, white_ihc)
-    quality = dict(before=registration_quality(Registration.scale_only(mh, mi), fq, mq), affine=registration_quality(reg, fq, mq))
-    if params.elastic:
-        quality['elastic'] = registration_quality(elastic, fq, mq)
-        if quality['elastic']['nmi'] >= quality['affine']['nmi']: reg = elastic
+    quality = dict(before=registration_quality(Registration.scale_only(mh, mi), fq, mq), affine=registration_quality(Registration(G), fq, mq))
+    if reg.field is not None: quality['elastic'] = registration_quality(reg, fq, mq)
     q = quality['elastic' if reg.field is not None else 'affine']
+    match = structure_match(reg, fq, mq)
+    reasons = reliability_reasons(q, match, params)
     lap('quality')
     reg.info = dict(he_mpp=mh, ihc_mpp=mi, flip=bool(flip), search_angle=angle, search_score=round(score, 4),
-                    angle=round(reg.angle, 3), scale=round(reg.scale, 5),
+                    angle=round(reg.angle, 3), scale=round(reg.scale, 5), kept='nonrigid' if reg.field is not None else 'affine',
+                    why=choice['why'], elastic_gains=choice['gains'], match=match, reliable=not reasons, reason='; '.join(reasons),
+                    confidence='unreliable' if reasons else 'high' if match['specific'] >= 2*params.min_specific and q['overlap'] >= 0.8 else 'low',
                     um_per_px=dict(search=us, rigid=ur, affine=ua, elastic=ue, quality=uq), quality=quality, **q, seconds=times)
+    reg.candidate = cand   # the non-rigid candidate, kept or not (not saved): for benchmarks against landmarks
     return reg
 
 # %% ../nbs/04b_register.ipynb #bd11418b
@@ -482,13 +588,14 @@ def load_registration(dataset, # Dataset directory (or `Dataset`)
         raise InputError(js, f'not a readable registration ({type(e).__name__}: {e})', f'Run `ki67 register DATASET --force` to redo pair {slide_id}') from None
 
 # %% ../nbs/04b_register.ipynb #fdf39e03
-REGISTER_COLUMNS = ['slide_id', 'status', 'angle', 'flip', 'scale', 'nmi', 'ssim', 'overlap', 'nmi_before', 'overlap_before', 'seconds']
+REGISTER_COLUMNS = ['slide_id', 'status', 'angle', 'flip', 'scale', 'kept', 'confidence', 'specific', 'nmi', 'ssim', 'overlap', 'nmi_before', 'overlap_before', 'seconds']
 
 # %% ../nbs/04b_register.ipynb #4e5b458f
 def _row(slide_id:str, reg:Registration, status:str) -> dict:
     i = reg.info
     before = i.get('quality', {}).get('before', {})
     return dict(slide_id=slide_id, status=status, angle=i.get('angle'), flip=i.get('flip'), scale=i.get('scale'),
+                kept=i.get('kept'), confidence=i.get('confidence'), specific=(i.get('match') or {}).get('specific'),
                 nmi=i.get('nmi'), ssim=i.get('ssim'), overlap=i.get('overlap'), nmi_before=before.get('nmi'),
                 overlap_before=before.get('overlap'), seconds=round(sum(i.get('seconds', {}).values()), 2))
 
@@ -498,16 +605,15 @@ def register_pair(slide_id:str, # The pair (a row of the pairs table)
                   force:bool=False, # Redo a pair that already has a registration
                   params:RegisterParams|None=None, # Stage settings
                  ) -> dict:
-    "Register one pair of the dataset and save it; its row of the register table. `InputError` (naming the pair) when it cannot be registered."
+    "Register one pair of the dataset and save it; its row of the register table. `InputError` (naming the pair and the reason) when it cannot be registered or the result cannot be trusted."
     ds,params = Dataset(dataset),params or RegisterParams()
     if not force and (reg := load_registration(ds, slide_id)) is not None: return _row(slide_id, reg, 'existing')
     row = ds.read_pairs().set_index('slide_id').loc[slide_id]
     try: reg = register_slides(ds/row.he_path, ds/row.ihc_path, params=params, name=f'pair {slide_id}')
     except RuntimeError as e:   # SimpleITK's optimiser on degenerate images
         raise InputError(f'pair {slide_id}', f'the registration did not run ({str(e).strip().splitlines()[-1]})', 'Check both slides show tissue') from None
-    if not reg.info['overlap'] >= params.min_overlap:
-        raise InputError(f'pair {slide_id}', f"registration failed: only {reg.info['overlap']:.2f} tissue overlap after registration (below {params.min_overlap})",
-                         'Check that the two slides show adjacent sections of the same tissue')
+    if not reg.info['reliable']:
+        raise InputError(f'pair {slide_id}', f"registration unreliable: {reg.info['reason']}", 'Check that the two slides show adjacent sections of the same tissue')
     save_registration(reg, ds, slide_id)
     return _row(slide_id, reg, 'registered')
 
