@@ -417,10 +417,10 @@ class RidgeHead:
                 samples:int=0, # > 0: also return the spread of the member models
                ):
         "Predicted ratios in [0, 1], or `(ratios, spread)`: the jackknife standard error over slide folds (or the bootstrap std)."
-        P = np.clip(np.asarray(X, np.float32) @ self.W.T + self.b, 0, 1)
-        if not samples: return P[:, 0]
-        k,sd = P.shape[1] - 1,P[:, 1:].std(1)
-        return P[:, 0],(np.sqrt(k - 1)*sd if self.spread == 'jackknife' else sd)
+        P = np.asarray(X, np.float32) @ self.W.T + self.b
+        if not samples: return np.clip(P[:, 0], 0, 1)
+        k,sd = P.shape[1] - 1,P[:, 1:].std(1)   # before clipping: members that all leave [0, 1] still disagree
+        return np.clip(P[:, 0], 0, 1),(np.sqrt(k - 1)*sd if self.spread == 'jackknife' else sd)
 
     def save(self, d:Path):
         np.savez(Path(d)/'head.npz', W=self.W, b=self.b, alpha=self.alpha, spread=self.spread)

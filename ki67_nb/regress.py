@@ -20,15 +20,17 @@ from .tiles import patch_source, read_patch
 from .stains import hed_jitter
 from fastai.vision.all import (RandTransform, TensorImage, DataBlock, ImageBlock, RegressionBlock, ColReader, ColSplitter,
                                Resize, Dihedral, Normalize, imagenet_stats, Learner, SGD, Adam, MSELossFlat, BaseLoss,
-                               SigmoidRange, SaveModelCallback, EarlyStoppingCallback, mae, rmse, PearsonCorrCoef, set_seed)
+                               SigmoidRange, SaveModelCallback, EarlyStoppingCallback, mae, rmse, PearsonCorrCoef, set_seed,
+                               IntToFloatTensor, Pipeline, DataLoader, DataLoaders)
 
 # %% auto #0
 __all__ = ['TILE_SIZE', 'TILE_STRIDE', 'TARGETS', 'TILE_COLUMNS', 'SPLITS', 'SEED_SAMPLE_BINS', 'SEED_QUOTAS', 'SEED_EVAL_TILES',
-           'ARCHS', 'RECIPES', 'MODEL_FORMAT', 'load_tile_table', 'split_slides', 'assert_no_slide_leak',
-           'sample_tiles', 'split_tiles', 'tile_path', 'extract_tiles', 'he_patch_of', 'HEDJitter', 'TileRegressor',
-           'regressor_splitter', 'host_reachable', 'create_regressor', 'tile_dataloaders', 'package_versions',
-           'load_regressor', 'model_tile', 'predict_tiles', 'evaluate_predictions', 'plot_training', 'train_regressor',
-           'train_method', 'trained_models', 'trained_regressors', 'held_out_slides', 'tile_result', 'method_results']
+           'ARCHS', 'TINY_ARCHS', 'RECIPES', 'TINY_RECIPE', 'MODEL_FORMAT', 'load_tile_table', 'split_slides',
+           'assert_no_slide_leak', 'sample_tiles', 'split_tiles', 'tile_path', 'extract_tiles', 'he_patch_of',
+           'HEDJitter', 'TileRegressor', 'regressor_splitter', 'GreyOD', 'small_cnn', 'host_reachable',
+           'create_regressor', 'tile_dataloaders', 'package_versions', 'load_regressor', 'model_tile', 'predict_tiles',
+           'evaluate_predictions', 'plot_training', 'train_regressor', 'train_method', 'trained_models',
+           'trained_regressors', 'held_out_slides', 'tile_result', 'method_results']
 
 # %% ../nbs/09_regress.ipynb #3cb5a75b
 TILE_SIZE,TILE_STRIDE = 224,112  # the seed's tiles: 224 px with 112 px overlap
@@ -215,8 +217,31 @@ def regressor_splitter(model:TileRegressor, # The model to split
     "Two parameter groups, body and head, for fastai's discriminative learning rates and `freeze`."
     return [list(model.body.parameters()), list(model.head.parameters())]
 
+# %% ../nbs/09_regress.ipynb #3b482fcb
+class GreyOD(nn.Module):
+    "ImageNet-normalised RGB -> one channel: total optical density, divided by the tile's 99th percentile."
+    def __init__(self, q:float=0.99): # Percentile of the tile's OD that becomes 1
+        super().__init__(); self.q = q
+        self.register_buffer('mean', torch.tensor(imagenet_stats[0]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer('std', torch.tensor(imagenet_stats[1]).view(1, 3, 1, 1), persistent=False)
+    def forward(self, x):
+        od = -torch.log((x*self.std + self.mean).clamp(1/255, 1)).sum(1, keepdim=True)
+        return od/(torch.quantile(od.flatten(1), self.q, dim=1).view(-1, 1, 1, 1) + 0.05)
+
+def small_cnn(widths=(8, 16, 32, 64), # Channels of the conv blocks (the first at stride 2, the others after a 2x max-pool)
+             ) -> tuple:
+    "`(body, n_features)`: `GreyOD`, then conv3x3-BN-ReLU blocks and global average pooling; about 25 k weights."
+    layers,c = [GreyOD()],1
+    for i,w in enumerate(widths):
+        if i > 0: layers.append(nn.MaxPool2d(2))
+        layers += [nn.Conv2d(c, w, 3, stride=2 if i == 0 else 1, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+        c = w
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten()),c
+
+
 # %% ../nbs/09_regress.ipynb #3b77a157
-ARCHS = {'resnet18': 'torchvision resnet18', 'vit_b16': 'vit_base_patch16_224', 'vit_tiny': 'vit_tiny_patch16_224'}
+ARCHS = {'resnet18': 'torchvision resnet18', 'vit_b16': 'vit_base_patch16_224', 'vit_tiny': 'vit_tiny_patch16_224', 'cnn_small': 'ki67_nb small CNN'}
+TINY_ARCHS = {'resnet18': 'cnn_small', 'vit_b16': 'vit_tiny'}   # the CPU stand-in of each seed model (`train_method(tiny=True)`)
 
 def host_reachable(host:str, # Host name, e.g. 'huggingface.co'
                    timeout:float=3., # Seconds to wait
@@ -226,6 +251,7 @@ def host_reachable(host:str, # Host name, e.g. 'huggingface.co'
     except OSError: return False
 
 def _build_body(arch, pretrained, size):
+    if arch == 'cnn_small': return small_cnn()
     if arch == 'resnet18':
         from torchvision.models import resnet18, ResNet18_Weights
         net = resnet18(weights=ResNet18_Weights.IMAGENET1K_V1 if pretrained else None)
@@ -236,25 +262,32 @@ def _build_body(arch, pretrained, size):
     net = timm.create_model(ARCHS[arch], pretrained=pretrained, num_classes=0, img_size=size)
     return net,net.num_features
 
-def create_regressor(arch:str='resnet18', # 'resnet18', 'vit_b16' or 'vit_tiny'
+def _head_act(arch): return nn.GELU if arch.startswith('vit') else nn.ReLU
+
+def create_regressor(arch:str='resnet18', # 'resnet18', 'vit_b16', 'vit_tiny' or 'cnn_small'
                      pretrained:bool=True, # Start from ImageNet weights when they can be loaded
                      size:int=TILE_SIZE, # Input size of the network, px
                     ) -> tuple:
     "`(model, pretrained_loaded)`: a `TileRegressor`; offline, a warning and random weights instead of ImageNet's."
     if arch not in ARCHS: raise InputError('arch', f'unknown architecture {arch!r}', f'Choose one of {list(ARCHS)}')
     loaded = False
-    if pretrained:
+    if pretrained and arch != 'cnn_small':   # cnn_small has no published weights: it always starts from random ones
         try: body,nf = _build_body(arch, True, size); loaded = True
         except Exception as e:
             msg = f'{arch}: ImageNet weights could not be loaded ({type(e).__name__}: {str(e).splitlines()[0][:120]}); training from random weights (pretrained=False)'
             warnings.warn(msg)
     if not loaded: body,nf = _build_body(arch, False, size)
-    return TileRegressor(body, nf, nn.ReLU if arch == 'resnet18' else nn.GELU),loaded
+    return TileRegressor(body, nf, _head_act(arch)),loaded
 
 # %% ../nbs/09_regress.ipynb #3bf01214
 RECIPES = {
     'seed': dict(loss='smooth_l1', opt='sgd', lr=1e-4, bs=64, schedule='constant'),
     'fastai': dict(loss='mse', opt='adamw', lr=1e-3, bs=64, schedule='one_cycle'),
+}
+
+TINY_RECIPE = {   # `train_method(tiny=True)`: the CPU recipes (fastai's one cycle, AdamW)
+    'resnet18': dict(arch='cnn_small', size=224, bs=16, lr=3e-3, epochs=10, recipe='fastai', in_memory=True, workers=0),
+    'vit_b16': dict(arch='vit_tiny', size=64, bs=16, epochs=6, recipe='fastai'),
 }
 
 def _loss(name): return BaseLoss(nn.SmoothL1Loss, beta=0.05, floatify=True, is_2d=False) if name == 'smooth_l1' else MSELossFlat()
@@ -270,16 +303,31 @@ def tile_dataloaders(dataset, # Dataset directory or `Dataset` (tile paths are r
                      stain_aug:float=0., # HED jitter sigma (0: off)
                      workers:int|None=None, # DataLoader worker processes (None: fastai's default)
                      seed:int=0, # Shuffling seed
+                     in_memory:bool=False, # Decode every tile once into memory (small CPU runs: the per-item pipeline is most of their time)
                     ):
-    "fastai `DataLoaders` of (tile image, ratio) from a `DataBlock(ImageBlock, RegressionBlock)`."
+    "fastai `DataLoaders` of (tile image, ratio) from a `DataBlock(ImageBlock, RegressionBlock)`, or from the tiles decoded into memory."
     df = tiles[tiles.split.isin(['train', 'valid'])].assign(is_valid=lambda d: d.split == 'valid').reset_index(drop=True)
     if not df.is_valid.any() or df.is_valid.all(): raise InputError('tiles', 'need both training and validation tiles')
     batch_tfms = [Dihedral()] + ([HEDJitter(stain_aug)] if stain_aug else []) + [Normalize.from_stats(*imagenet_stats)]
+    if in_memory: return _memory_dataloaders(dataset, df, size, bs, batch_tfms, seed)
     block = DataBlock(blocks=(ImageBlock, RegressionBlock), get_x=ColReader('tile_path', pref=f'{Dataset(dataset).root}/'),
                       get_y=ColReader('target'), splitter=ColSplitter('is_valid'),
                       item_tfms=Resize(size) if size != int(df.tile_size.iloc[0]) else None, batch_tfms=batch_tfms)
     kw = {} if workers is None else dict(num_workers=workers)
     return block.dataloaders(df, bs=bs, seed=seed, **kw)
+
+# %% ../nbs/09_regress.ipynb #1a4d0236
+def _memory_dataloaders(dataset, df, size, bs, batch_tfms, seed):
+    "`DataLoaders` over uint8 tiles decoded once (resized as `model_tile` does), with the DataBlock's batch transforms."
+    root = Dataset(dataset).root
+    cfg = dict(tile_size=int(df.tile_size.iloc[0]), size=size)
+    X = torch.from_numpy(np.stack([model_tile(root/p, root/p, cfg) for p in df.tile_path])).permute(0, 3, 1, 2).contiguous()
+    y = torch.tensor(df.target.to_numpy(), dtype=torch.float32)
+    items = lambda valid: [(TensorImage(X[i]), y[i]) for i in np.flatnonzero(df.is_valid.to_numpy() == valid)]
+    tfms = lambda split: Pipeline([IntToFloatTensor()] + batch_tfms, split_idx=split)
+    return DataLoaders(DataLoader(items(False), bs=bs, shuffle=True, drop_last=True, after_batch=tfms(0)),
+                       DataLoader(items(True), bs=bs, after_batch=tfms(1)))
+
 
 # %% ../nbs/09_regress.ipynb #b6747947
 MODEL_FORMAT = 1  # bump when the saved model layout changes
@@ -386,7 +434,7 @@ def _fit(learn, recipe, epochs, lr, pretrained_loaded):
 
 # %% ../nbs/09_regress.ipynb #39cb2fbc
 def train_regressor(dataset, # Dataset directory (or `Dataset`) with the manifest, the H&E patches and tile labels
-                    arch:str='resnet18', # 'resnet18', 'vit_b16' (the seed's two models) or 'vit_tiny'
+                    arch:str='resnet18', # 'resnet18', 'vit_b16' (the seed's two models), or the CPU stand-ins 'cnn_small' and 'vit_tiny'
                     name:str|None=None, # Model name (default `<arch>_<recipe>_<target>`, `_<labels>` appended for a labeller other than 'nuclear')
                     epochs:int=50, # Most epochs (early stopping may end sooner)
                     recipe:str='seed', # 'seed' (SmoothL1, SGD 1e-4, momentum 0.9) or 'fastai' (MSE, AdamW, one cycle)
@@ -402,6 +450,7 @@ def train_regressor(dataset, # Dataset directory (or `Dataset`) with the manifes
                     eval_tiles:int=SEED_EVAL_TILES, # Random tiles per validation/test slide
                     seed:int=0, # Seed of split, sampling and training
                     workers:int|None=None, # DataLoader worker processes (None: fastai's default)
+                    in_memory:bool=False, # Decode the tiles once into memory (small CPU runs)
                     force:bool=False, # Retrain even if the model directory is complete
                    ) -> Path:
     "Train a tile regressor on `dataset` and export it, with config, curves and test metrics, to DATASET/models/<name>/."
@@ -422,7 +471,7 @@ def train_regressor(dataset, # Dataset directory (or `Dataset`) with the manifes
         _log.warning(f'{n_train} training tiles, fewer than the batch size {bs}: batch size set to {max(1, n_train)}'); bs = max(1, n_train)
     set_seed(seed, reproducible=True)
     model,loaded = create_regressor(arch, pretrained, size)
-    dls = tile_dataloaders(dataset, tiles, size, bs, stain_aug, workers, seed)
+    dls = tile_dataloaders(dataset, tiles, size, bs, stain_aug, workers, seed, in_memory)
     t0 = time.time()
     with atomic_path(out) as tmp:
         tmp.mkdir()
@@ -438,7 +487,7 @@ def train_regressor(dataset, # Dataset directory (or `Dataset`) with the manifes
         torch.save(learn.model.state_dict(), tmp/'model.pth')
         splits = {s: sorted(tiles.slide_id[tiles.split == s].unique().tolist()) for s in SPLITS}
         cfg = dict(kind='ki67_nb.regress', format=MODEL_FORMAT, name=name, arch=arch, timm_name=ARCHS[arch], size=size, tile_size=int(tiles.tile_size.iloc[0]),
-                   normalize=[list(map(float, imagenet_stats[0])), list(map(float, imagenet_stats[1]))], head=dict(hidden=512, dropout=0.2, act='ReLU' if arch == 'resnet18' else 'GELU'),
+                   normalize=[list(map(float, imagenet_stats[0])), list(map(float, imagenet_stats[1]))], head=dict(hidden=512, dropout=0.2, act=_head_act(arch).__name__),
                    target=target, labels=labels, recipe=recipe, loss=r['loss'], optimizer=r['opt'], schedule=r['schedule'], lr=lr, bs=bs, epochs=epochs,
                    epochs_run=len(hist), patience=patience, stain_aug=stain_aug, pretrained=pretrained, pretrained_loaded=loaded, seed=seed,
                    splits=splits, sampling=dict(bins=list(bins), quotas=list(quotas), eval_tiles=eval_tiles),
@@ -463,8 +512,8 @@ def train_regressor(dataset, # Dataset directory (or `Dataset`) with the manifes
 # %% ../nbs/09_regress.ipynb #569eddcf
 def train_method(dataset, # Dataset directory (or `Dataset`) after `ki67 tile` and `ki67 label`
                  method:str, # 'resnet18' or 'vit_b16'
-                 tiny:bool=False, # A small network on 64 px tiles that trains in minutes on a CPU (demo, smoke tests)
-                 epochs:int|None=None, # Training epochs (default: 50, or 6 with `tiny`)
+                 tiny:bool=False, # A small network that trains in a minute on a CPU (demo, smoke tests): `TINY_ARCHS`, `TINY_RECIPE`
+                 epochs:int|None=None, # Training epochs (default: 50, or `TINY_RECIPE`'s with `tiny`)
                  target:str='ratio_area', # Label to learn: 'ratio_area' (the seed's) or 'ratio_count'
                  labels:str='nuclear', # Labeller whose tile labels to learn
                  pretrained:bool=True, # Start from ImageNet weights when they can be loaded
@@ -473,9 +522,11 @@ def train_method(dataset, # Dataset directory (or `Dataset`) after `ki67 tile` a
                 ) -> str:
     "Train the regressor of a `ki67 train` method (`TRAIN_METHODS`) and say where it is."
     if method not in ('resnet18', 'vit_b16'): raise InputError('method', f"regress trains 'resnet18' or 'vit_b16', not {method!r}")
-    arch = 'vit_tiny' if tiny and method == 'vit_b16' else method
-    kw = dict(size=64, bs=16, recipe='fastai', epochs=epochs or 6) if tiny else dict(recipe=recipe, epochs=epochs or 50)
-    out = train_regressor(dataset, arch=arch, target=target, labels=labels, pretrained=pretrained, force=force, **kw)
+    if tiny:   # named as the method's fastai model: the demo, CLI and report find it under the method's name
+        kw = TINY_RECIPE[method] | dict(name=f'{method}_fastai_{target}' + ('' if labels == 'nuclear' else f'_{labels}'))
+        kw['epochs'] = epochs or kw['epochs']
+    else: kw = dict(arch=method, recipe=recipe, epochs=epochs or 50)
+    out = train_regressor(dataset, target=target, labels=labels, pretrained=pretrained, force=force, **kw)
     return f'{method}: model in {out}'
 
 # %% ../nbs/09_regress.ipynb #4ee60682
@@ -521,5 +572,6 @@ def method_results(dataset, # Dataset directory (or `Dataset`)
                   ) -> list:
     "One result per trained regressor with test predictions: its test tiles with `pred` and `reference`, training curve and seed figure."
     ds = Dataset(dataset)
-    seed_name = lambda cfg: getattr(TRAIN_METHODS.get(cfg.get('arch')), 'seed_name', None)
+    stands_for = {v: k for k,v in TINY_ARCHS.items()}
+    seed_name = lambda cfg: getattr(TRAIN_METHODS.get(stands_for.get(cfg.get('arch'), cfg.get('arch'))), 'seed_name', None)
     return [r for name,cfg in trained_regressors(ds).items() if (r := tile_result(ds, name, seed_name(cfg)))]
