@@ -191,6 +191,15 @@ def _predicted(res, a):
     if res['tiles'] is not None: lines.append(f"{len(res['tiles'])} tile predictions in {res['tiles_path']}")
     return '\n'.join(lines)
 
+def _scored(t, a):
+    "One line per input of `ki67 score`: its index with interval and counts, or why it was not scored; then where the table is."
+    from pathlib import Path
+    def line(r):
+        if r.reason: return f'{Path(r.input).name}: not scored: {r.reason}'
+        hot = f'hotspot {r.hotspot_index:.1%}' if r.hotspot_index == r.hotspot_index else 'no hotspot'
+        return f'{Path(r.input).name}: Ki-67 {r.ki67_index:.1%} [{r.index_lo:.1%}, {r.index_hi:.1%}] ({int(r.n_positive)} positive, {int(r.n_negative)} negative), {hot}'
+    return '\n'.join([*map(line, t.fillna({'reason': ''}).itertuples()), f'scores: {Path(a.out)/"scores.csv"}'])
+
 # %% ../nbs/13_cli.ipynb #a5a368a4
 def _before_training(args):
     "What a training method needs first: scribbles for the pixel RF on a synthetic dataset (`truth.truth_scribbles`)."
@@ -269,6 +278,9 @@ COMMANDS = {
     'label': Command('Ki-67 labels of the IHC patches and their tiles', 'ki67_nb.label:label_dataset',
                      ('dataset', 'method', 'detector', 'mpp', 'model', 'workers', 'scheduler', 'force'), pos=('dataset',),
                      args={'method': dict(choices='ki67_nb.label:METHODS'), 'detector': dict(choices='ki67_nb.label:DETECTORS')}, done=_labelled),
+    'score': Command('score Ki-67 IHC images or whole slides (no H&E needed): index, hotspot, cells as QuPath detections', 'ki67_nb.score:score_inputs',
+                     ('inputs', 'out', 'mpp', 'hotspot_mm2', 'workers', 'scheduler', 'force'), pos=('inputs',),
+                     args={'inputs': dict(nargs='+')}, done=_scored),
     'train': Command('train a model with one of the registered training methods', '', None, pos=('dataset',),
                      args={'method': dict(choices='ki67_nb.core:TRAIN_METHODS', default='resnet18', help='training method (default resnet18; see the list below)')},
                      method='method', before=_before_training),
