@@ -60,9 +60,12 @@ class MethodResult:
 METRIC_COLUMNS = ['n', 'mse', 'mae', 'bias', 'pearson_r', 'acc@0.05', 'acc@0.1', 'acc@0.2', 'bin_acc']
 LEARNS,SMOKE = 'beats the mean predictor','SMOKE RUN: no better than the mean predictor (not a result)'
 
-def verdict(mae:float, mean_mae:float) -> str:
-    "What a method's MAE says next to the mean predictor's: it learnt, or it is a smoke run that must not be read as a result."
-    return LEARNS if mae < mean_mae else SMOKE if np.isfinite(mae) else ''
+def verdict(mae:float, mean_mae:float, # The method's MAE and the mean predictor's on the same regions
+            r:float=np.nan, # Pearson r of prediction and reference (NaN: the prediction is constant)
+           ) -> str:
+    "What a method's MAE says next to the mean predictor's: it learnt (lower MAE *and* predictions that follow the reference, r > 0), or it is a smoke run that must not be read as a result."
+    if not np.isfinite(mae): return ''
+    return LEARNS if mae < mean_mae and np.isfinite(r) and r > 0 else SMOKE
 
 
 def comparison_table(results:list, # `MethodResult`s
@@ -75,7 +78,7 @@ def comparison_table(results:list, # `MethodResult`s
             if not m: continue
             base = r.mean_predictor_mae(against)
             rows.append(dict(method=r.name, level=r.level, scored_against='IHC label' if against == 'reference' else 'truth', **{k: m.get(k) for k in METRIC_COLUMNS},
-                             mean_predictor_mae=base, verdict=verdict(m['mae'], base)))
+                             mean_predictor_mae=base, verdict=verdict(m['mae'], base, m['pearson_r'])))
         if r.seed_name in SEED_FIGURES.index:
             rows.append(dict(method=r.name, level=r.level, scored_against='seed study (published)', **SEED_FIGURES.loc[r.seed_name].to_dict()))
     return pd.DataFrame(rows, columns=['method', 'level', 'scored_against', *METRIC_COLUMNS, 'mean_predictor_mae', 'verdict']).astype({'n': 'Int64'})
