@@ -231,10 +231,11 @@ class ImageReader(SlideReader):
         with open_pil(self.path) as im:
             if im.format != 'JPEG': return super().read_scaled(x, y, w, h, downsample)
             im.draft('RGB', (math.ceil(W/downsample), math.ceil(H/downsample)))
-            s = W/im.size[0]
+            sx,sy = W/im.size[0],H/im.size[1]                  # the draft rounds each side up on its own: one scale per axis
             small = Image.fromarray(as_rgb_uint8(pil_rgb(im), self.path))
         tw,th = max(1, round(w/downsample)),max(1, round(h/downsample))
-        return np.asarray(small.resize((tw, th), Image.BOX, box=(x/s, y/s, (x + w)/s, (y + h)/s))).copy()
+        box = (x/sx, y/sy, min((x + w)/sx, small.width), min((y + h)/sy, small.height))
+        return np.asarray(small.resize((tw, th), Image.BOX, box=box)).copy()
 
 # %% ../nbs/02_wsi.ipynb #f497ba35
 TIFFSLIDE_VENDORS = ('generic-tiff', 'aperio')  # openslide formats that tiffslide reads with the same levels
