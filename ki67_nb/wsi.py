@@ -371,7 +371,7 @@ def slide_mpp(slide, # A `SlideReader`, or a slide / image file
     slide = slide if isinstance(slide, SlideReader) else open_slide(slide)
     log = get_logger(__name__)
     if slide.mpp is None:
-        log.warning(f'{slide.path}: no µm per pixel in its metadata; assumed unknown (NaN in the manifest; state it with --mpp)')
+        log.warning(f'{slide.path}: no µm per pixel in its metadata: unknown (state it with --mpp)')
         return None
     mx,my = slide.mpp
     if abs(mx - my) > 0.02*min(mx, my): log.warning(f'{slide.path}: µm per pixel differs in x ({mx:.4g}) and y ({my:.4g}); using their mean')
