@@ -16,6 +16,7 @@ from torch import nn
 from PIL import Image
 
 from .core import *
+from .calibrate import CALIBRATIONS, calibration_json, fit_calibration, load_calibration
 from .tiles import patch_source, read_patch
 from .stains import hed_jitter
 from fastai.vision.all import (RandTransform, TensorImage, DataBlock, ImageBlock, RegressionBlock, ColReader, ColSplitter,
@@ -372,8 +373,9 @@ def model_tile(image, # A tile: RGB array or image file
 def predict_tiles(model, # A model directory, or `(model, config)` from `load_regressor`
                   images, # H&E tiles: a directory of PNG/TIFF/JPEG, a list of paths, or a list/array of RGB arrays
                   bs:int=64, # Batch size
+                  calibrated:bool=True, # Apply the model's calibration (fitted on its validation slides), when it has one
                  ) -> np.ndarray:
-    "Predicted ratio of each tile, in the order given (files of a directory: sorted by name)."
+    "Predicted ratio of each tile, in the order given (files of a directory: sorted by name), on the label scale (`calibrated`) or raw."
     model,cfg = load_regressor(model) if isinstance(model, (str, Path)) else model
     if isinstance(images, (str, Path)):
         folder = Path(images)
@@ -388,7 +390,8 @@ def predict_tiles(model, # A model directory, or `(model, config)` from `load_re
             batch = np.stack([model_tile(im, im if isinstance(im, (str, Path)) else f'images[{i + j}]', cfg) for j,im in enumerate(images[i:i + bs])])
             x = torch.from_numpy(batch).to(device).permute(0, 3, 1, 2).float()/255
             preds.append(model((x - mean)/std).float().flatten().cpu().numpy())
-    return np.concatenate(preds) if preds else np.zeros(0, np.float32)
+    out = np.concatenate(preds) if preds else np.zeros(0, np.float32)
+    return load_calibration(cfg['calibration'])(out) if calibrated and cfg.get('calibration') else out
 
 # %% ../nbs/09_regress.ipynb #45362c18
 def evaluate_predictions(pred:pd.DataFrame, # Test tiles with slide_id, patch_id, target and pred
@@ -451,6 +454,7 @@ def train_regressor(dataset, # Dataset directory (or `Dataset`) with the manifes
                     seed:int=0, # Seed of split, sampling and training
                     workers:int|None=None, # DataLoader worker processes (None: fastai's default)
                     in_memory:bool=False, # Decode the tiles once into memory (small CPU runs)
+                    calibration:str='linear', # Map of the raw output to the label scale, fitted on the validation tiles (`calibrate.CALIBRATIONS`)
                     force:bool=False, # Retrain even if the model directory is complete
                    ) -> Path:
     "Train a tile regressor on `dataset` and export it, with config, curves and test metrics, to DATASET/models/<name>/."
@@ -496,17 +500,23 @@ def train_regressor(dataset, # Dataset directory (or `Dataset`) with the manifes
                    versions=package_versions(), train_seconds=round(time.time() - t0, 1))
         (tmp/'config.json').write_text(json.dumps(cfg, indent=1))
         tiles.to_parquet(tmp/'tiles.parquet', index=False)
+        trained,valid = load_regressor(tmp),tiles[tiles.split == 'valid']
+        cal = fit_calibration(predict_tiles(trained, [dataset/p for p in valid.tile_path], bs=bs, calibrated=False), valid.target, calibration)
+        cfg['calibration'] = json.loads(calibration_json(cal))   # the seed's sampling shifts the training prior: mapped back on the validation slides
+        (tmp/'config.json').write_text(json.dumps(cfg, indent=1))
         test = tiles[tiles.split == 'test'].copy()
-        test['pred'] = predict_tiles(load_regressor(tmp), [dataset/p for p in test.tile_path], bs=bs)
-        metrics = evaluate_predictions(test, baseline=float(tiles.target[tiles.split == 'train'].mean()))
+        test['pred_raw'] = predict_tiles(trained, [dataset/p for p in test.tile_path], bs=bs, calibrated=False)
+        test['pred'] = cal(test.pred_raw)
+        baseline = float(tiles.target[tiles.split == 'train'].mean())
+        metrics = evaluate_predictions(test, baseline) | dict(seed_recipe=evaluate_predictions(test.assign(pred=test.pred_raw), baseline), calibration=cfg['calibration'])
         (tmp/'metrics.json').write_text(json.dumps(metrics, indent=1))
         test.to_parquet(tmp/'test_predictions.parquet', index=False)
         import matplotlib.pyplot as plt
         fig = plot_training(tmp); fig.savefig(tmp/'curves.png', dpi=90); plt.close(fig)
-        write_table(test.assign(uncertainty=np.nan)[['slide_id', 'patch_id', 'x', 'y', 'tile_size', 'pred', 'uncertainty', 'target']],
+        write_table(test.assign(uncertainty=np.nan)[['slide_id', 'patch_id', 'x', 'y', 'tile_size', 'pred', 'uncertainty', 'pred_raw', 'target']],
                     dataset.prediction_path(f'{name}_test_tiles'))
         if out.exists(): shutil.rmtree(out)   # force=True: replace the old model
-    _log.info(f"{name}: test MAE {metrics['tile']['mae']:.3f} (training mean {metrics['baseline_tile']['mae']:.3f}), 3-bin acc {metrics['tile']['bin_acc']:.1%}")
+    _log.info(f"{name}: test MAE {metrics['tile']['mae']:.3f} calibrated, {metrics['seed_recipe']['tile']['mae']:.3f} raw (training mean {metrics['baseline_tile']['mae']:.3f}), 3-bin acc {metrics['tile']['bin_acc']:.1%}")
     return out
 
 # %% ../nbs/09_regress.ipynb #569eddcf
@@ -574,4 +584,10 @@ def method_results(dataset, # Dataset directory (or `Dataset`)
     ds = Dataset(dataset)
     stands_for = {v: k for k,v in TINY_ARCHS.items()}
     seed_name = lambda cfg: getattr(TRAIN_METHODS.get(stands_for.get(cfg.get('arch'), cfg.get('arch'))), 'seed_name', None)
-    return [r for name,cfg in trained_regressors(ds).items() if (r := tile_result(ds, name, seed_name(cfg)))]
+    out = []
+    for name,cfg in trained_regressors(ds).items():
+        if (r := tile_result(ds, name, seed_name(cfg))) is None: continue
+        raw = r['table'].pop('pred_raw') if 'pred_raw' in r['table'] else None
+        out.append(r if raw is None else r | dict(seed_name=None))
+        if raw is not None: out.append(r | dict(name=f'{name}, seed recipe', table=r['table'].assign(pred=raw), history=None))
+    return out
