@@ -10,25 +10,52 @@ import argparse, importlib, inspect, sys, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['COMMANDS', 'param_argument', 'signature_stub', 'Command', 'demo', 'build_parser', 'main']
 
-# %% ../nbs/13_cli.ipynb #6f090f55
-def _load(ref:str):
-    "The object named by 'module:name', imported now."
+# %% ../nbs/13_cli.ipynb #a728eeb3
+def _load(ref:str, # 'module:name'
+         ):
+    "The object named by `ref`, its module imported now."
     module,name = ref.split(':')
     return getattr(importlib.import_module(module), name)
 
+# %% ../nbs/13_cli.ipynb #f33ce51a
 _TYPES = {'bool': bool, 'int': int, 'float': float, 'str': str}
 
-def _value_type(anno, default):
-    "The type argparse converts a value to: the annotation (a string, as `from __future__ import annotations` keeps it) without `None`, else the default's type, else `str`."
+def _value_type(anno, # The annotation: a type, or its text (`'int|None'`)
+                default, # The parameter's default
+               ) -> type:
+    "The type argparse converts a value to: the annotation without `None`, else the default's type, else `str`."
     if isinstance(anno, str): anno = next((_TYPES[a.strip()] for a in anno.split('|') if a.strip() in _TYPES), None)
     if anno in (bool, int, float, str): return anno
     if isinstance(default, (bool, int, float, str)): return type(default)
     return str
 
+# %% ../nbs/13_cli.ipynb #175069da
+def _switch(name:str, # Parameter name
+            help:str, # Its help text
+            default:bool, # Its default
+            kw:dict, # argparse keywords replacing the inferred ones; `flag='--x'` renames the switch
+           ) -> tuple:
+    "`(names, kwargs)` of a boolean parameter: `--name` turns on what is off by default, `--no-name` the reverse."
+    dashed = name.replace('_', '-')
+    names = [kw.pop('flag', f'--no-{dashed}' if default is True else f'--{dashed}')]
+    if default is True:
+        help = 'turn off what is on by default: ' + (help[:1].lower() + help[1:] if help[1:2].islower() else help)
+    return names, dict(help=help, action='store_false' if default is True else 'store_true', dest=name) | kw
+
+# %% ../nbs/13_cli.ipynb #21edd012
+def _choices(kw:dict, # argparse keywords; `choices` may be 'module:name'
+            ) -> dict:
+    "`kw` with a `choices` given as 'module:name' replaced by the list that constant holds (its module imported now)."
+    choices = kw.get('choices')
+    if isinstance(choices, str): choices = _load(choices)
+    return kw | ({'choices': list(choices)} if choices is not None else {})
+
+# %% ../nbs/13_cli.ipynb #9274e724
 def param_argument(name:str, # Parameter name
                    doc:dict, # Its `docments(func, full=True)` entry: anno, default, docment
                    positional:bool=False, # A positional argument instead of a `--flag`
@@ -36,57 +63,56 @@ def param_argument(name:str, # Parameter name
                   ) -> tuple:
     "`(names, kwargs)` for `ArgumentParser.add_argument` from a parameter's annotation, default and docment."
     default,empty = doc['default'],doc['default'] is inspect.Parameter.empty
-    out = dict(help=(doc['docment'] or '').replace('%', '%%'))
-    kind = _value_type(doc['anno'], default)
-    dashed = '--' + name.replace('_', '-')
-    if kind is bool and not positional:
-        names = [kw.pop('flag', f'--no-{name.replace("_", "-")}' if default is True else dashed)]
-        h = out['help']
-        if default is True: out['help'] = 'turn off what is on by default: ' + (h[:1].lower() + h[1:] if h[1:2].islower() else h)
-        return names, out | dict(action='store_false' if default is True else 'store_true', dest=name) | kw
+    out,kind = dict(help=(doc['docment'] or '').replace('%', '%%')),_value_type(doc['anno'], default)
+    if kind is bool and not positional: return _switch(name, out['help'], default, kw)
     if isinstance(default, (tuple, list)) and default:
-        out |= dict(nargs=len(default), type=type(default[0]))
-        out['help'] += f" (default: {' '.join(map(str, default))})"
+        shown = ' '.join(map(str, default))
+        out |= dict(nargs=len(default), type=type(default[0]), help=out['help'] + f' (default: {shown})')
     else:
-        out['type'] = kind
-        if default is not None and not empty: out['help'] += ' (default: %(default)s)'
+        shown = ' (default: %(default)s)' if default is not None and not empty else ''
+        out |= dict(type=kind, help=out['help'] + shown)
     if not empty: out['default'] = default
-    if positional: names = [name]; out |= {'nargs': '?'} if not empty else {}
-    else:
-        flag = kw.pop('flag', None)
-        names = [flag or dashed]
-        out |= dict(dest=name) | ({'metavar': flag[2:].upper().replace('-', '_')} if flag else {}) | ({'required': True} if empty and 'default' not in kw else {})
-    choices = kw.get('choices')
-    if isinstance(choices, str): choices = _load(choices)
-    if choices is not None: kw['choices'] = list(choices)
-    return names, out | kw
+    if positional: return [name], out | ({'nargs': '?'} if not empty else {}) | _choices(kw)
+    flag = kw.pop('flag', None)
+    out |= dict(dest=name) | ({'metavar': flag[2:].upper().replace('-', '_')} if flag else {})
+    required = {'required': True} if empty and 'default' not in kw else {}
+    return [flag or '--' + name.replace('_', '-')], out | required | _choices(kw)
 
-# %% ../nbs/13_cli.ipynb #7ccd520c
+# %% ../nbs/13_cli.ipynb #f85304ad
 class _Unknown(dict):
     "Namespace of a signature stub: a name it does not define (a module constant) evaluates to a marker."
     def __missing__(self, name): return _UNKNOWN
 
 _UNKNOWN = object()
 
-def signature_stub(ref:str, # 'module:function' (a function defined at the top level of its module's source)
-                  ):
-    "A function with the signature and parameter comments of `ref`, compiled from its source without importing its module (None when it cannot be)."
-    import ast, importlib.util, linecache
+# %% ../nbs/13_cli.ipynb #278f41d5
+def _def_lines(ref:str, # 'module:function'
+              ) -> str|None:
+    "The `def` lines of `ref` (name, parameters, their comments), read from its module's source without importing it."
+    import ast, importlib.util
     module,name = ref.split(':')
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.origin or not spec.origin.endswith('.py'): return None
     src = Path(spec.origin).read_text()
     node = next((n for n in ast.parse(src).body if isinstance(n, ast.FunctionDef) and n.name == name), None)
     if node is None or node.decorator_list or node.body[0].lineno == node.lineno: return None
-    code = '\n'.join(['from __future__ import annotations', *src.splitlines()[node.lineno - 1:node.body[0].lineno - 1], '    ...', ''])
-    fname = f'<signature of {ref}>'
-    linecache.cache[fname] = (len(code), None, code.splitlines(True), fname)   # where `inspect.getsource` (docments) finds it
+    return '\n'.join(src.splitlines()[node.lineno - 1:node.body[0].lineno - 1])
+
+# %% ../nbs/13_cli.ipynb #78e82911
+def signature_stub(ref:str, # 'module:function' (a function defined at the top level of its module's source)
+                  ):
+    "A function with the signature and parameter comments of `ref`, compiled without importing its module (or None)."
+    import linecache
+    lines = _def_lines(ref)
+    if lines is None: return None
+    code,fname = '\n'.join(['from __future__ import annotations', lines, '    ...', '']),f'<signature of {ref}>'
+    linecache.cache[fname] = (len(code), None, code.splitlines(True), fname)   # where docments' `getsource` finds it
     ns = _Unknown()
     try: exec(compile(code, fname, 'exec'), {}, ns)
     except Exception: return None
-    return ns[name]
+    return ns[ref.split(':')[1]]
 
-# %% ../nbs/13_cli.ipynb #e80ec6bb
+# %% ../nbs/13_cli.ipynb #04904242
 @dataclass(frozen=True)
 class Command:
     "A `ki67` sub-command: the function it runs, which of its parameters it takes, and the line it prints."
@@ -96,63 +122,84 @@ class Command:
     pos:tuple=() # Those of `params` given as positional arguments
     args:dict=field(default_factory=dict) # Per parameter: argparse keywords replacing the inferred ones
     done:Callable|None=None # `done(result, args) -> str`: the line printed on success (default: the result)
-    method:str|None=None # Parameter naming a training method: the function is that registry entry's (`core.method_function`)
-    before:Callable|None=None # `before(args)`: run before the function (e.g. what a method needs on a synthetic dataset)
+    method:str|None=None # Parameter naming a training method: the function is that registry entry's
+    before:Callable|None=None # `before(args)`: run before the function (what a method needs on a synthetic dataset)
 
-    def ref(self, argv:list=()) -> str:
-        "'module:function' this command runs; with `method`, the training function of the method named in `argv`."
-        if not self.method: return self.func
-        from ki67_nb.core import TRAIN_METHODS
-        pre = argparse.ArgumentParser(add_help=False)
-        pre.add_argument('--' + self.method.replace('_', '-'), dest='m', default=self.args.get(self.method, {}).get('default'))
-        name = pre.parse_known_args(list(argv))[0].m
-        return TRAIN_METHODS[name if name in TRAIN_METHODS else self.args[self.method]['default']].train
+# %% ../nbs/13_cli.ipynb #6757b670
+def _registry() -> dict:
+    "The training-method registry: name -> `TrainMethod` (imported now)."
+    from ki67_nb.core import TRAIN_METHODS
+    return TRAIN_METHODS
 
-    def add_arguments(self, parser:argparse.ArgumentParser, # The sub-command's parser
-                      argv:list=(), # The command line (a `method=` command reads the method from it)
-                     ):
-        "Add one argument per parameter, read from the function's signature and docments (its module imported only if need be)."
-        from fastcore.docments import docments
-        ref = self.ref(argv)
-        docs = docments(signature_stub(ref) or _load(ref), full=True, returns=False)
-        names = self.params or [p for p in docs if docs[p]['default'] is not inspect.Parameter.empty or p in self.pos or p == self.method]
-        if any(docs[p]['default'] is _UNKNOWN for p in names): docs = docments(_load(ref), full=True, returns=False)
-        if self.method:
-            from ki67_nb.core import TRAIN_METHODS
-            parser.epilog = 'methods: ' + '; '.join(f'{n}: {m.help}' for n,m in TRAIN_METHODS.items())
-        for name in names:
-            args,kw = param_argument(name, docs[name], name in self.pos, **self.args.get(name, {}))
-            parser.add_argument(*args, **kw)
+# %% ../nbs/13_cli.ipynb #f9c7bb5c
+@patch
+def ref(self:Command, argv:list=(), # The command line (a `method=` command reads the method from it)
+       ) -> str:
+    "'module:function' this command runs; with `method`, the training function of the method named in `argv`."
+    if not self.method: return self.func
+    pre = argparse.ArgumentParser(add_help=False)
+    default = self.args.get(self.method, {}).get('default')
+    pre.add_argument('--' + self.method.replace('_', '-'), dest='m', default=default)
+    name,registry = pre.parse_known_args(list(argv))[0].m,_registry()
+    return registry[name if name in registry else default].train
 
-    def run(self, args:argparse.Namespace) -> str:
-        "Call the function with the parsed arguments; the line to print."
-        if self.method:
-            from ki67_nb.core import method_function
-            func = method_function(getattr(args, self.method))
-        else: func = _load(self.func)
-        defaults = {k: p.default for k,p in inspect.signature(func).parameters.items()}
-        kw = {k: tuple(v) if isinstance(defaults.get(k), tuple) else v for k,v in vars(args).items() if k != 'command'}
-        if self.before: self.before(args)
-        res = func(**kw)
-        return self.done(res, args) if self.done else str(res)
+# %% ../nbs/13_cli.ipynb #cdafb249
+@patch
+def add_arguments(self:Command, parser:argparse.ArgumentParser, # The sub-command's parser
+                  argv:list=(), # The command line (a `method=` command reads the method from it)
+                 ):
+    "Add one argument per parameter, from the function's signature and docments (its module imported only if need be)."
+    from fastcore.docments import docments
+    ref = self.ref(argv)
+    docs = docments(signature_stub(ref) or _load(ref), full=True, returns=False)
+    given = lambda p: docs[p]['default'] is not inspect.Parameter.empty or p in self.pos or p == self.method
+    names = self.params or [p for p in docs if given(p)]
+    if any(docs[p]['default'] is _UNKNOWN for p in names): docs = docments(_load(ref), full=True, returns=False)
+    if self.method: parser.epilog = 'methods: ' + '; '.join(f'{n}: {m.help}' for n,m in _registry().items())
+    for name in names:
+        flags,kw = param_argument(name, docs[name], name in self.pos, **self.args.get(name, {}))
+        parser.add_argument(*flags, **kw)
 
-# %% ../nbs/13_cli.ipynb #c40e5d93
+# %% ../nbs/13_cli.ipynb #0da98aea
+@patch
+def run(self:Command, args:argparse.Namespace, # Parsed arguments of this sub-command
+       ) -> str:
+    "Call the function with the parsed arguments; the line to print."
+    if self.method: func = _load(_registry()[getattr(args, self.method)].train)
+    else: func = _load(self.func)
+    defaults = {k: p.default for k,p in inspect.signature(func).parameters.items()}
+    kw = {k: tuple(v) if isinstance(defaults.get(k), tuple) else v for k,v in vars(args).items() if k != 'command'}
+    if self.before: self.before(args)
+    res = func(**kw)
+    return self.done(res, args) if self.done else str(res)
+
+# %% ../nbs/13_cli.ipynb #c0d5c505
 def _ds(path):
+    "The `Dataset` at `path` (core imported now)."
     from ki67_nb.core import Dataset
     return Dataset(path)
 
-def _synthesised(table, a):
-    ds = _ds(a.out)
-    return f'wrote {len(table)} synthetic pairs to {a.out} ({ds.pairs_path.name}, {ds.slides_dir.name}/, {ds.truth_dir.name}/)'
-
-def _downloaded(report, a): return f'{len(report)} files verified in {a.dest}; pairs in {_ds(a.dest).pairs_path}'
+# %% ../nbs/13_cli.ipynb #e7b201a6
 def _reasons(reasons, # Why each row was not done: strings, several reasons joined by ', ' or ','
-             ) -> str:
+            ) -> str:
     "The reasons and how many rows each, most frequent first: 'he_white 6, tissue 1'."
     from collections import Counter
     counts = Counter(r.strip() for rs in reasons for r in str(rs).split(',') if r.strip() and r.strip() != 'nan')
     return ', '.join(f'{r} {n}' for r,n in counts.most_common()) or 'no reason recorded'
 
+# %% ../nbs/13_cli.ipynb #f5f6f04a
+def _synthesised(table, a):
+    "The line `ki67 synth` prints."
+    ds = _ds(a.out)
+    files = f'{ds.pairs_path.name}, {ds.slides_dir.name}/, {ds.truth_dir.name}/'
+    return f'wrote {len(table)} synthetic pairs to {a.out} ({files})'
+
+# %% ../nbs/13_cli.ipynb #e338c998
+def _downloaded(report, a):
+    "The line `ki67 download` prints."
+    return f'{len(report)} files verified in {a.dest}; pairs in {_ds(a.dest).pairs_path}'
+
+# %% ../nbs/13_cli.ipynb #b35b4858
 def _registered(t, a):
     "One line per stage run: pairs registered, their median quality, and the failures table when some failed."
     from ki67_nb.core import InputError
@@ -160,45 +207,66 @@ def _registered(t, a):
     failed = ds.failures_path('register')
     if not len(t): raise InputError(a.dataset, 'no pair could be registered', f'See {failed}')
     n_failed = sum(1 for _ in open(failed)) - 1 if failed.exists() else 0
-    return (f'{len(t)} pairs registered (median NMI {t.nmi.median():.3f}, tissue overlap {t.overlap.median():.2f}); transforms in {ds.registration_dir}'
-            + (f'; {n_failed} failed: see {failed}' if n_failed else ''))
+    quality = f'median NMI {t.nmi.median():.3f}, tissue overlap {t.overlap.median():.2f}'
+    failures = f'; {n_failed} failed: see {failed}' if n_failed else ''
+    return f'{len(t)} pairs registered ({quality}); transforms in {ds.registration_dir}{failures}'
 
+# %% ../nbs/13_cli.ipynb #a69cc712
 def _tiled(m, a):
+    "The line `ki67 tile` prints; an error with the reasons when no patch pair was kept."
     from ki67_nb.core import InputError
-    if not m.keep.any(): raise InputError(a.dataset, f'none of the {len(m)} patch pairs was kept (rejected: {_reasons(m.reject_reason)})',
-                                          'The thresholds are --white-he, --white-ihc, --ssim-min, --quality-min, --min-tissue and --max-artefact; see the manifest\'s reject_reason column')
+    hint = ("The thresholds are --white-he, --white-ihc, --ssim-min, --quality-min, --min-tissue and --max-artefact; "
+            "see the manifest's reject_reason column")
+    if not m.keep.any():
+        raise InputError(a.dataset, f'none of the {len(m)} patch pairs was kept (rejected: {_reasons(m.reject_reason)})', hint)
     return f'{int(m.keep.sum())} of {len(m)} patch pairs kept; manifest: {_ds(a.dataset).manifest_path}'
 
+# %% ../nbs/13_cli.ipynb #d0f35b88
 def _labelled(m, a):
-    "The count of patches that got a ratio (rows of the label table with a finite ratio_area or ratio_count); an error with the reasons when none did."
+    "How many patches got a ratio (a finite ratio_area or ratio_count); an error with the reasons when none did."
     import numpy as np
     from ki67_nb.core import InputError
     ratio = lambda c: np.isfinite(m[c].to_numpy(float)) if c in m else np.zeros(len(m), bool)
     ok = ratio('ratio_area') | ratio('ratio_count')
-    if len(m) == 0: raise InputError(a.dataset, 'no patch to label: the tile stage kept none', 'Rerun `ki67 tile` with other thresholds (--white-he, --white-ihc, --ssim-min, --quality-min)')
-    if not ok.any(): raise InputError(a.dataset, f'no patch got a {a.method!r} label ({len(m)} patches: {_reasons(m.label_reason[~ok]) if "label_reason" in m else "no reason recorded"})')
+    hint = 'Rerun `ki67 tile` with other thresholds (--white-he, --white-ihc, --ssim-min, --quality-min)'
+    if len(m) == 0: raise InputError(a.dataset, 'no patch to label: the tile stage kept none', hint)
+    why = _reasons(m.label_reason[~ok]) if 'label_reason' in m else 'no reason recorded'
+    if not ok.any(): raise InputError(a.dataset, f'no patch got a {a.method!r} label ({len(m)} patches: {why})')
     return f'{int(ok.sum())} patches labelled with {a.method!r}; tile labels: {_ds(a.dataset).tile_labels_path(a.method)}'
 
+# %% ../nbs/13_cli.ipynb #550ea36d
+def _slide_line(s:str, # Slide path
+                summary:dict, # Its `summary.json`
+                out, # Its output folder
+               ) -> str:
+    "One line of `ki67 predict` for a slide: index with interval, tiles used, hotspot, outputs."
+    g,h = summary['global_index'],summary['hotspot']
+    n = summary['n_tissue_tiles']
+    of = f"a sample of {summary['n_tiles']} of {n} tissue tiles" if summary.get('sampled') else f"{n} tissue tiles"
+    left = f", {summary['n_artefact_tiles']} left out as artefact" if summary.get('n_artefact_tiles') else ''
+    hot = f"hotspot {h['mean']:.3f} [{h['lo']:.3f}, {h['hi']:.3f}]" if h.get('available', True) else f"no hotspot ({h['reason']})"
+    index = f"Ki-67 {g['mean']:.3f} [{g['lo']:.3f}, {g['hi']:.3f}] over {g['n']} tiles"
+    return f"{Path(s).name}: {index} ({of}{left}); {hot}; outputs in {out}"
+
+# %% ../nbs/13_cli.ipynb #12de787b
 def _predicted(res, a):
-    lines = []
-    for s,summary in res['slides'].items():
-        g,h = summary['global_index'],summary['hotspot']
-        of = f"a sample of {summary['n_tiles']} of {summary['n_tissue_tiles']} tissue tiles" if summary.get('sampled') else f"{summary['n_tissue_tiles']} tissue tiles"
-        left = f", {summary['n_artefact_tiles']} left out as artefact" if summary.get('n_artefact_tiles') else ''
-        hot = f"hotspot {h['mean']:.3f} [{h['lo']:.3f}, {h['hi']:.3f}]" if h.get('available', True) else f"no hotspot ({h['reason']})"
-        lines.append(f"{Path(s).name}: Ki-67 {g['mean']:.3f} [{g['lo']:.3f}, {g['hi']:.3f}] over {g['n']} tiles ({of}{left}); {hot}; outputs in {res['slide_dirs'][s]}")
+    "The lines `ki67 predict` prints: one per slide, one per slide that failed, and where the tile predictions went."
+    lines = [_slide_line(s, summary, res['slide_dirs'][s]) for s,summary in res['slides'].items()]
     lines += [f'{Path(s).name}: not predicted: {why}' for s,why in res.get('failed', {}).items()]
     if res['tiles'] is not None: lines.append(f"{len(res['tiles'])} tile predictions in {res['tiles_path']}")
     return '\n'.join(lines)
 
+# %% ../nbs/13_cli.ipynb #6b6f8e87
+def _score_line(r) -> str:
+    "One line of `ki67 score`: an input's index with interval and counts, or why it was not scored."
+    if r.reason: return f'{Path(r.input).name}: not scored: {r.reason}'
+    hot = f'hotspot {r.hotspot_index:.1%}' if r.hotspot_index == r.hotspot_index else 'no hotspot'
+    counts = f'{int(r.n_positive)} positive, {int(r.n_negative)} negative'
+    return f'{Path(r.input).name}: Ki-67 {r.ki67_index:.1%} [{r.index_lo:.1%}, {r.index_hi:.1%}] ({counts}), {hot}'
+
 def _scored(t, a):
-    "One line per input of `ki67 score`: its index with interval and counts, or why it was not scored; then where the table is."
-    from pathlib import Path
-    def line(r):
-        if r.reason: return f'{Path(r.input).name}: not scored: {r.reason}'
-        hot = f'hotspot {r.hotspot_index:.1%}' if r.hotspot_index == r.hotspot_index else 'no hotspot'
-        return f'{Path(r.input).name}: Ki-67 {r.ki67_index:.1%} [{r.index_lo:.1%}, {r.index_hi:.1%}] ({int(r.n_positive)} positive, {int(r.n_negative)} negative), {hot}'
-    return '\n'.join([*map(line, t.fillna({'reason': ''}).itertuples()), f'scores: {Path(a.out)/"scores.csv"}'])
+    "The lines `ki67 score` prints: one per input, then where the table is."
+    return '\n'.join([*map(_score_line, t.fillna({'reason': ''}).itertuples()), f'scores: {Path(a.out)/"scores.csv"}'])
 
 # %% ../nbs/13_cli.ipynb #a5a368a4
 def _before_training(args):
@@ -206,7 +274,65 @@ def _before_training(args):
     from ki67_nb.truth import truth_scribbles
     if args.method == 'pixel-rf': truth_scribbles(args.dataset)
 
-# %% ../nbs/13_cli.ipynb #a323ab22
+# %% ../nbs/13_cli.ipynb #69634c10
+def _demo_labels(ds, # The demo's `Dataset`
+                 labels:str, # Label method
+                ):
+    "Label the demo's patches; the StarDist model is the cached trained one, else a tiny one trained on the spot."
+    from ki67_nb.core import InputError
+    from ki67_nb.label import label_dataset, load_nuclei_model, cached_model_dir
+    from ki67_nb.truth import train_nuclei_model
+    try: model = load_nuclei_model()
+    except InputError: model = train_nuclei_model(cached_model_dir('tiny'), 'tiny')
+    label_dataset(ds, method=labels, model=model)
+
+# %% ../nbs/13_cli.ipynb #4dd956e2
+def _demo_train(ds, # The demo's `Dataset`
+                labels:str, # Label method the models learn from
+                epochs:int|None, # Epochs of every method (None: each method's tiny recipe)
+                scribbled:int, # Patch pairs the truth layer scribbles for the pixel RF
+                step:Callable, # `step(name)` logs the start of a step
+               ):
+    "Train the tiny recipe of every registered method, one model per training function (ResNet18 for the regressors)."
+    from ki67_nb.core import get_logger
+    from ki67_nb.truth import truth_scribbles
+    trained = set()
+    for name,m in _registry().items():
+        if m.train in trained: continue
+        trained.add(m.train)
+        if name == 'pixel-rf': truth_scribbles(ds, scribbled)
+        step(f'{name} (tiny)')
+        get_logger(__name__).info(_load(m.train)(ds, name, tiny=True, epochs=epochs, labels=labels, pretrained=False))
+
+# %% ../nbs/13_cli.ipynb #7caaa005
+def _demo_slides(ds, # The demo's `Dataset`
+                 labels:str, # Label method
+                ):
+    "Predict the test slides whole with the first tile-level model of the report (the regressor)."
+    from ki67_nb.results import dataset_results
+    from ki67_nb.slide import load_predictor, predict_slide
+    he_paths = ds.read_pairs().set_index('slide_id').he_path
+    for r in [r for r in dataset_results(ds, labels)[0] if r.level == 'tile'][:1]:
+        predictor = load_predictor(ds.model_dir(r.name), mc_samples=4)
+        for sid in predictor.cfg['splits']['test']:
+            predict_slide(predictor, ds/he_paths[sid], ds.slide_prediction_dir(sid), slide_id=sid,
+                          tile_size=predictor.tile_size)
+
+# %% ../nbs/13_cli.ipynb #2ff2861a
+def _demo_overviews(ds, # The demo's `Dataset`
+                    report_dir:Path, # Folder of the report
+                   ):
+    "One overview figure per slide pair (H&E, IHC, truth), written once, atomically."
+    import matplotlib.pyplot as plt
+    from ki67_nb.core import atomic_path, ensure_writable_dir
+    from ki67_nb.synth import plot_pair_overview
+    for sid in ds.read_pairs().slide_id:
+        if (report_dir/f'overview_{sid}.png').exists(): continue
+        fig = plot_pair_overview(ds, sid)
+        with atomic_path(ensure_writable_dir(report_dir)/f'overview_{sid}.png') as tmp: fig.savefig(tmp, dpi=80)
+        plt.close(fig)
+
+# %% ../nbs/13_cli.ipynb #1cdb20f9
 def demo(out='ki67_demo', # Output directory of the demo
          size=(1536, 2048), # Synthetic slide size (height, width)
          pairs:int=4, # Synthetic pairs (at least 3: train, validation and test slides)
@@ -217,90 +343,83 @@ def demo(out='ki67_demo', # Output directory of the demo
          scribbled:int=4, # Patch pairs the truth layer scribbles for the pixel RF
         ) -> Path:
     "Run every stage on synthetic slides in `out`; return the path of the report page."
-    import matplotlib.pyplot as plt
-    from ki67_nb.core import Dataset, TRAIN_METHODS, InputError, method_function, ensure_writable_dir, atomic_path, get_logger
-    from ki67_nb.synth import write_synthetic_dataset, plot_pair_overview
+    from ki67_nb.core import Dataset, ensure_writable_dir, get_logger
+    from ki67_nb.synth import write_synthetic_dataset
     from ki67_nb.tiles import tile_dataset
-    from ki67_nb.label import label_dataset, load_nuclei_model, cached_model_dir
-    from ki67_nb.truth import train_nuclei_model, truth_scribbles
-    from ki67_nb.slide import load_predictor, predict_slide
-    from ki67_nb.results import dataset_results, report_dataset
+    from ki67_nb.results import report_dataset
     out = ensure_writable_dir(out)
     ds,log,t0 = Dataset(out/'dataset'),get_logger(__name__),time.time()
     step = lambda name: log.info(f'demo [{time.time() - t0:5.0f} s] {name}')
     step('synthetic slides')
     if not ds.pairs_path.exists(): write_synthetic_dataset(ds, size=size, pairs=pairs, seed=seed, force=True)
-    pair_table = ds.read_pairs()
     step('tile stage')
     if not ds.manifest_path.exists(): tile_dataset(ds, patch_size=patch_size)
-    step('label stage')
-    try: model = load_nuclei_model()
-    except InputError: model = train_nuclei_model(cached_model_dir('tiny'), 'tiny')
-    label_dataset(ds, method=labels, model=model)
-    trained = set()
-    for name,m in TRAIN_METHODS.items():
-        if m.train in trained: continue                          # one model per training function
-        trained.add(m.train)
-        if name == 'pixel-rf': truth_scribbles(ds, scribbled)
-        step(f'{name} (tiny)')
-        log.info(method_function(m)(ds, name, tiny=True, epochs=epochs, labels=labels, pretrained=False))
-    step('whole-slide prediction of the test slides')
-    for r in [r for r in dataset_results(ds, labels)[0] if r.level == 'tile'][:1]:   # the regressor (tile-level model)
-        predictor = load_predictor(ds.model_dir(r.name), mc_samples=4)
-        for sid in predictor.cfg['splits']['test']:
-            he = ds/pair_table.set_index('slide_id').he_path[sid]
-            predict_slide(predictor, he, ds.slide_prediction_dir(sid), slide_id=sid, tile_size=predictor.tile_size)
-    step('report')
-    for sid in pair_table.slide_id:
-        if (out/'report'/f'overview_{sid}.png').exists(): continue
-        fig = plot_pair_overview(ds, sid)
-        with atomic_path(ensure_writable_dir(out/'report')/f'overview_{sid}.png') as tmp: fig.savefig(tmp, dpi=80)
-        plt.close(fig)
+    step('label stage'); _demo_labels(ds, labels)
+    _demo_train(ds, labels, epochs, scribbled, step)
+    step('whole-slide prediction of the test slides'); _demo_slides(ds, labels)
+    step('report'); _demo_overviews(ds, out/'report')
     page = report_dataset(ds, out/'report', labels=labels)
     step(f'done: {page}')
     return page
 
-# %% ../nbs/13_cli.ipynb #dace1f7b
+# %% ../nbs/13_cli.ipynb #b131e8f5
 COMMANDS = {
     'demo': Command('run the whole chain on built-in synthetic slides and write a report', 'ki67_nb.cli:demo',
                     ('out', 'seed'), pos=('out',), done=lambda page,a: f'demo report: {page}'),
     'synth': Command('write synthetic H&E/IHC slide pairs with known truth', 'ki67_nb.synth:write_synthetic_dataset',
-                     ('out', 'size', 'pairs', 'seed', 'misregistration', 'unregistered', 'stain', 'workers', 'force'), pos=('out',),
-                     args={'size': dict(metavar=('H', 'W')), 'misregistration': dict(metavar='PX')}, done=_synthesised),
-    'download': Command('download, verify and pair the Zenodo slides (record 11218961)', 'ki67_nb.download:download_record',
+                     ('out', 'size', 'pairs', 'seed', 'misregistration', 'unregistered', 'stain', 'workers', 'force'),
+                     pos=('out',), args={'size': dict(metavar=('H', 'W')), 'misregistration': dict(metavar='PX')},
+                     done=_synthesised),
+    'download': Command('download, verify and pair the Zenodo slides (record 11218961)',
+                        'ki67_nb.download:download_record',
                         ('dest', 'record', 'base_url', 'include', 'retries', 'keep_archives'), pos=('dest',),
                         args={'include': dict(nargs='*', metavar='GLOB')}, done=_downloaded),
-    'register': Command('register each H&E/IHC pair (rigid + affine + non-rigid) so that pairs need not share a frame', 'ki67_nb.register:register_dataset',
-                        ('dataset', 'workers', 'scheduler', 'force'), pos=('dataset',), done=_registered),
+    'register': Command('register each H&E/IHC pair (rigid + affine + non-rigid) so that pairs need not share a frame',
+                        'ki67_nb.register:register_dataset', ('dataset', 'workers', 'scheduler', 'force'),
+                        pos=('dataset',), done=_registered),
     'tile': Command('cut slide pairs into scored patch pairs and write the manifest', 'ki67_nb.tiles:tile_dataset',
-                    ('dataset', 'patch_size', 'mpp', 'workers', 'scheduler', 'white_he', 'white_ihc', 'ssim_min', 'quality_min', 'min_tissue', 'max_artefact', 'patch_format'), pos=('dataset',),
+                    ('dataset', 'patch_size', 'mpp', 'workers', 'scheduler', 'white_he', 'white_ihc', 'ssim_min',
+                     'quality_min', 'min_tissue', 'max_artefact', 'patch_format'), pos=('dataset',),
                     args={'patch_format': dict(choices='ki67_nb.tiles:PATCH_CHOICES')}, done=_tiled),
-    'label': Command('Ki-67 labels of the IHC patches and their tiles', 'ki67_nb.label:label_dataset',
-                     ('dataset', 'method', 'detector', 'mpp', 'model', 'workers', 'scheduler', 'force'), pos=('dataset',),
-                     args={'method': dict(choices='ki67_nb.label:METHODS'), 'detector': dict(choices='ki67_nb.label:DETECTORS')}, done=_labelled),
-    'score': Command('score Ki-67 IHC images or whole slides (no H&E needed): index, hotspot, cells as QuPath detections', 'ki67_nb.score:score_inputs',
-                     ('inputs', 'out', 'mpp', 'hotspot_mm2', 'workers', 'scheduler', 'force'), pos=('inputs',),
-                     args={'inputs': dict(nargs='+')}, done=_scored),
-    'train': Command('train a model with one of the registered training methods', '', None, pos=('dataset',),
-                     args={'method': dict(choices='ki67_nb.core:TRAIN_METHODS', default='resnet18', help='training method (default resnet18; see the list below)')},
-                     method='method', before=_before_training),
-    'predict': Command('predict tiles or whole slides with a trained model', 'ki67_nb.slide:predict',
-                       ('model', 'inputs', 'out', 'mc_samples', 'max_tiles', 'min_tissue', 'max_artefact', 'window', 'scheduler'), pos=('model', 'inputs'),
-                       args={'inputs': dict(nargs='+')}, done=_predicted),
-    'report': Command('compare every method on the same test slides in one HTML page', 'ki67_nb.results:report_dataset',
-                      None, pos=('dataset',), args={'out_dir': dict(flag='--out')}, done=lambda page,a: f'report: {page}'),
 }
 
-# %% ../nbs/13_cli.ipynb #85325cc0
-def _command_of(argv:list) -> str|None:
+# %% ../nbs/13_cli.ipynb #2e4b438f
+COMMANDS |= {
+    'label': Command('Ki-67 labels of the IHC patches and their tiles', 'ki67_nb.label:label_dataset',
+                     ('dataset', 'method', 'detector', 'mpp', 'model', 'workers', 'scheduler', 'force'),
+                     pos=('dataset',), done=_labelled,
+                     args={'method': dict(choices='ki67_nb.label:METHODS'),
+                           'detector': dict(choices='ki67_nb.label:DETECTORS')}),
+    'score': Command('score Ki-67 IHC images or whole slides (no H&E needed): index, hotspot, cells as QuPath detections',
+                     'ki67_nb.score:score_inputs',
+                     ('inputs', 'out', 'mpp', 'hotspot_mm2', 'workers', 'scheduler', 'force'),
+                     pos=('inputs',), args={'inputs': dict(nargs='+')}, done=_scored),
+    'train': Command('train a model with one of the registered training methods', '', None, pos=('dataset',),
+                     args={'method': dict(choices='ki67_nb.core:TRAIN_METHODS', default='resnet18',
+                                          help='training method (default resnet18; see the list below)')},
+                     method='method', before=_before_training),
+    'predict': Command('predict tiles or whole slides with a trained model', 'ki67_nb.slide:predict',
+                       ('model', 'inputs', 'out', 'mc_samples', 'max_tiles', 'min_tissue', 'max_artefact', 'window',
+                        'scheduler'),
+                       pos=('model', 'inputs'), args={'inputs': dict(nargs='+')}, done=_predicted),
+    'report': Command('compare every method on the same test slides in one HTML page', 'ki67_nb.results:report_dataset',
+                      None, pos=('dataset',), args={'out_dir': dict(flag='--out')},
+                      done=lambda page,a: f'report: {page}'),
+}
+
+# %% ../nbs/13_cli.ipynb #308afc8d
+def _command_of(argv:list, # The command line
+               ) -> str|None:
     "The sub-command named in `argv` (the first word that is not an option), or None."
     return next((a for a in argv if not a.startswith('-')), None)
 
+# %% ../nbs/13_cli.ipynb #dedce0ac
 def build_parser(argv:list=(), # The command line: arguments are built for its sub-command only
                 ) -> argparse.ArgumentParser:
     "The `ki67` argument parser with one sub-command per stage."
     from ki67_nb import __version__
-    parser = argparse.ArgumentParser(prog='ki67', description='Ki-67 proliferation ratio from H&E histology, with paired IHC as weak labels.')
+    about = 'Ki-67 proliferation ratio from H&E histology, with paired IHC as weak labels.'
+    parser = argparse.ArgumentParser(prog='ki67', description=about)
     parser.add_argument('--version', action='version', version=f'ki67_nb {__version__}')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND', required=True)
     chosen = _command_of(list(argv))
@@ -309,10 +428,11 @@ def build_parser(argv:list=(), # The command line: arguments are built for its s
         if name == chosen: c.add_arguments(p, list(argv))
     return parser
 
+# %% ../nbs/13_cli.ipynb #7724aadf
 def main(argv:list|None=None, # Arguments (default: `sys.argv[1:]`)
         ) -> int:
     "Entry point of the `ki67` command: run a sub-command; a `Ki67Error` becomes one line on stderr and status 2."
-    import warnings   # libraries' notices to their own developers (fastai's use of torch.jit) are not the user's business
+    import warnings   # libraries' notices to their developers (fastai's use of torch.jit) are not the user's business
     warnings.filterwarnings('ignore', message=r'`torch\.jit\.\w+` is deprecated', category=FutureWarning)
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = build_parser(argv).parse_args(argv)
