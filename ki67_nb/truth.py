@@ -1,4 +1,4 @@
-"""The truth layer: true Ki-67 ratios and true registration of any patch, tile or slide of a synthetic dataset, added to the stages' outputs on demand; and the synthetic checks of the labellers.
+"""The truth layer: true Ki-67 ratios and true registration of any patch, tile or slide of a synthetic dataset, added to the stages' outputs on demand; synthetic nuclei to train a nuclei model on, and the synthetic checks of the labellers.
 
 Docs: https://ki67-nb.github.io/ki67_nb/truth.html.md"""
 
@@ -16,8 +16,8 @@ from PIL import Image
 from .core import *
 from .stains import REFERENCE_HDAB, stain_angle
 from .synth import SyntheticPair, load_pair, nuclei_path, ratios_of
-from .label import METHODS, blank_reason, fit_nuclei_model, label_nuclear, label_patch, nuclear_image
-from .pixel_rf import sample_scribbles, scribble_path
+try: from ki67_nb.nuclei import fit_nuclei_model, nuclear_image
+except ImportError: from ki67_nb.label import fit_nuclei_model, nuclear_image   # until ki67_nb.nuclei lands
 
 # %% auto #0
 __all__ = ['TRUTH_COLUMNS', 'CHECK_BINS', 'truth_pair', 'patch_truth', 'tile_truth', 'slide_truth', 'truth_classes',
@@ -29,7 +29,7 @@ TRUTH_COLUMNS = ['true_ratio_area', 'true_ratio_count', 'true_shift_x', 'true_sh
 
 @functools.lru_cache(maxsize=16)
 def _load_truth(path:str) -> tuple:
-    "The pair behind a truth JSON, its stored IHC nuclei table (None if absent) and that table's order by x; once per process."
+    "The pair behind a truth JSON, its stored IHC nuclei table (None if absent) and that table's order by x; cached."
     table = nuclei_path(path, 'ihc')
     nuc = read_table(table) if table.exists() else None
     return load_pair(path),nuc,(None if nuc is None else np.argsort(nuc.x.to_numpy(), kind='stable'))
@@ -64,11 +64,12 @@ def _nuclei_in(truth:tuple, x, y, w, h) -> pd.DataFrame:
 def patch_truth(dataset, # Dataset directory (or `Dataset`) with `truth/`
                 table:pd.DataFrame, # Patch rows: slide_id, ihc_x, ihc_y and size (or tile_size); optional keep
                ) -> pd.DataFrame:
-    "`table` with the true ratios and true shift of each row's IHC patch added (NaN for real slides; no ratios where `keep` is False)."
+    "`table` with the true ratios and shift of each row's IHC patch (NaN for real slides; no ratios where not `keep`)."
     ds = Dataset(dataset)
     size = 'size' if 'size' in table.columns else 'tile_size'
     missing = sorted({'slide_id', 'ihc_x', 'ihc_y', size} - set(table.columns))
-    if missing: raise InputError('table', f'lacks the columns {missing} that place each patch in the IHC slide', 'Pass manifest rows or label rows with their size')
+    if missing: raise InputError('table', f'lacks the columns {missing} that place each patch in the IHC slide',
+                                 'Pass manifest rows or label rows with their size')
     out = {c: np.full(len(table), np.nan) for c in TRUTH_COLUMNS}
     keep = table['keep'].astype(bool).to_numpy() if 'keep' in table.columns else np.ones(len(table), bool)
     ix,iy,s = (pd.to_numeric(table[c]).to_numpy(float) for c in ['ihc_x', 'ihc_y', size])
@@ -86,15 +87,15 @@ def patch_truth(dataset, # Dataset directory (or `Dataset`) with `truth/`
     return table.assign(**out)
 
 # %% ../nbs/03c_truth.ipynb #824064df
-def tile_truth(dataset, # Dataset directory (or `Dataset`) with `truth/` (and the manifest, unless `tiles` has ihc_x, ihc_y)
+def tile_truth(dataset, # Dataset directory (or `Dataset`) with `truth/` (and the manifest, unless `tiles` has ihc_x/y)
                tiles:pd.DataFrame, # Tile rows: slide_id, patch_id, tile_x, tile_y, tile_size
               ) -> pd.DataFrame:
     "`tiles` with true_ratio_area, true_ratio_count of each tile's IHC square added (NaN for real slides)."
     ds = Dataset(dataset)
     missing = sorted({'slide_id', 'patch_id', 'tile_x', 'tile_y', 'tile_size'} - set(tiles.columns))
-    if missing: raise InputError('tiles', f'lacks the columns {missing}', 'Pass tile label rows as the label stage writes them')
+    if missing: raise InputError('tiles', f'lacks the columns {missing}', 'Pass tile label rows as the label stage writes')
     if {'ihc_x', 'ihc_y'} <= set(tiles.columns): corner = tiles[['ihc_x', 'ihc_y']].reset_index(drop=True)
-    else: corner = tiles[['patch_id']].merge(ds.read_manifest()[['patch_id', 'ihc_x', 'ihc_y']], on='patch_id', how='left')[['ihc_x', 'ihc_y']]
+    else: corner = tiles[['patch_id']].merge(ds.read_manifest()[['patch_id', 'ihc_x', 'ihc_y']], how='left')
     ra,rc = np.full(len(tiles), np.nan),np.full(len(tiles), np.nan)
     tx,ty,ts = (tiles[c].to_numpy(int) for c in ['tile_x', 'tile_y', 'tile_size'])
     cx,cy = (pd.to_numeric(corner[c]).to_numpy(float) for c in ['ihc_x', 'ihc_y'])
@@ -103,9 +104,10 @@ def tile_truth(dataset, # Dataset directory (or `Dataset`) with `truth/` (and th
         if path is None or np.isnan(cx[rows[0]]) or np.isnan(cy[rows[0]]): continue
         ix,iy = int(cx[rows[0]]),int(cy[rows[0]])
         span = int(max(tx[rows].max(), ty[rows].max()) + ts[rows].max())
-        nuc = _nuclei_in(_load_truth(str(path)), ix, iy, span, span)   # once per patch; each tile takes the nuclei centred in it
+        nuc = _nuclei_in(_load_truth(str(path)), ix, iy, span, span)   # once per patch; tiles count those centred in them
         for i in rows:
-            t = ratios_of(nuc[(nuc.x >= ix + tx[i]) & (nuc.x < ix + tx[i] + ts[i]) & (nuc.y >= iy + ty[i]) & (nuc.y < iy + ty[i] + ts[i])])
+            x0,y0 = ix + tx[i],iy + ty[i]
+            t = ratios_of(nuc[(nuc.x >= x0) & (nuc.x < x0 + ts[i]) & (nuc.y >= y0) & (nuc.y < y0 + ts[i])])
             ra[i],rc[i] = t['ratio_area'],t['ratio_count']
     return tiles.assign(true_ratio_area=ra, true_ratio_count=rc)
 
@@ -128,39 +130,51 @@ def truth_classes(mask:np.ndarray, # Instance mask of a rendered patch (nucleus 
     return lut[mask]
 
 # %% ../nbs/03c_truth.ipynb #cabccb54
+def _truth_scribble(pair:SyntheticPair, # The slide pair's truth
+                    stain:str, # 'he' or 'ihc'
+                    x:int, y:int, size:int, # Patch corner and side in that section, level-0 px
+                    sample, # Sampler: (classes, mask, nucleus_fraction, background_dabs, seed=) -> uint8 label image
+                    nucleus_fraction:float, background_dabs:int, seed:int, # Passed to `sample`
+                   ) -> np.ndarray:
+    "Scribbles of one patch of a synthetic pair, sampled from its true class map (`truth_classes`)."
+    _,mask,nuc = pair.render(stain, int(x), int(y), int(size), int(size), labels=True)
+    return sample(truth_classes(mask, nuc), mask, nucleus_fraction, background_dabs, seed=seed)
+
+# %% ../nbs/03c_truth.ipynb #762c7515
 def write_truth_scribbles(dataset, # Synthetic dataset directory
                           rows:pd.DataFrame, # Manifest rows of the patch pairs to label
-                          nucleus_fraction:float=0.15, # Fraction of nuclei labelled (`sample_scribbles`)
+                          sample, # Sampler of scribbles from a class map (`ki67_nb.pixel_rf.sample_scribbles`)
+                          path, # (dataset, patch_id, stain) -> label image path (`ki67_nb.pixel_rf.scribble_path`)
+                          nucleus_fraction:float=0.15, # Fraction of nuclei labelled
                           background_dabs:int=30, # Background dabs per patch
                           seed:int=0, # Random seed
                          ) -> list:
-    "Sample scribbles from the synthetic truth of both patches of each row; write them as label PNGs."
+    "Sample scribbles from the synthetic truth of both patches of each row; write them as label PNGs; their paths."
     ds,paths = Dataset(dataset),[]
     for k,r in enumerate(rows.itertuples()):
         pair = truth_pair(ds, r.slide_id)
-        if pair is None: raise InputError(ds.truth_dir, f'has no truth for slide {r.slide_id}', 'Scribbles are sampled from synthetic truth only; paint them for real slides')
+        if pair is None: raise InputError(ds.truth_dir, f'has no truth for slide {r.slide_id}',
+                                          'Scribbles are sampled from synthetic truth only; paint them for real slides')
         for st,(px, py) in [('he', (r.x, r.y)), ('ihc', (r.ihc_x, r.ihc_y))]:
-            _,mask,nuc = pair.render(st, int(px), int(py), int(r.size), int(r.size), labels=True)
-            lab = sample_scribbles(truth_classes(mask, nuc), mask, nucleus_fraction, background_dabs, seed=seed + k)
-            dest = scribble_path(ds, r.patch_id, st)
-            ensure_writable_dir(dest.parent)
+            lab = _truth_scribble(pair, st, px, py, r.size, sample, nucleus_fraction, background_dabs, seed + k)
+            dest = Path(path(ds, r.patch_id, st)); ensure_writable_dir(dest.parent)
             with atomic_path(dest) as tmp: Image.fromarray(lab).save(tmp)
             paths.append(dest)
     return paths
 
 # %% ../nbs/03c_truth.ipynb #f1a0b001
 def truth_scribbles(dataset, # Dataset directory (or `Dataset`) after `ki67 tile`
+                    kept_pairs, # dataset -> its kept patch pairs (`ki67_nb.tiles.kept_pairs`)
+                    sample, path, # Sampler and label image path (`write_truth_scribbles`)
                     n:int=10, # Patch pairs to scribble (the seed: 10)
                     seed:int=0, # Random seed of the choice of pairs and of the scribbles
                    ) -> list:
-    "On a synthetic dataset whose kept patches have no scribbles yet, paint scribbles on `n` kept pairs from the truth (`write_truth_scribbles`); the files written ([] for real slides, or when some exist)."
-    from ki67_nb.tiles import kept_pairs
-    from ki67_nb.pixel_rf import STAINS
+    "Scribble `n` kept pairs of a synthetic dataset from the truth, unless some are scribbled; the files written."
     ds = Dataset(dataset)
-    if not ds.has_truth: return []
+    if not ds.has_truth: return []                                          # real slides: nothing to sample from
     kept = kept_pairs(ds)
-    if any(scribble_path(ds, pid, st).exists() for pid in kept.patch_id for st in STAINS): return []
-    return write_truth_scribbles(ds, kept.sample(min(n, len(kept)), random_state=seed), seed=seed)
+    if any(Path(path(ds, pid, st)).exists() for pid in kept.patch_id for st in ('he', 'ihc')): return []
+    return write_truth_scribbles(ds, kept.sample(min(n, len(kept)), random_state=seed), sample, path, seed=seed)
 
 # %% ../nbs/03c_truth.ipynb #fe7ba67a
 def nuclei_training_data(n_images:int=48, # Number of crops
@@ -188,39 +202,53 @@ def train_nuclei_model(out_dir, # Folder of the model (its name is the folder na
                        seed:int=0, # Random seed of the synthetic crops
                        force:bool=False, # Retrain even if `out_dir` holds a model
                       ):
-    "Train (or load the cached) one-channel StarDist2D on synthetic nuclei (`nuclei_training_data`); written atomically to `out_dir`."
+    "Train (or load the cached) one-channel StarDist2D on synthetic nuclei (`nuclei_training_data`) in `out_dir`."
     n = n_images or (40 if size == 'tiny' else 160)
     return fit_nuclei_model(out_dir, lambda: nuclei_training_data(n, 256, seed), size, epochs, seed, force,
                             about='ki67_nb.synth nuclei, random stains, 2/3 IHC 1/3 H&E')
 
 # %% ../nbs/03c_truth.ipynb #56645dc2
-def calibrate_dab_threshold(model, # One-channel StarDist2D model
-                            n_patches:int=12, # Synthetic patches (from different slides and places)
-                            size:int=256, # Patch side, px
-                            seed:int=500, # Seed of the synthetic slides
-                            tolerance:float=0.002, # Thresholds within this fraction of the nuclei of the fewest errors count as best
-                           ) -> tuple:
-    "DAB OD thresholds that best separate true positive from negative nuclei: ((low, high) of the best range, per-nucleus table)."
-    rows = []
-    for i in range(n_patches):
-        pair = SyntheticPair(1536, 1536, seed=seed + i//3, index=0)
-        rng = np.random.default_rng([seed, i])
-        x,y = (int(v) for v in rng.integers(200, 1536 - size - 200, 2))
-        img,mask,nuc = pair.render('ihc', x, y, size, size, labels=True)
-        if blank_reason(img): continue
-        lab = label_nuclear(img, model)
-        if lab.nuclei is None or not len(lab.nuclei): continue
-        overlap = pd.crosstab(lab.labels['nuclei'].ravel(), mask.ravel())   # predicted x true pixel counts
-        overlap = overlap.drop(index=0, errors='ignore').drop(columns=0, errors='ignore')
-        best = overlap.idxmax(axis=1)
-        best = best[(overlap.max(axis=1) > 0) & (best <= len(nuc))]
-        t = lab.nuclei.set_index('label').loc[best.index]
-        rows.append(pd.DataFrame(dict(dab_od=t.dab_od.to_numpy(), positive=nuc.positive.to_numpy()[best.to_numpy() - 1], patch=i)))
-    table = pd.concat(rows, ignore_index=True)
+def _matched_nuclei(labels:np.ndarray, # Detected instance mask (0 background)
+                    table:pd.DataFrame, # Detected nuclei: `label`, `dab_od`
+                    mask:np.ndarray, # True instance mask (nucleus i of `nuc` has label i+1)
+                    nuc:pd.DataFrame, # True nuclei, with `positive`
+                   ) -> pd.DataFrame:
+    "Each detected nucleus matched to the true nucleus it overlaps most: its `dab_od` and the true `positive`."
+    overlap = pd.crosstab(labels.ravel(), mask.ravel())   # predicted x true pixel counts
+    overlap = overlap.drop(index=0, errors='ignore').drop(columns=0, errors='ignore')
+    best = overlap.idxmax(axis=1)
+    best = best[(overlap.max(axis=1) > 0) & (best <= len(nuc))]
+    t = table.set_index('label').loc[best.index]
+    return pd.DataFrame(dict(dab_od=t.dab_od.to_numpy(), positive=nuc.positive.to_numpy()[best.to_numpy() - 1]))
+
+# %% ../nbs/03c_truth.ipynb #80105168
+def _best_thresholds(table:pd.DataFrame, # Matched nuclei: `dab_od`, `positive`
+                     tolerance:float, # Thresholds within this fraction of the nuclei of the fewest errors count as best
+                    ) -> tuple:
+    "(low, high) of the DAB OD thresholds (0.05-0.59, step 0.01) that misclassify the fewest nuclei."
     grid = np.round(np.arange(0.05, 0.6, 0.01), 2)
     errors = np.array([((table.dab_od > g) != table.positive).sum() for g in grid])
     best = grid[errors <= errors.min() + max(1, tolerance*len(table))]
-    return (float(best.min()), float(best.max())),table
+    return float(best.min()),float(best.max())
+
+# %% ../nbs/03c_truth.ipynb #1f60bdf9
+def calibrate_dab_threshold(segment, # RGB IHC image -> (instance mask, nuclei table with `label`, `dab_od`), or None
+                            n_patches:int=12, # Synthetic patches (from different slides and places)
+                            size:int=256, # Patch side, px
+                            seed:int=500, # Seed of the synthetic slides
+                            tolerance:float=0.002, # Thresholds this fraction of the nuclei from the fewest errors count
+                           ) -> tuple:
+    "DAB OD thresholds that best separate true positive from negative nuclei: ((low, high), per-nucleus table)."
+    rows = []
+    for i in range(n_patches):
+        pair = SyntheticPair(1536, 1536, seed=seed + i//3, index=0)
+        x,y = (int(v) for v in np.random.default_rng([seed, i]).integers(200, 1536 - size - 200, 2))
+        img,mask,nuc = pair.render('ihc', x, y, size, size, labels=True)
+        found = segment(img)
+        if found is None or not len(found[1]): continue                 # blank, or no nuclei found
+        rows.append(_matched_nuclei(*found, mask, nuc).assign(patch=i))
+    table = pd.concat(rows, ignore_index=True)
+    return _best_thresholds(table, tolerance),table
 
 # %% ../nbs/03c_truth.ipynb #1b46a946
 CHECK_BINS = (0.0, 0.05, 0.2, 0.5, 1.0)   # near-negative on its own line, then the seed's bins
@@ -245,16 +273,16 @@ def synthetic_patches(n:int, # Number of patches
 
 # %% ../nbs/03c_truth.ipynb #720fa3e8
 def evaluate_labellers(patches, # Iterable of (setting, image, truth dict) as `synthetic_patches` yields
-                       model, # One-channel StarDist2D model
-                       methods=METHODS, # Labellers to run
+                       labellers:dict, # Name -> function: RGB image -> dict with ratio_area, ratio_count, label_reason
                       ) -> pd.DataFrame:
     "One row per patch and labeller: setting, truth, predicted ratios and reason."
     rows = []
     for setting,img,t in patches:
-        for m in methods:
-            r = label_patch(img, m, model)
-            rows.append(dict(setting=setting, method=m, true_ratio_area=t['ratio_area'], true_ratio_count=t['ratio_count'],
-                             ratio_area=r['ratio_area'], ratio_count=r['ratio_count'], label_reason=r['label_reason']))
+        for m,label in labellers.items():
+            r = label(img)
+            rows.append(dict(setting=setting, method=m, true_ratio_area=t['ratio_area'],
+                             true_ratio_count=t['ratio_count'], ratio_area=r['ratio_area'],
+                             ratio_count=r['ratio_count'], label_reason=r['label_reason']))
     return pd.DataFrame(rows)
 
 # %% ../nbs/03c_truth.ipynb #30bc46fb
@@ -267,4 +295,6 @@ def error_table(results:pd.DataFrame, # `evaluate_labellers` output
         for kind in ['ratio_area', 'ratio_count']:
             byb = metrics_by_bin(g[f'true_{kind}'], g[kind], edges)
             out.append(byb[['bin', 'n', 'mae', 'bias']].assign(method=m, ratio=kind))
-    return pd.concat(out).pivot_table(index=['ratio', 'bin'], columns='method', values=['mae', 'bias', 'n'], sort=False).round(3)
+    table = pd.concat(out).pivot_table(index=['ratio', 'bin'], columns='method', values=['mae', 'bias', 'n'],
+                                       sort=False)
+    return table.round(3)
