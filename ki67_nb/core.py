@@ -1,4 +1,4 @@
-"""Configuration, the dataset layout and its paths, the training-method registry, atomic writes, errors, logging and progress bars shared by every stage.
+"""Configuration, the dataset layout and its paths, atomic writes, errors, logging and progress bars shared by every stage.
 
 Docs: https://ki67-nb.github.io/ki67_nb/core.html.md"""
 
@@ -20,12 +20,12 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['ID_COLUMNS', 'IMAGE_SUFFIXES', 'PATCH_FORMATS', 'MAX_IMAGE_PIXELS', 'GREY_MODES', 'TIFF_PIL_PHOTOMETRICS',
-           'RATIO_BINS', 'TRAIN_METHODS', 'Ki67Error', 'InputError', 'default_data_dir', 'Ki67Config',
-           'ensure_writable_dir', 'atomic_path', 'write_table', 'read_table', 'Dataset', 'greyscale_error',
-           'full_scale', 'as_rgb_uint8', 'check_pixels', 'open_pil', 'pil_rgb', 'pil_array', 'tiff_white', 'tiff_rgb',
-           'read_image', 'write_image', 'get_logger', 'progress', 'peak_rss_mb', 'ratio_bin', 'ratio_metrics',
-           'metrics_by_bin', 'bin_confusion', 'TrainMethod', 'register_method', 'method_function', 'file_sha256',
-           'load_triton_first']
+           'RATIO_BINS', 'Ki67Error', 'InputError', 'default_data_dir', 'Ki67Config', 'ensure_writable_dir',
+           'atomic_path', 'write_table', 'read_table', 'Dataset', 'greyscale_error', 'full_scale', 'as_rgb_uint8',
+           'check_pixels', 'open_pil', 'pil_rgb', 'pil_array', 'tiff_white', 'tiff_rgb', 'read_image', 'write_image',
+           'get_logger', 'progress', 'peak_rss_mb', 'ratio_bin', 'ratio_metrics', 'metrics_by_bin', 'bin_confusion',
+           'file_sha256', 'host_reachable', 'load_triton_first', 'TrainMethod', 'TRAIN_METHODS', 'register_method',
+           'method_function']
 
 # %% ../nbs/00_core.ipynb #37cfc13c
 class Ki67Error(Exception):
@@ -484,53 +484,15 @@ def bin_confusion(true, pred, # Reference and predicted ratios
     np.add.at(m, (t[ok], p[ok]), 1)
     return pd.DataFrame(m, index=pd.Index(names, name='true'), columns=pd.Index(names, name='pred'))
 
-# %% ../nbs/00_core.ipynb #2e23ed72
-@dataclass(frozen=True)
-class TrainMethod:
-    "A trainable method: its CLI name and where its training and results functions live (imported lazily)."
-    name:str # CLI name, e.g. 'resnet18'
-    train:str # 'module:function' training it: `f(dataset, method, tiny, epochs, target, labels, pretrained, force) -> str`
-    results:str # 'module:function' giving its predictions to the report: `f(dataset, labels) -> list[dict]`
-    help:str='' # One line for `ki67 train --help`
-    seed_name:str|None=None # The seed study's name for it, to place its published figures beside ours
+# %% ../nbs/00_core.ipynb #a19f2491
+_MOVED = {'TrainMethod': 'ki67_nb.methods', 'TRAIN_METHODS': 'ki67_nb.methods', 'register_method': 'ki67_nb.methods',
+          'method_function': 'ki67_nb.methods'}   # temporary aliases (remove once the CLI and the report import `methods`)
+_all_ = ['TrainMethod', 'TRAIN_METHODS', 'register_method', 'method_function']   # `from .core import *` still gives them
 
-    @staticmethod
-    def _load(ref:str):
-        module,name = ref.split(':')
-        return getattr(importlib.import_module(module), name)
-    @property
-    def train_fn(self): "The training function (imports its module)." ; return self._load(self.train)
-    @property
-    def results_fn(self): "The results function (imports its module)." ; return self._load(self.results)
-
-TRAIN_METHODS = {}   # name -> TrainMethod, in registration order
-
-def register_method(method:TrainMethod, # The method to add (replaces one of the same name)
-                   ) -> TrainMethod:
-    "Add a training method to `TRAIN_METHODS`, where the CLI, the demo and the report find it."
-    TRAIN_METHODS[method.name] = method
-    return method
-
-def method_function(method:str|TrainMethod, # A registered name or entry
-                   ):
-    "The training function of a registered method; `InputError` listing the known ones for an unknown name."
-    if isinstance(method, str):
-        if method not in TRAIN_METHODS: raise InputError('--method', f'unknown training method {method!r}', f'Use one of {", ".join(TRAIN_METHODS)}')
-        method = TRAIN_METHODS[method]
-    return method.train_fn
-
-# %% ../nbs/00_core.ipynb #ccd320e0
-for _m in [TrainMethod('pixel-rf', 'ki67_nb.pixel_rf:train_method', 'ki67_nb.pixel_rf:method_results',
-                       'ilastik-style pixel random forest on the H&E and IHC patches (the seed baseline)', 'pixel random forest'),
-           TrainMethod('cyclegan', 'ki67_nb.cyclegan:train_method', 'ki67_nb.cyclegan:method_results',
-                       'CycleGAN H&E -> IHC, then the IHC labeller on the synthetic IHC', 'CycleGAN'),
-           TrainMethod('resnet18', 'ki67_nb.regress:train_method', 'ki67_nb.regress:method_results',
-                       'ResNet18 regression of the Ki-67 ratio of 224 px H&E tiles', 'ResNet18'),
-           TrainMethod('vit_b16', 'ki67_nb.regress:train_method', 'ki67_nb.regress:method_results',
-                       'ViT-B/16 regression of the Ki-67 ratio of 224 px H&E tiles', 'ViT-B/16'),
-           TrainMethod('features', 'ki67_nb.features:train_method', 'ki67_nb.features:method_results',
-                       'frozen pathology foundation-model features (--encoder) with a ridge or MLP head (--head)', None)]:
-    register_method(_m)
+def __getattr__(name):
+    "The names that moved out of `core`, from their new module (`_MOVED`)."
+    if name in _MOVED: return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 # %% ../nbs/00_core.ipynb #d436d256
 def file_sha256(path, # File to hash
@@ -542,6 +504,15 @@ def file_sha256(path, # File to hash
     with open(path, 'rb') as f:
         for block in iter(lambda: f.read(chunk), b''): h.update(block)
     return h.hexdigest()
+
+# %% ../nbs/00_core.ipynb #dae18f37
+def host_reachable(host:str, # Host name, e.g. 'huggingface.co'
+                   timeout:float=3., # Seconds to wait
+                  ) -> bool:
+    "Whether `host` accepts an HTTPS connection: checked before a download so offline use fails at once with a clear error."
+    import socket
+    try: socket.create_connection((host, 443), timeout=timeout).close(); return True
+    except OSError: return False
 
 # %% ../nbs/00_core.ipynb #f4d2c802
 def load_triton_first():

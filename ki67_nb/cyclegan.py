@@ -25,7 +25,7 @@ from .label import patch_labels, with_reference
 from .calibrate import calibrate_predictions
 
 # %% auto #0
-__all__ = ['RATIOS', 'CycleGANConfig', 'init_weights', 'ResnetBlock', 'resnet_generator', 'patch_discriminator',
+__all__ = ['RATIOS', 'SEED_NAME', 'CycleGANConfig', 'init_weights', 'ResnetBlock', 'resnet_generator', 'patch_discriminator',
            'receptive_field', 'lsgan_loss', 'ImagePool', 'linear_decay', 'read_rgb', 'resize_width', 'to_tensor',
            'to_image', 'PatchCrops', 'CycleGAN', 'save_checkpoint', 'check_compatible', 'load_checkpoint',
            'train_cyclegan', 'hann_window', 'tile_starts', 'translate_image', 'default_labeller', 'load_generator',
@@ -582,6 +582,9 @@ def train_method(dataset, # Dataset directory (or `Dataset`) after `ki67 tile` (
     cal = 'calibrated' if 'pred_raw' in calibrate_predictions(dataset, 'cyclegan', model_dir, labels, calibration) else 'not calibrated'
     return f'CycleGAN: model {model_dir}; {len(table)} patches translated and labelled, {cal}'
 
+# %% ../nbs/08_cyclegan.ipynb #f5460a52
+SEED_NAME = 'CycleGAN'   # the seed study's name for this method: the report puts its published figures beside ours
+
 # %% ../nbs/08_cyclegan.ipynb #b0a1c2b7
 def method_results(dataset, # Dataset directory (or `Dataset`)
                    labels:str='nuclear', # Labeller whose patch labels are the reference
@@ -589,10 +592,10 @@ def method_results(dataset, # Dataset directory (or `Dataset`)
     "The CycleGAN's patch predictions with their reference label, for the report (empty when it has not run)."
     ds = Dataset(dataset)
     if not ds.prediction_path('cyclegan').exists(): return []
-    preds,seed_name = read_table(ds.prediction_path('cyclegan')),TRAIN_METHODS['cyclegan'].seed_name
-    if 'pred_raw' not in preds: return [dict(name='CycleGAN', level='patch', seed_name=seed_name, history=None, table=with_reference(ds, preds, labels))]
-    return [dict(name='CycleGAN, calibrated', level='patch', seed_name=None, history=None, table=with_reference(ds, preds, labels)),
-            dict(name='CycleGAN, seed recipe', level='patch', seed_name=seed_name, history=None, table=with_reference(ds, preds.assign(pred=preds.pred_raw), labels))]
+    preds = read_table(ds.prediction_path('cyclegan'))
+    entry = lambda name, seed, p: dict(name=name, level='patch', seed_name=seed, history=None, table=with_reference(ds, p, labels))
+    if 'pred_raw' not in preds: return [entry('CycleGAN', SEED_NAME, preds)]
+    return [entry('CycleGAN, calibrated', None, preds), entry('CycleGAN, seed recipe', SEED_NAME, preds.assign(pred=preds.pred_raw))]
 
 # %% ../nbs/08_cyclegan.ipynb #c5d09e0b
 def plot_translations(dataset, # Dataset directory

@@ -26,7 +26,7 @@ from .calibrate import calibrate_predictions
 
 # %% auto #0
 __all__ = ['CLASSES', 'STAINS', 'SIGMAS', 'TINY_SIGMAS', 'WINDOW', 'MIN_DERIVATIVE_SIGMA', 'FILTERS', 'COLOURS',
-           'SEGMENTATION_COLOURS', 'feature_names', 'colour_channels', 'feature_margin', 'feature_chunks',
+           'SEGMENTATION_COLOURS', 'SEED_NAME', 'feature_names', 'colour_channels', 'feature_margin', 'feature_chunks',
            'pixel_features', 'plot_features', 'check_labels', 'read_label_image', 'sample_scribbles', 'PixelRF',
            'train_pixel_rf', 'predict_probabilities', 'class_map', 'pixel_ratio', 'predict_ratio', 'plot_segmentation',
            'read_ilastik_export', 'ilastik_ratio', 'scribble_path', 'pixel_rf_dataset', 'pixel_rf_metrics',
@@ -487,6 +487,9 @@ def train_method(dataset, # Dataset directory (or `Dataset`) with the manifest, 
     preds = calibrate_predictions(ds, 'pixel_rf', ds.model_dir('pixel_rf'), labels, calibration, exclude='scribbled')
     return f'pixel RF: {len(preds)} patch predictions in {ds.prediction_path("pixel_rf")}'
 
+# %% ../nbs/07_pixel_rf.ipynb #9991ba70
+SEED_NAME = 'pixel random forest'   # the seed study's name for this method: the report puts its published figures beside ours
+
 # %% ../nbs/07_pixel_rf.ipynb #215e7af2
 def method_results(dataset, # Dataset directory (or `Dataset`)
                    labels:str='nuclear', # Labeller whose patch labels are the reference
@@ -496,7 +499,7 @@ def method_results(dataset, # Dataset directory (or `Dataset`)
     if not ds.prediction_path('pixel_rf').exists(): return []
     preds = read_table(ds.prediction_path('pixel_rf'))
     if 'scribbled' in preds: preds = preds[~preds.scribbled.astype(bool)]
-    seed_name = TRAIN_METHODS['pixel-rf'].seed_name
-    if 'pred_raw' not in preds: return [dict(name='pixel RF (H&E)', level='patch', seed_name=seed_name, history=None, table=with_reference(ds, preds, labels))]
-    return [dict(name='pixel RF (H&E), calibrated', level='patch', seed_name=None, history=None, table=with_reference(ds, preds, labels)),
-            dict(name='pixel RF (H&E), seed recipe', level='patch', seed_name=seed_name, history=None, table=with_reference(ds, preds.assign(pred=preds.pred_raw), labels))]
+    entry = lambda name, seed, p: dict(name=name, level='patch', seed_name=seed, history=None, table=with_reference(ds, p, labels))
+    if 'pred_raw' not in preds: return [entry('pixel RF (H&E)', SEED_NAME, preds)]
+    return [entry('pixel RF (H&E), calibrated', None, preds),
+            entry('pixel RF (H&E), seed recipe', SEED_NAME, preds.assign(pred=preds.pred_raw))]

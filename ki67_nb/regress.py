@@ -6,7 +6,7 @@ Docs: https://ki67-nb.github.io/ki67_nb/regress.html.md"""
 
 # %% ../nbs/09_regress.ipynb #62b2b25a
 from __future__ import annotations
-import json, os, shutil, socket, time, warnings
+import json, os, shutil, time, warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +16,9 @@ from torch import nn
 from PIL import Image
 
 from .core import *
+from fastcore.meta import delegates
 from .calibrate import CALIBRATIONS, calibration_json, fit_calibration, load_calibration
-from .tiles import patch_source, read_patch
+from .tileset import *
 from .stains import hed_jitter
 from fastai.vision.all import (RandTransform, TensorImage, DataBlock, ImageBlock, RegressionBlock, ColReader, ColSplitter,
                                Resize, Dihedral, Normalize, imagenet_stats, Learner, SGD, Adam, MSELossFlat, BaseLoss,
@@ -25,166 +26,10 @@ from fastai.vision.all import (RandTransform, TensorImage, DataBlock, ImageBlock
                                IntToFloatTensor, Pipeline, DataLoader, DataLoaders)
 
 # %% auto #0
-__all__ = ['TILE_SIZE', 'TILE_STRIDE', 'TARGETS', 'TILE_COLUMNS', 'SPLITS', 'SEED_SAMPLE_BINS', 'SEED_QUOTAS', 'SEED_EVAL_TILES',
-           'ARCHS', 'TINY_ARCHS', 'RECIPES', 'TINY_RECIPE', 'MODEL_FORMAT', 'load_tile_table', 'split_slides',
-           'assert_no_slide_leak', 'sample_tiles', 'split_tiles', 'tile_path', 'extract_tiles', 'he_patch_of',
-           'HEDJitter', 'TileRegressor', 'regressor_splitter', 'GreyOD', 'small_cnn', 'host_reachable',
-           'create_regressor', 'tile_dataloaders', 'package_versions', 'load_regressor', 'model_tile', 'predict_tiles',
-           'evaluate_predictions', 'plot_training', 'train_regressor', 'train_method', 'trained_models',
-           'trained_regressors', 'held_out_slides', 'tile_result', 'method_results']
-
-# %% ../nbs/09_regress.ipynb #3cb5a75b
-TILE_SIZE,TILE_STRIDE = 224,112  # the seed's tiles: 224 px with 112 px overlap
-TARGETS = ('ratio_area', 'ratio_count')
-TILE_COLUMNS = ['slide_id', 'patch_id', 'tile_x', 'tile_y', 'x', 'y', 'tile_size', 'ratio_area', 'ratio_count', 'label_reason']
-_log = get_logger(__name__)
-
-# %% ../nbs/09_regress.ipynb #ec076c5f
-def load_tile_table(dataset, # Dataset directory (or `Dataset`) after `ki67 tile` and `ki67 label`
-                    target:str='ratio_area', # Label to learn: 'ratio_area' (the seed's) or 'ratio_count' (clinical index)
-                    labels:str='nuclear', # Labeller whose tile labels to read (`labels/<labels>_tiles.parquet`)
-                   ) -> pd.DataFrame:
-    "Labelled tiles with their H&E patch (`he_patch`: its file, '' where it is read from the slide; `size`) and a `target` column; excluded tiles counted by reason in `.attrs['excluded']`."
-    ds = Dataset(dataset)
-    if target not in TARGETS: raise InputError('target', f'must be one of {TARGETS}, got {target!r}')
-    source = ds.tile_labels_path(labels)
-    tiles,manifest = ds.read_tile_labels(labels),ds.read_manifest()
-    missing = [c for c in TILE_COLUMNS if c not in tiles.columns]
-    if missing: raise InputError(source, f'missing columns {missing}', 'Rerun `ki67 label`')
-    if not {'patch_id', 'he_patch', 'keep'} <= set(manifest.columns): raise InputError(ds.manifest_path, 'missing column patch_id, he_patch or keep', 'Rerun `ki67 tile`')
-    man = manifest[['patch_id', 'he_patch', 'keep'] + (['size'] if 'size' in manifest else [])].rename(columns={'keep': '_kept'})
-    df = tiles.merge(man.assign(he_patch=man.he_patch.fillna('').astype(str)), on='patch_id', how='left')
-    reason = df.label_reason.fillna('').astype(str)
-    reason = reason.where(reason != '', np.where(df[target].isna(), f'{target} is NaN', ''))
-    reason = reason.where(reason != '', np.where(~df._kept.fillna(False).astype(bool), 'no H&E patch', ''))   # not a kept pair of the manifest
-    bad_range = (reason == '') & ~df[target].between(0, 1)
-    if bad_range.any(): raise InputError(source, f'{bad_range.sum()} {target} values outside [0, 1], e.g. {df[target][bad_range].iloc[0]:.3g}')
-    excluded = reason[reason != ''].value_counts().to_dict()
-    if excluded: _log.warning(f'{ds.root}: {sum(excluded.values())} of {len(df)} tiles excluded: ' + ', '.join(f'{k}: {v}' for k,v in excluded.items()))
-    out = df[reason == ''].drop(columns='_kept').assign(target=lambda d: d[target].astype(float)).reset_index(drop=True)
-    if out.empty: raise InputError(source, f'no tile has a valid {target} ({len(df)} tiles)', 'Check the label stage')
-    out.attrs['excluded'] = excluded
-    return out
-
-# %% ../nbs/09_regress.ipynb #34156399
-SPLITS = ('train', 'valid', 'test')
-
-def split_slides(slide_ids, # Slide ids (repeats are fine)
-                 valid_frac:float=0.1, # Fraction of slides for validation (at least one)
-                 test_frac:float=0.1, # Fraction of slides held out for test (at least one)
-                 seed:int=0, # Random seed of the assignment
-                ) -> dict:
-    "Assign each slide to 'train', 'valid' or 'test': a seeded random split by slide."
-    ids = sorted(set(map(str, slide_ids)))
-    n = len(ids)
-    n_test,n_valid = max(1, round(test_frac*n)),max(1, round(valid_frac*n))
-    if n - n_test - n_valid < 1:
-        raise InputError('slides', f'{n} slide(s) cannot be split into train, validation and test: at least 3 are needed',
-                         'Label more slides, or lower valid_frac/test_frac')
-    order = np.random.default_rng(seed).permutation(n)
-    return {ids[i]: 'test' if j < n_test else 'valid' if j < n_test + n_valid else 'train' for j,i in enumerate(order)}
-
-
-
-# %% ../nbs/09_regress.ipynb #1986bfc4
-def assert_no_slide_leak(tiles:pd.DataFrame, # Tiles with `slide_id` and `split` columns
-                        ):
-    "Raise `InputError` if any slide has tiles in more than one split."
-    used = tiles[tiles.split.isin(SPLITS)]
-    n_splits = used.groupby('slide_id').split.nunique()
-    leaks = n_splits[n_splits > 1].index.tolist()
-    if leaks: raise InputError('split', f'{len(leaks)} slide(s) in more than one split: {leaks[:5]}', 'Split by slide, never by tile')
-
-# %% ../nbs/09_regress.ipynb #8e65e2b0
-SEED_SAMPLE_BINS = (0.0, 0.1, 0.2, 1.0)  # the seed's sampling bins (its code; not the 3-bin accuracy bins)
-SEED_QUOTAS = (200, 200, 100)           # training tiles per slide and bin
-SEED_EVAL_TILES = 300                   # random validation/test tiles per slide
-
-# %% ../nbs/09_regress.ipynb #b7655bb2
-def _check_bins(bins, quotas):
-    b = np.asarray(bins, float)
-    if len(b) < 2 or (np.diff(b) <= 0).any() or b[0] > 0 or b[-1] < 1:
-        raise InputError('bins', f'must increase and cover [0, 1], got {list(bins)}')
-    if len(quotas) != len(b) - 1 or min(quotas) < 0:
-        raise InputError('quotas', f'need one non-negative quota per bin ({len(b) - 1}), got {list(quotas)}')
-
-def sample_tiles(tiles:pd.DataFrame, # Labelled tiles (`load_tile_table`), with `slide_id` and `target`
-                 slide_split:dict, # slide_id -> 'train'|'valid'|'test' (`split_slides`)
-                 bins=SEED_SAMPLE_BINS, # Bin edges of the target for the training quotas
-                 quotas=SEED_QUOTAS, # Training tiles per slide and bin
-                 eval_tiles:int=SEED_EVAL_TILES, # Random tiles per validation/test slide
-                 seed:int=0, # Random seed of the sampling
-                ) -> pd.DataFrame:
-    "The sampled tiles with a `split` column: per-slide quotas per target bin for training, random tiles for validation and test."
-    _check_bins(bins, quotas)
-    rng = np.random.default_rng(seed)
-    pick = lambda df, n: df.iloc[np.sort(rng.choice(len(df), min(n, len(df)), replace=False))]
-    split = tiles.slide_id.astype(str).map(slide_split)
-    if split.isna().any(): raise InputError('slide_split', f'no split for slides {sorted(tiles.slide_id[split.isna()].unique())[:5]}')
-    tiles = tiles.assign(split=split, sample_bin=pd.cut(tiles.target, bins, labels=False, include_lowest=True))
-    parts,short = [],[]
-    for (sid,sp),df in tiles.groupby(['slide_id', 'split'], sort=True):
-        if sp != 'train': parts.append(pick(df, eval_tiles)); continue
-        for b,quota in enumerate(quotas):
-            in_bin = df[df.sample_bin == b]
-            if len(in_bin) < quota: short.append(f'{sid} {bins[b]:g}-{bins[b+1]:g}: {len(in_bin)}/{quota}')
-            parts.append(pick(in_bin, quota))
-    out = pd.concat(parts).drop(columns='sample_bin').reset_index(drop=True)
-    if short: _log.warning(f'{len(short)} slide bins short of their training quota (tiles/quota): ' + ', '.join(short[:12]) + (' ...' if len(short) > 12 else ''))
-    train = out[out.split == 'train']
-    empty = [f'{bins[b]:g}-{bins[b+1]:g}' for b in range(len(quotas)) if quotas[b] and not train.target.between(bins[b], bins[b+1]).any()]
-    if empty: _log.warning(f'no training tile in bin(s) {empty}: the model never sees such ratios')
-    assert_no_slide_leak(out)
-    return out
-
-# %% ../nbs/09_regress.ipynb #e5dc52dc
-def split_tiles(dataset, # Dataset directory (or `Dataset`)
-                target:str='ratio_area', # Label to learn
-                labels:str='nuclear', # Labeller whose tile labels to read
-                valid_frac:float=0.1, test_frac:float=0.1, # Fractions of slides held out
-                bins=SEED_SAMPLE_BINS, quotas=SEED_QUOTAS, # Training quotas per slide and target bin
-                eval_tiles:int=SEED_EVAL_TILES, # Random tiles per validation/test slide
-                seed:int=0, # Random seed of split and sampling
-               ) -> pd.DataFrame:
-    "Load the labelled tiles, split them by slide, sample them per slide and bin; return the sampled tiles."
-    tiles = load_tile_table(dataset, target, labels)
-    sampled = sample_tiles(tiles, split_slides(tiles.slide_id, valid_frac, test_frac, seed), bins, quotas, eval_tiles, seed)
-    sampled.attrs['excluded'] = tiles.attrs['excluded']
-    return sampled
-
-# %% ../nbs/09_regress.ipynb #b5118286
-def tile_path(row, # A tile row: slide_id, patch_id, tile_x, tile_y, tile_size
-              dataset=None, # Its dataset (`Dataset.tile_file` names the file)
-             ) -> str:
-    "Relative path of a tile's PNG in the dataset's tile cache (`Dataset.tile_file`)."
-    return Dataset(dataset or '.').tile_file(row.slide_id, row.patch_id, row.tile_x, row.tile_y, row.tile_size)
-
-# %% ../nbs/09_regress.ipynb #2f7b2bd2
-def extract_tiles(dataset, # Dataset directory (or `Dataset`)
-                  tiles:pd.DataFrame, # Tiles with slide_id, patch_id, x, y, tile_x, tile_y, tile_size, he_patch ('': read from the slide) and size (`load_tile_table`)
-                 ) -> pd.DataFrame:
-    "Write each tile's PNG (skipping finished ones), cut from its H&E patch (`he_patch_of`); return `tiles` with a `tile_path` column relative to `dataset`."
-    dataset = Dataset(dataset)
-    tiles = tiles.assign(tile_path=[tile_path(r, dataset) for r in tiles.itertuples()])
-    todo = tiles[[not (dataset/p).exists() for p in tiles.tile_path]]
-    bad = []
-    for _,group in progress(todo.groupby('patch_id', sort=False), desc='tiles', total=todo.patch_id.nunique()):
-        try: img,source = he_patch_of(dataset, group.iloc[0])
-        except InputError as e: bad.append(e); continue
-        for r in group.itertuples():
-            if r.tile_y + r.tile_size > img.shape[0] or r.tile_x + r.tile_size > img.shape[1]:
-                raise InputError(source, f'tile at ({r.tile_x}, {r.tile_y}) of {r.tile_size} px lies outside the {img.shape[1]}x{img.shape[0]} patch')
-            write_image(img[r.tile_y:r.tile_y + r.tile_size, r.tile_x:r.tile_x + r.tile_size], dataset/r.tile_path)
-    if bad: raise InputError(bad[0].source, f'{bad[0].problem}; {len(bad)} of {todo.patch_id.nunique()} H&E patches cannot be used')
-    return tiles
-
-def he_patch_of(dataset, # Dataset directory (or `Dataset`)
-                tile, # A tile row (Series): slide_id, patch_id, x, y (of the tile, level 0), tile_x, tile_y, he_patch, size
-               ) -> tuple:
-    "(RGB uint8 H&E patch, where it came from) of a tile: the patch file, or (`he_patch` '') the patch's region of the H&E slide (`tiles.read_patch`)."
-    r = dict(slide_id=tile['slide_id'], patch_id=tile['patch_id'], x=int(tile['x']) - int(tile['tile_x']), y=int(tile['y']) - int(tile['tile_y']),
-             size=tile.get('size'), he_patch=tile.get('he_patch', ''))
-    return read_patch(dataset, r, 'he'),patch_source(dataset, r, 'he')
+__all__ = ['ARCHS', 'TINY_ARCHS', 'RECIPES', 'TINY_RECIPE', 'MODEL_FORMAT', 'SEED_NAMES', 'HEDJitter', 'TileRegressor',
+           'regressor_splitter', 'GreyOD', 'small_cnn', 'create_regressor', 'tile_dataloaders', 'load_regressor',
+           'predict_tiles', 'train_regressor', 'train_method', 'trained_regressors', 'held_out_slides',
+           'method_results']
 
 # %% ../nbs/09_regress.ipynb #30ea4b56
 class HEDJitter(RandTransform):
@@ -240,17 +85,11 @@ def small_cnn(widths=(8, 16, 32, 64), # Channels of the conv blocks (the first a
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten()),c
 
 
-# %% ../nbs/09_regress.ipynb #3b77a157
+# %% ../nbs/09_regress.ipynb #c560347f
 ARCHS = {'resnet18': 'torchvision resnet18', 'vit_b16': 'vit_base_patch16_224', 'vit_tiny': 'vit_tiny_patch16_224', 'cnn_small': 'ki67_nb small CNN'}
 TINY_ARCHS = {'resnet18': 'cnn_small', 'vit_b16': 'vit_tiny'}   # the CPU stand-in of each seed model (`train_method(tiny=True)`)
 
-def host_reachable(host:str, # Host name, e.g. 'huggingface.co'
-                   timeout:float=3., # Seconds to wait
-                  ) -> bool:
-    "Whether `host` accepts an HTTPS connection: checked before a download so offline use fails at once with a clear error."
-    try: socket.create_connection((host, 443), timeout=timeout).close(); return True
-    except OSError: return False
-
+# %% ../nbs/09_regress.ipynb #8e445fbb
 def _build_body(arch, pretrained, size):
     if arch == 'cnn_small': return small_cnn()
     if arch == 'resnet18':
@@ -265,6 +104,7 @@ def _build_body(arch, pretrained, size):
 
 def _head_act(arch): return nn.GELU if arch.startswith('vit') else nn.ReLU
 
+# %% ../nbs/09_regress.ipynb #9b6dfa14
 def create_regressor(arch:str='resnet18', # 'resnet18', 'vit_b16', 'vit_tiny' or 'cnn_small'
                      pretrained:bool=True, # Start from ImageNet weights when they can be loaded
                      size:int=TILE_SIZE, # Input size of the network, px
@@ -280,17 +120,19 @@ def create_regressor(arch:str='resnet18', # 'resnet18', 'vit_b16', 'vit_tiny' or
     if not loaded: body,nf = _build_body(arch, False, size)
     return TileRegressor(body, nf, _head_act(arch)),loaded
 
-# %% ../nbs/09_regress.ipynb #3bf01214
+# %% ../nbs/09_regress.ipynb #4804a546
 RECIPES = {
     'seed': dict(loss='smooth_l1', opt='sgd', lr=1e-4, bs=64, schedule='constant'),
     'fastai': dict(loss='mse', opt='adamw', lr=1e-3, bs=64, schedule='one_cycle'),
 }
 
+# %% ../nbs/09_regress.ipynb #8c45f3b2
 TINY_RECIPE = {   # `train_method(tiny=True)`: the CPU recipes (fastai's one cycle, AdamW)
     'resnet18': dict(arch='cnn_small', size=224, bs=16, lr=3e-3, epochs=10, recipe='fastai', in_memory=True, workers=0),
     'vit_b16': dict(arch='vit_tiny', size=64, bs=16, epochs=6, recipe='fastai'),
 }
 
+# %% ../nbs/09_regress.ipynb #8d466712
 def _loss(name): return BaseLoss(nn.SmoothL1Loss, beta=0.05, floatify=True, is_2d=False) if name == 'smooth_l1' else MSELossFlat()
 def _opt(name):
     from functools import partial
@@ -330,46 +172,44 @@ def _memory_dataloaders(dataset, df, size, bs, batch_tfms, seed):
                        DataLoader(items(True), bs=bs, after_batch=tfms(1)))
 
 
-# %% ../nbs/09_regress.ipynb #b6747947
+# %% ../nbs/09_regress.ipynb #348d83a9
 MODEL_FORMAT = 1  # bump when the saved model layout changes
 
-def package_versions() -> dict:
-    "Versions of ki67_nb and the deep-learning stack, saved in each model's config."
-    import fastai, timm, torchvision, ki67_nb
-    return dict(ki67_nb=ki67_nb.__version__, torch=torch.__version__, torchvision=torchvision.__version__, fastai=fastai.__version__, timm=timm.__version__)
-
+# %% ../nbs/09_regress.ipynb #13a62cd2
 def load_regressor(model_dir, # A directory written by `train_regressor`
                    device=None, # Torch device (default: CUDA when available)
                   ) -> tuple:
     "`(model, config)` of a trained regressor, in eval mode; a clear error for a directory of another format or config."
     model_dir = Path(model_dir)
     cfg_path,weights = model_dir/'config.json',model_dir/'model.pth'
-    if not cfg_path.exists() or not weights.exists(): raise InputError(model_dir, 'not a trained model (config.json or model.pth missing)', 'Train one with `ki67 train DATASET`')
+    if not cfg_path.exists() or not weights.exists():
+        raise InputError(model_dir, 'not a trained model (config.json or model.pth missing)', 'Train one with `ki67 train DATASET`')
     try: cfg = json.loads(cfg_path.read_text())
     except json.JSONDecodeError as e: raise InputError(cfg_path, f'not valid JSON ({e})') from None
     if cfg.get('kind') != 'ki67_nb.regress' or cfg.get('format') != MODEL_FORMAT:
-        raise InputError(cfg_path, f"a model of kind {cfg.get('kind')!r} format {cfg.get('format')!r}; this ki67_nb {package_versions()['ki67_nb']} reads ki67_nb.regress format {MODEL_FORMAT}",
+        raise InputError(cfg_path, f"a model of kind {cfg.get('kind')!r} format {cfg.get('format')!r}; this ki67_nb "
+                                   f"{package_versions()['ki67_nb']} reads ki67_nb.regress format {MODEL_FORMAT}",
                          'Retrain it with this version (`ki67 train`)')
     if cfg.get('arch') not in ARCHS: raise InputError(cfg_path, f"unknown architecture {cfg.get('arch')!r}")
     model,_ = create_regressor(cfg['arch'], pretrained=False, size=cfg['size'])
     try: model.load_state_dict(torch.load(weights, map_location='cpu', weights_only=True))
-    except (RuntimeError, OSError) as e: raise InputError(weights, f"weights do not fit a {cfg['arch']} at {cfg['size']} px ({str(e).splitlines()[0][:150]})", 'The model directory is damaged or mixed; retrain it') from None
+    except (RuntimeError, OSError) as e:
+        raise InputError(weights, f"weights do not fit a {cfg['arch']} at {cfg['size']} px ({str(e).splitlines()[0][:150]})",
+                         'The model directory is damaged or mixed; retrain it') from None
     device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     return model.to(device).eval(),cfg
 
-# %% ../nbs/09_regress.ipynb #ab4bb5be
-def model_tile(image, # A tile: RGB array or image file
-               source, # Name used in errors
-               cfg:dict, # The model's config (its `tile_size`)
-              ) -> np.ndarray:
-    "The tile as RGB uint8 of the model's input size; `InputError` naming `source` when it is another size."
-    img = read_image(image) if isinstance(image, (str, Path)) else as_rgb_uint8(image, source=source)
-    ts = cfg['tile_size']
-    if img.shape[:2] != (ts, ts): raise InputError(source, f'is {img.shape[1]}x{img.shape[0]} px; this model reads {ts}x{ts} px H&E tiles at the slide\'s level 0',
-                                                   'Cut tiles of that size (`ki67 predict` on a slide tiles it for you)')
-    if cfg['size'] != ts: img = np.asarray(Image.fromarray(img).resize((cfg['size'], cfg['size']), Image.BILINEAR))
-    return img
+# %% ../nbs/09_regress.ipynb #2ed08aad
+def _tile_images(images) -> list:
+    "A folder's tile images (sorted by name), or `images` as given."
+    if not isinstance(images, (str, Path)): return images
+    folder = Path(images)
+    if not folder.is_dir(): raise InputError(folder, 'not a directory of tile images')
+    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in ('.png', '.tif', '.tiff', '.jpg', '.jpeg'))
+    if not images: raise InputError(folder, 'holds no PNG, TIFF or JPEG image')
+    return images
 
+# %% ../nbs/09_regress.ipynb #e4cb87b2
 def predict_tiles(model, # A model directory, or `(model, config)` from `load_regressor`
                   images, # H&E tiles: a directory of PNG/TIFF/JPEG, a list of paths, or a list/array of RGB arrays
                   bs:int=64, # Batch size
@@ -377,146 +217,119 @@ def predict_tiles(model, # A model directory, or `(model, config)` from `load_re
                  ) -> np.ndarray:
     "Predicted ratio of each tile, in the order given (files of a directory: sorted by name), on the label scale (`calibrated`) or raw."
     model,cfg = load_regressor(model) if isinstance(model, (str, Path)) else model
-    if isinstance(images, (str, Path)):
-        folder = Path(images)
-        if not folder.is_dir(): raise InputError(folder, 'not a directory of tile images')
-        images = sorted(p for p in folder.iterdir() if p.suffix.lower() in ('.png', '.tif', '.tiff', '.jpg', '.jpeg'))
-        if not images: raise InputError(folder, 'holds no PNG, TIFF or JPEG image')
+    images = _tile_images(images)
     device = next(model.parameters()).device
     mean,std = (torch.tensor(v, device=device).view(1, 3, 1, 1) for v in cfg['normalize'])
     preds = []
     with torch.inference_mode():
         for i in range(0, len(images), bs):
-            batch = np.stack([model_tile(im, im if isinstance(im, (str, Path)) else f'images[{i + j}]', cfg) for j,im in enumerate(images[i:i + bs])])
+            batch = np.stack([model_tile(im, im if isinstance(im, (str, Path)) else f'images[{i + j}]', cfg)
+                              for j,im in enumerate(images[i:i + bs])])
             x = torch.from_numpy(batch).to(device).permute(0, 3, 1, 2).float()/255
             preds.append(model((x - mean)/std).float().flatten().cpu().numpy())
     out = np.concatenate(preds) if preds else np.zeros(0, np.float32)
     return load_calibration(cfg['calibration'])(out) if calibrated and cfg.get('calibration') else out
 
-# %% ../nbs/09_regress.ipynb #45362c18
-def evaluate_predictions(pred:pd.DataFrame, # Test tiles with slide_id, patch_id, target and pred
-                         baseline:float, # The constant prediction to compare with (the training mean)
-                        ) -> dict:
-    "Metrics per tile, per patch and per slide (mean over their tiles), the baseline's per tile, and the tile confusion matrix."
-    level = lambda key: pred.groupby(key)[['target', 'pred']].mean()
-    out = {name: ratio_metrics(df.target, df.pred) for name,df in [('tile', pred), ('patch', level('patch_id')), ('slide', level('slide_id'))]}
-    out['baseline_tile'] = ratio_metrics(pred.target, np.full(len(pred), baseline))
-    out['baseline_value'] = float(baseline)
-    out['confusion_tile'] = bin_confusion(pred.target, pred.pred).to_dict(orient='split')
-    return out
+# %% ../nbs/09_regress.ipynb #f38f5c87
+def _batch_size(tiles:pd.DataFrame, bs:int) -> int:
+    "`bs`, or the number of training tiles when there are fewer (fastai drops the last partial batch: an epoch would train on nothing)."
+    n_train = int((tiles.split == 'train').sum())
+    if n_train >= bs: return bs
+    _log.warning(f'{n_train} training tiles, fewer than the batch size {bs}: batch size set to {max(1, n_train)}')
+    return max(1, n_train)
 
-# %% ../nbs/09_regress.ipynb #2248b17e
-def plot_training(model_dir, # A directory written by `train_regressor`
-                 ):
-    "Figure: training/validation loss and validation MAE per epoch; predicted vs true test tiles; 3-bin confusion matrix."
-    import matplotlib.pyplot as plt, seaborn as sns
-    model_dir = Path(model_dir)
-    hist,metrics = read_table(model_dir/'history.csv'),json.loads((model_dir/'metrics.json').read_text())
-    pred = pd.read_parquet(model_dir/'test_predictions.parquet')
-    fig,axs = plt.subplots(1, 3, figsize=(11, 3.4))
-    axs[0].plot(hist.epoch, hist.train_loss, 'o-', label='train loss'); axs[0].plot(hist.epoch, hist.valid_loss, 'o-', label='valid loss')
-    ax2 = axs[0].twinx(); ax2.plot(hist.epoch, hist.mae, 's--', color='C2', label='valid MAE'); ax2.set_ylabel('valid MAE')
-    axs[0].set_xlabel('epoch'); axs[0].set_ylabel('loss'); axs[0].legend(loc='upper right'); axs[0].set_title('training curves')
-    m,b = metrics['tile'],metrics['baseline_tile']
-    for sid,df in pred.groupby('slide_id'): axs[1].scatter(df.target, df.pred, s=6, alpha=0.5, label=sid)
-    axs[1].plot([0, 1], [0, 1], 'k:'); axs[1].axhline(metrics['baseline_value'], color='grey', ls='--', label='training mean')
-    axs[1].set(xlim=(0, 1), ylim=(0, 1), xlabel='label (IHC tile)', ylabel='prediction (H&E tile)',
-               title=f"test tiles: MAE {m['mae']:.3f} (mean {b['mae']:.3f}), r {m['pearson_r']:.2f}")
-    axs[1].legend(fontsize=7, markerscale=2)
-    c = metrics['confusion_tile']
-    sns.heatmap(pd.DataFrame(c['data'], index=c['index'], columns=c['columns']), annot=True, fmt='d', cmap='Blues', ax=axs[2], cbar=False)
-    axs[2].set(xlabel='predicted bin', ylabel='label bin', title=f"3-bin accuracy {m['bin_acc']:.1%}")
-    fig.tight_layout()
-    return fig
+# %% ../nbs/09_regress.ipynb #4e7510c2
+def _learner(dls, model, r:dict, folder:Path, patience:int) -> Learner:
+    "A fastai `Learner` with the recipe's loss and optimiser, keeping the best validation epoch and stopping early."
+    cbs = [SaveModelCallback(monitor='valid_loss', fname='best'), EarlyStoppingCallback(monitor='valid_loss', patience=patience)]
+    learn = Learner(dls, model, loss_func=_loss(r['loss']), opt_func=_opt(r['opt']), splitter=regressor_splitter,
+                    metrics=[mae, rmse, PearsonCorrCoef()], path=folder, model_dir='.', cbs=cbs)
+    if os.environ.get('KI67_PROGRESS', '1') == '0': learn.remove_cb(learn.progress)
+    return learn
 
-# %% ../nbs/09_regress.ipynb #4396c4ca
+# %% ../nbs/09_regress.ipynb #617f69b5
 def _fit(learn, recipe, epochs, lr, pretrained_loaded):
+    "Train: the seed's constant rate, fastai's `fine_tune` from pretrained weights, or one cycle from scratch."
     if RECIPES[recipe]['schedule'] == 'constant': learn.fit(epochs, lr)
     elif pretrained_loaded: learn.fine_tune(epochs, lr, freeze_epochs=1)
     else: learn.fit_one_cycle(epochs, lr)
 
-# %% ../nbs/09_regress.ipynb #39cb2fbc
+# %% ../nbs/09_regress.ipynb #f1167ff9
+def _train_into(folder:Path, dls, model, recipe:str, epochs:int, lr:float, loaded:bool, patience:int) -> pd.DataFrame:
+    "Train (`_learner`, `_fit`), save the best weights (`model.pth`) and the history per epoch (`history.csv`); the history."
+    learn = _learner(dls, model, RECIPES[recipe], folder, patience)
+    _fit(learn, recipe, epochs, lr, loaded)
+    (folder/'best.pth').unlink(missing_ok=True)
+    names = [n.strip('_') for n in learn.recorder.metric_names[1:-1]]
+    hist = pd.DataFrame([v[:len(names)] for v in learn.recorder.values], columns=names).assign(epoch=lambda d: np.arange(len(d)))
+    hist.to_csv(folder/'history.csv', index=False)
+    torch.save(learn.model.state_dict(), folder/'model.pth')
+    return hist
+
+# %% ../nbs/09_regress.ipynb #1176330a
+def _regressor_config(name, arch, size, tiles, recipe, lr, bs, epochs, hist, patience, stain_aug, pretrained, loaded) -> dict:
+    "The model-specific part of a regressor's `config.json` (the tile set's part is `recipe_config`)."
+    r = RECIPES[recipe]
+    return dict(kind='ki67_nb.regress', format=MODEL_FORMAT, name=name, arch=arch, timm_name=ARCHS[arch], size=size,
+                tile_size=int(tiles.tile_size.iloc[0]), normalize=[list(map(float, imagenet_stats[0])), list(map(float, imagenet_stats[1]))],
+                head=dict(hidden=512, dropout=0.2, act=_head_act(arch).__name__), recipe=recipe, loss=r['loss'], optimizer=r['opt'],
+                schedule=r['schedule'], lr=lr, bs=bs, epochs=epochs, epochs_run=len(hist), patience=patience, stain_aug=stain_aug,
+                pretrained=pretrained, pretrained_loaded=loaded)
+
+# %% ../nbs/09_regress.ipynb #4b1c3205
+def _calibrated_test(folder:Path, dataset:Dataset, tiles:pd.DataFrame, bs:int, calibration:str, cfg:dict) -> tuple:
+    "`(test tiles with pred_raw and pred, metrics)`: the calibration fitted on the validation tiles (saved in `cfg`), then the test."
+    trained,valid = load_regressor(folder),tiles[tiles.split == 'valid']
+    cal = fit_calibration(predict_tiles(trained, [dataset/p for p in valid.tile_path], bs=bs, calibrated=False), valid.target, calibration)
+    cfg['calibration'] = json.loads(calibration_json(cal))   # the seed's sampling shifts the training prior: mapped back on the validation slides
+    (folder/'config.json').write_text(json.dumps(cfg, indent=1))
+    test = tiles[tiles.split == 'test'].copy()
+    test['pred_raw'] = predict_tiles(trained, [dataset/p for p in test.tile_path], bs=bs, calibrated=False)
+    test['pred'] = cal(test.pred_raw)
+    baseline = float(tiles.target[tiles.split == 'train'].mean())
+    seed_recipe = evaluate_predictions(test.assign(pred=test.pred_raw), baseline)
+    return test,evaluate_predictions(test, baseline) | dict(seed_recipe=seed_recipe, calibration=cfg['calibration'])
+
+# %% ../nbs/09_regress.ipynb #f9f0960f
+@delegates(TrainRecipe)
 def train_regressor(dataset, # Dataset directory (or `Dataset`) with the manifest, the H&E patches and tile labels
                     arch:str='resnet18', # 'resnet18', 'vit_b16' (the seed's two models), or the CPU stand-ins 'cnn_small' and 'vit_tiny'
                     name:str|None=None, # Model name (default `<arch>_<recipe>_<target>`, `_<labels>` appended for a labeller other than 'nuclear')
                     epochs:int=50, # Most epochs (early stopping may end sooner)
                     recipe:str='seed', # 'seed' (SmoothL1, SGD 1e-4, momentum 0.9) or 'fastai' (MSE, AdamW, one cycle)
                     pretrained:bool=True, # Start from ImageNet weights when they can be loaded
-                    target:str='ratio_area', # 'ratio_area' (the seed's label) or 'ratio_count' (clinical index)
-                    labels:str='nuclear', # Labeller whose tile labels to learn (`labels/<labels>_tiles.parquet`)
                     size:int=TILE_SIZE, # Network input size, px (tiles are resized to it)
                     bs:int|None=None, lr:float|None=None, # Batch size and learning rate (default: the recipe's)
                     stain_aug:float=0., # HED jitter sigma, e.g. 0.05 (0: off)
                     patience:int=10, # Epochs without validation improvement before stopping
-                    valid_frac:float=0.1, test_frac:float=0.1, # Fractions of slides for validation and test
-                    bins=SEED_SAMPLE_BINS, quotas=SEED_QUOTAS, # Training quotas per slide and target bin
-                    eval_tiles:int=SEED_EVAL_TILES, # Random tiles per validation/test slide
-                    seed:int=0, # Seed of split, sampling and training
-                    workers:int|None=None, # DataLoader worker processes (None: fastai's default)
-                    in_memory:bool=False, # Decode the tiles once into memory (small CPU runs)
-                    calibration:str='linear', # Map of the raw output to the label scale, fitted on the validation tiles (`calibrate.CALIBRATIONS`)
+                    workers:int|None=None, in_memory:bool=False, # DataLoader workers (None: fastai's); tiles decoded once in memory
+                    calibration:str='linear', # Map of the raw output to the labels, fitted on the validation tiles (`calibrate.CALIBRATIONS`)
                     force:bool=False, # Retrain even if the model directory is complete
-                   ) -> Path:
+                    **kwargs): # What it learns and from which tiles: `TrainRecipe`'s fields (target, labels, split, sampling, seed)
     "Train a tile regressor on `dataset` and export it, with config, curves and test metrics, to DATASET/models/<name>/."
-    dataset = Dataset(dataset)
+    dataset,tr = Dataset(dataset),TrainRecipe(**kwargs)
     if recipe not in RECIPES: raise InputError('recipe', f'unknown recipe {recipe!r}', f'Choose one of {list(RECIPES)}')
     if arch not in ARCHS: raise InputError('arch', f'unknown architecture {arch!r}', f'Choose one of {list(ARCHS)}')
-    name = name or f'{arch}_{recipe}_{target}' + ('' if labels == 'nuclear' else f'_{labels}')
-    out = dataset.model_dir(name)
-    if not dataset.tile_labels_path(labels).exists(): dataset.read_tile_labels(labels)   # the InputError naming the labeller's missing table
-    if (out/'config.json').exists() and not force:
-        _log.info(f'{out} is complete; pass force=True (`--force`) to retrain'); return out
-    r = RECIPES[recipe]
-    bs,lr = bs or r['bs'],lr or r['lr']
-    tiles = split_tiles(dataset, target, labels, valid_frac, test_frac, bins, quotas, eval_tiles, seed)
-    tiles = extract_tiles(dataset, tiles)
-    n_train = int((tiles.split == 'train').sum())
-    if n_train < bs:   # fastai drops the last partial training batch: an epoch would train on nothing
-        _log.warning(f'{n_train} training tiles, fewer than the batch size {bs}: batch size set to {max(1, n_train)}'); bs = max(1, n_train)
-    set_seed(seed, reproducible=True)
+    out,done = training_folder(dataset, name := name or tr.model_name(f'{arch}_{recipe}'), tr, force)
+    if done: return out
+    tiles = extract_tiles(dataset, tr.tiles(dataset))
+    bs,lr = _batch_size(tiles, bs or RECIPES[recipe]['bs']),lr or RECIPES[recipe]['lr']
+    set_seed(tr.seed, reproducible=True)
     model,loaded = create_regressor(arch, pretrained, size)
-    dls = tile_dataloaders(dataset, tiles, size, bs, stain_aug, workers, seed, in_memory)
-    t0 = time.time()
+    dls,t0 = tile_dataloaders(dataset, tiles, size, bs, stain_aug, workers, tr.seed, in_memory),time.time()
     with atomic_path(out) as tmp:
         tmp.mkdir()
-        learn = Learner(dls, model, loss_func=_loss(r['loss']), opt_func=_opt(r['opt']), splitter=regressor_splitter,
-                        metrics=[mae, rmse, PearsonCorrCoef()], path=tmp, model_dir='.',
-                        cbs=[SaveModelCallback(monitor='valid_loss', fname='best'), EarlyStoppingCallback(monitor='valid_loss', patience=patience)])
-        if os.environ.get('KI67_PROGRESS', '1') == '0': learn.remove_cb(learn.progress)
-        _fit(learn, recipe, epochs, lr, loaded)
-        (tmp/'best.pth').unlink(missing_ok=True)
-        names = [n.strip('_') for n in learn.recorder.metric_names[1:-1]]
-        hist = pd.DataFrame([v[:len(names)] for v in learn.recorder.values], columns=names).assign(epoch=lambda d: np.arange(len(d)))
-        hist.to_csv(tmp/'history.csv', index=False)
-        torch.save(learn.model.state_dict(), tmp/'model.pth')
-        splits = {s: sorted(tiles.slide_id[tiles.split == s].unique().tolist()) for s in SPLITS}
-        cfg = dict(kind='ki67_nb.regress', format=MODEL_FORMAT, name=name, arch=arch, timm_name=ARCHS[arch], size=size, tile_size=int(tiles.tile_size.iloc[0]),
-                   normalize=[list(map(float, imagenet_stats[0])), list(map(float, imagenet_stats[1]))], head=dict(hidden=512, dropout=0.2, act=_head_act(arch).__name__),
-                   target=target, labels=labels, recipe=recipe, loss=r['loss'], optimizer=r['opt'], schedule=r['schedule'], lr=lr, bs=bs, epochs=epochs,
-                   epochs_run=len(hist), patience=patience, stain_aug=stain_aug, pretrained=pretrained, pretrained_loaded=loaded, seed=seed,
-                   splits=splits, sampling=dict(bins=list(bins), quotas=list(quotas), eval_tiles=eval_tiles),
-                   tiles=tiles.split.value_counts().to_dict(), excluded=tiles.attrs.get('excluded', {}),
-                   manifest_sha256=file_sha256(dataset.manifest_path), tile_labels_sha256=file_sha256(dataset.tile_labels_path(labels)),
-                   versions=package_versions(), train_seconds=round(time.time() - t0, 1))
+        hist = _train_into(tmp, dls, model, recipe, epochs, lr, loaded, patience)
+        cfg = _regressor_config(name, arch, size, tiles, recipe, lr, bs, epochs, hist, patience, stain_aug, pretrained, loaded)
+        cfg |= recipe_config(dataset, tiles, tr) | dict(train_seconds=round(time.time() - t0, 1))
         (tmp/'config.json').write_text(json.dumps(cfg, indent=1))
         tiles.to_parquet(tmp/'tiles.parquet', index=False)
-        trained,valid = load_regressor(tmp),tiles[tiles.split == 'valid']
-        cal = fit_calibration(predict_tiles(trained, [dataset/p for p in valid.tile_path], bs=bs, calibrated=False), valid.target, calibration)
-        cfg['calibration'] = json.loads(calibration_json(cal))   # the seed's sampling shifts the training prior: mapped back on the validation slides
-        (tmp/'config.json').write_text(json.dumps(cfg, indent=1))
-        test = tiles[tiles.split == 'test'].copy()
-        test['pred_raw'] = predict_tiles(trained, [dataset/p for p in test.tile_path], bs=bs, calibrated=False)
-        test['pred'] = cal(test.pred_raw)
-        baseline = float(tiles.target[tiles.split == 'train'].mean())
-        metrics = evaluate_predictions(test, baseline) | dict(seed_recipe=evaluate_predictions(test.assign(pred=test.pred_raw), baseline), calibration=cfg['calibration'])
-        (tmp/'metrics.json').write_text(json.dumps(metrics, indent=1))
-        test.to_parquet(tmp/'test_predictions.parquet', index=False)
-        import matplotlib.pyplot as plt
-        fig = plot_training(tmp); fig.savefig(tmp/'curves.png', dpi=90); plt.close(fig)
-        write_table(test.assign(uncertainty=np.nan)[['slide_id', 'patch_id', 'x', 'y', 'tile_size', 'pred', 'uncertainty', 'pred_raw', 'target']],
-                    dataset.prediction_path(f'{name}_test_tiles'))
+        test,metrics = _calibrated_test(tmp, dataset, tiles, bs, calibration, cfg)
+        cols = ['slide_id', 'patch_id', 'x', 'y', 'tile_size', 'pred', 'uncertainty', 'pred_raw', 'target']
+        save_test_outputs(tmp, dataset, name, test, metrics, test.assign(uncertainty=np.nan)[cols])
         if out.exists(): shutil.rmtree(out)   # force=True: replace the old model
-    _log.info(f"{name}: test MAE {metrics['tile']['mae']:.3f} calibrated, {metrics['seed_recipe']['tile']['mae']:.3f} raw (training mean {metrics['baseline_tile']['mae']:.3f}), 3-bin acc {metrics['tile']['bin_acc']:.1%}")
+    _log.info(f"{name}: test MAE {metrics['tile']['mae']:.3f} calibrated, {metrics['seed_recipe']['tile']['mae']:.3f} raw "
+              f"(training mean {metrics['baseline_tile']['mae']:.3f}), 3-bin acc {metrics['tile']['bin_acc']:.1%}")
     return out
 
 # %% ../nbs/09_regress.ipynb #569eddcf
@@ -533,26 +346,16 @@ def train_method(dataset, # Dataset directory (or `Dataset`) after `ki67 tile` a
     "Train the regressor of a `ki67 train` method (`TRAIN_METHODS`) and say where it is."
     if method not in ('resnet18', 'vit_b16'): raise InputError('method', f"regress trains 'resnet18' or 'vit_b16', not {method!r}")
     if tiny:   # named as the method's fastai model: the demo, CLI and report find it under the method's name
-        kw = TINY_RECIPE[method] | dict(name=f'{method}_fastai_{target}' + ('' if labels == 'nuclear' else f'_{labels}'))
+        kw = TINY_RECIPE[method] | dict(name=TrainRecipe(target, labels).model_name(f'{method}_fastai'))
         kw['epochs'] = epochs or kw['epochs']
     else: kw = dict(arch=method, recipe=recipe, epochs=epochs or 50)
     out = train_regressor(dataset, target=target, labels=labels, pretrained=pretrained, force=force, **kw)
     return f'{method}: model in {out}'
 
 # %% ../nbs/09_regress.ipynb #4ee60682
-def trained_models(dataset, # Dataset directory (or `Dataset`)
-                   kind:str, # The `kind` in the model's config: 'ki67_nb.regress', 'features'
-                  ) -> dict:
-    "The `config.json` of every complete model of one kind in the dataset's models, by model name."
-    ds,out = Dataset(dataset),{}
-    for path in sorted(ds.models_dir.glob('*/config.json')):
-        cfg = json.loads(path.read_text())
-        if cfg.get('kind') == kind: out[path.parent.name] = cfg
-    return out
-
 def trained_regressors(dataset, # Dataset directory (or `Dataset`)
                       ) -> dict:
-    "The `config.json` of every complete regressor in the dataset's models, by model name."
+    "The `config.json` of every complete regressor in the dataset's models, by model name (`tileset.trained_models`)."
     return trained_models(dataset, 'ki67_nb.regress')
 
 # %% ../nbs/09_regress.ipynb #847d84e8
@@ -562,19 +365,8 @@ def held_out_slides(dataset, # Dataset directory (or `Dataset`)
     slides = set().union(*(cfg['splits']['test'] for cfg in trained_regressors(dataset).values()))
     return slides or None
 
-# %% ../nbs/09_regress.ipynb #4d4a60a7
-def tile_result(dataset, # Dataset directory (or `Dataset`)
-                name:str, # A trained tile-level model (`models/<name>`)
-                seed_name:str|None=None, # The seed study's name for the method, if it has one
-               ) -> dict|None:
-    "Report entry of a tile-level model: its test tiles with `pred`, `reference` and their place in the patch (for the truth layer), and its history; None before it has test predictions."
-    ds = Dataset(dataset)
-    path,hist = ds.prediction_path(f'{name}_test_tiles'),ds.model_dir(name)/'history.csv'
-    if not path.exists(): return None
-    table = read_table(path).rename(columns={'target': 'reference'})
-    origin = ds.read_manifest().set_index('patch_id')
-    table = table.assign(tile_x=table.x - table.patch_id.map(origin.x), tile_y=table.y - table.patch_id.map(origin.y))
-    return dict(name=name, level='tile', seed_name=seed_name, history=read_table(hist) if hist.exists() else None, table=table)
+# %% ../nbs/09_regress.ipynb #e5f8731b
+SEED_NAMES = {'resnet18': 'ResNet18', 'vit_b16': 'ViT-B/16'}   # the seed study's names: the report puts its published figures beside ours
 
 # %% ../nbs/09_regress.ipynb #cabd561e
 def method_results(dataset, # Dataset directory (or `Dataset`)
@@ -583,7 +375,7 @@ def method_results(dataset, # Dataset directory (or `Dataset`)
     "One result per trained regressor with test predictions: its test tiles with `pred` and `reference`, training curve and seed figure."
     ds = Dataset(dataset)
     stands_for = {v: k for k,v in TINY_ARCHS.items()}
-    seed_name = lambda cfg: getattr(TRAIN_METHODS.get(stands_for.get(cfg.get('arch'), cfg.get('arch'))), 'seed_name', None)
+    seed_name = lambda cfg: SEED_NAMES.get(stands_for.get(cfg.get('arch'), cfg.get('arch')))
     out = []
     for name,cfg in trained_regressors(ds).items():
         if (r := tile_result(ds, name, seed_name(cfg))) is None: continue
