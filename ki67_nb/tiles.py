@@ -20,16 +20,18 @@ from skimage.registration import phase_cross_correlation
 
 from .core import *
 from . import cluster
-from .register import Registration, load_registration
+from .pairs import RegisteredIHC, pair_readers, pair_table
+from .pairs import read_patch, patch_source, kept_pairs   # re-exported until label, pixel_rf, cyclegan, regress, truth import them from pairs
+from .register import Registration
 from .stains import luminance, rgb_to_hed, white_luminance
-from .wsi import SlideReader, artefact_mask, cached_slide, clear_slides, open_slide, slide_mpp, tissue_grid, tissue_mask, white_fraction
+from .wsi import (SlideReader, artefact_mask, cached_slide, clear_slides, open_slide, slide_mpp, tissue_grid,
+                         tissue_mask, white_fraction)
 
 # %% auto #0
-__all__ = ['NUCLEUS_PX', 'DENSITY_CELL', 'RESIDUAL_SCALE', 'MANIFEST_COLUMNS', 'PATCH_CHOICES', 'THUMB_PX', 'MPP_TOLERANCE',
-           'STAIN_NAMES', 'architecture', 'estimate_shift', 'nuclear_density', 'density_consistency', 'residual_shift',
-           'pair_quality', 'score_patch', 'slide_shift', 'scoring_downsample', 'tile_pairs', 'SlidePlan',
-           'RegisteredIHC', 'pair_readers', 'tile_dataset', 'patch_source', 'read_patch', 'kept_pairs',
-           'plot_tile_overview', 'plot_quality_histograms']
+__all__ = ['NUCLEUS_PX', 'DENSITY_CELL', 'RESIDUAL_SCALE', 'MANIFEST_COLUMNS', 'PATCH_CHOICES', 'THUMB_PX', 'architecture',
+           'estimate_shift', 'nuclear_density', 'density_consistency', 'residual_shift', 'pair_quality', 'score_patch',
+           'slide_shift', 'scoring_downsample', 'SlidePlan', 'tile_dataset', 'plot_tile_overview',
+           'plot_quality_histograms']
 
 # %% ../nbs/05_tiles.ipynb #a176efa8
 NUCLEUS_PX = 16  # a nucleus' diameter, level-0 px at ~0.5 um/px: the scale below which adjacent sections differ
@@ -147,16 +149,6 @@ def scoring_downsample(patch_size:int, # Patch side, level-0 px
     "Scoring resolution: a 256-512 px image per patch, never coarser than 8 level-0 px per pixel."
     return int(np.clip(patch_size//256, 1, 8))
 
-# %% ../nbs/05_tiles.ipynb #890dfdc2
-def tile_pairs(dataset, # Dataset directory (or `Dataset`)
-              ) -> pd.DataFrame:
-    "The dataset's slide pairs (`Dataset.read_pairs`), each slide id once: it names the slide's patches."
-    ds = Dataset(dataset)
-    pairs = ds.read_pairs()
-    dup = pairs.slide_id[pairs.slide_id.duplicated()]
-    if len(dup): raise InputError(ds.pairs_path, f'duplicate slide_id {dup.iloc[0]!r}')
-    return pairs
-
 # %% ../nbs/05_tiles.ipynb #947da666
 THUMB_PX = 1024  # longest side of the thumbnails that give white points, tissue grid and global shift
 
@@ -171,62 +163,6 @@ class SlidePlan:
     grid:pd.DataFrame # Level-0 patch grid: x, y, tissue (fraction of the cell in the thumbnail tissue mask)
     mpp:float=np.nan # µm per level-0 px of the H&E slide (NaN: unknown)
     reg:Registration|None=None # IHC -> H&E frame (`register.load_registration`, or `Registration.scale_only`); None: same frame
-
-class RegisteredIHC(SlideReader):
-    "The IHC slide seen in the H&E frame through a `Registration`: H&E level-0 coordinates in, the IHC warped there out (white outside the IHC)."
-    def __init__(self, ihc:SlideReader, # The IHC slide
-                 reg:Registration, # Maps H&E level-0 (x, y) to IHC level-0 (x, y)
-                 frame:tuple, # (width, height) of the H&E slide
-                ):
-        self.path,self.ihc,self.reg = ihc.path,ihc,reg
-        self.level_dimensions,self.level_downsamples = (tuple(frame),),(1.,)
-
-    def _read(self, x, y, w, h, level): return self.reg.read_ihc_region(self.ihc, x, y, w, h)
-    def close(self): "Close the IHC slide." ; self.ihc.close()
-
-    def read_scaled(self, x, y, w, h, downsample):
-        "The H&E-frame rectangle at 1/`downsample`, warped from the IHC read at about that scale (never its full resolution)."
-        tw,th = max(1, round(w/downsample)),max(1, round(h/downsample))
-        if downsample <= 1: return super().read_scaled(x, y, w, h, downsample)
-        m,r = self.reg.matrix,self.reg
-        sub = Registration(np.concatenate([m[:, :2]*downsample, (m[:, :2] @ (x, y) + m[:, 2])[:, None]], 1),   # output px (u, v) -> IHC
-                           None if r.field is None else r.field/downsample,
-                           ((r.origin[0] - x)/downsample, (r.origin[1] - y)/downsample), r.spacing/downsample)
-        return sub.read_ihc_region(self.ihc, 0, 0, tw, th)
-
-MPP_TOLERANCE = 0.02  # H&E and IHC pixel sizes that differ by more than this fraction are different magnifications
-
-def _pair_mpp(he:SlideReader, ihc:SlideReader, # The two slides
-              mpp:float|None=None, # µm per level-0 px of both, stated (overrides the files)
-             ) -> tuple:
-    "(H&E, IHC) µm per level-0 px; a slide that states none takes its partner's (NaN when neither does)."
-    if mpp is not None: return (slide_mpp(he, mpp),)*2
-    if he.mpp is None and ihc.mpp is None:
-        for s in (he, ihc): slide_mpp(s)               # a warning naming each file
-        return np.nan,np.nan
-    m = {s.path: slide_mpp(s) for s in (he, ihc) if s.mpp is not None}
-    for s,partner in [(he, ihc), (ihc, he)]:
-        if s.path not in m:
-            m[s.path] = m[partner.path]
-            get_logger(__name__).warning(f'{s.path}: no µm per pixel in its metadata; taken from {partner.path.name}: {m[s.path]:.4g} µm/px')
-    return m[he.path],m[ihc.path]
-
-def pair_readers(dataset, # Dataset directory (or `Dataset`)
-                 row:dict, # A row of pairs.csv: slide_id, he_path, ihc_path
-                 mpp:float|None=None, # µm per level-0 px of both slides, stated (None: from the files)
-                ) -> tuple:
-    "(H&E reader, IHC reader in the H&E frame, `Registration` or None, H&E µm/px): the IHC through the pair's registration (`load_registration`, else `Registration.scale_only` when the magnifications differ); `InputError` for an unregistered pair of different sizes. The manifest's `ihc_x`, `ihc_y` are coordinates of the second reader. The slides are this process's shared readers (`wsi.cached_slide`): don't close them."
-    ds = Dataset(dataset)
-    he,ihc = cached_slide(ds/row['he_path']),cached_slide(ds/row['ihc_path'])
-    (W, H),(Wi, Hi) = he.dimensions,ihc.dimensions
-    m_he,m_ihc = _pair_mpp(he, ihc, mpp)
-    zoom = abs(m_he - m_ihc) > MPP_TOLERANCE*min(m_he, m_ihc)      # False when unknown (NaN)
-    reg = load_registration(ds, row['slide_id'])
-    if reg is None and zoom: reg = Registration.scale_only(m_he, m_ihc)   # two magnifications of one frame
-    if reg is None and (abs(W - Wi) > 0.01*W or abs(H - Hi) > 0.01*H):
-        raise InputError(ds/row['ihc_path'], f'is {Wi}x{Hi} px but its H&E {row["he_path"]} is {W}x{H} px',
-                         'Pairs must be registered to the same frame: run `ki67 register DATASET` first (or state --mpp if they differ in magnification)')
-    return he,(RegisteredIHC(ihc, reg, (W, H)) if reg is not None else ihc),reg,m_he
 
 def _prepare_slide(row:dict, # A row of pairs.csv
                    *, dataset, # Dataset directory (or `Dataset`)
@@ -337,7 +273,7 @@ def tile_dataset(dataset, # Dataset directory with pairs.csv and the slides
     for name,v in [('--white-he', white_he), ('--white-ihc', white_ihc), ('--min-tissue', min_tissue), ('--max-artefact', max_artefact)]:
         if not 0 <= v <= 1: raise InputError(name, f'must be a fraction in [0, 1], got {v}')
     if mpp is not None: slide_mpp(None, mpp)       # checks the stated value before any work
-    pairs = tile_pairs(ds)
+    pairs = pair_table(ds)
     thresholds = dict(white_he=white_he, white_ihc=white_ihc, ssim_min=ssim_min, quality_min=quality_min, min_tissue=min_tissue, max_artefact=max_artefact)
     log,failures,rows = get_logger(__name__),{},[]
     def fail(sid, path, e):
@@ -374,88 +310,6 @@ def tile_dataset(dataset, # Dataset directory with pairs.csv and the slides
     log.info(f'{ds.root}: {int(manifest.keep.sum())} of {len(manifest)} patch pairs kept from {manifest.slide_id.nunique()} slides, {len(failures)} failed')
     return manifest
 
-# %% ../nbs/05_tiles.ipynb #a1e5d002
-STAIN_NAMES = {'he': 'H&E', 'ihc': 'IHC'}
-
-def _field(row, key:str, default=None):
-    "`row[key]` of a manifest row given as a dict, a pandas Series or an `itertuples` tuple."
-    if hasattr(row, '_asdict'): row = row._asdict()
-    v = row.get(key, default) if hasattr(row, 'get') else default
-    return default if v is None or (isinstance(v, float) and np.isnan(v)) else v
-
-@functools.lru_cache(maxsize=4)
-def _pair_open(root:Path, slide_id:str, stamp:tuple, pid:int) -> tuple:
-    "(H&E, IHC in the H&E frame) of a pair, for process `pid`: the slides from `wsi.cached_slide`, the registration loaded once."
-    ds = Dataset(root)
-    pairs = tile_pairs(ds).set_index('slide_id')
-    if slide_id not in pairs.index: raise InputError(ds.pairs_path, f'has no slide pair {slide_id!r}, which the manifest lists', 'Rerun `ki67 tile DATASET`')
-    he,ihc,_,_ = pair_readers(ds, pairs.loc[slide_id].to_dict() | dict(slide_id=slide_id))
-    return he,ihc
-
-os.register_at_fork(after_in_child=_pair_open.cache_clear)    # a forked child (a DataLoader worker) builds its own pairs
-
-def _slide_pair(ds:Dataset, slide_id:str) -> tuple:
-    "(H&E reader, IHC reader in the H&E frame) of a slide pair, kept open per process while the pairs table and its registration are unchanged."
-    stamp = tuple(p.stat().st_mtime_ns if p.exists() else 0 for p in (ds.pairs_path, ds.registration_path(slide_id)))
-    return _pair_open(ds.root, str(slide_id), stamp, os.getpid())
-_slide_pair.cache_clear = _pair_open.cache_clear
-
-def _corner(row, st:str) -> tuple:
-    "Level-0 (x, y) of a manifest row's `st` patch in the H&E frame: (x, y) for the H&E, (ihc_x, ihc_y) for the IHC (x, y where those are absent)."
-    x,y = _field(row, 'x'),_field(row, 'y')
-    return (x, y) if st == 'he' else (_field(row, 'ihc_x', x), _field(row, 'ihc_y', y))
-
-def patch_source(dataset, # Dataset directory (or `Dataset`)
-                 row, # A manifest row (dict, Series or `itertuples` tuple)
-                 stain:str, # 'he' or 'ihc'
-                ) -> str:
-    "Where `read_patch` reads a patch from, for messages: its file, or the slide with the region."
-    ds,st = Dataset(dataset),stain.lower()
-    f = str(_field(row, f'{st}_patch', '') or '')
-    if f: return str(ds/f)
-    x,y = _corner(row, st)
-    return f"{STAIN_NAMES[st]} slide of {_field(row, 'slide_id')} at ({int(x)}, {int(y)}), {int(_field(row, 'size'))} px"
-
-def read_patch(dataset, # Dataset directory (or `Dataset`) with pairs.csv and the slides
-               row, # A manifest row (dict, Series or `itertuples` tuple): slide_id, x, y, size, ihc_x, ihc_y, he_patch, ihc_patch
-               stain:str, # 'he' or 'ihc'
-              ) -> np.ndarray:
-    "The `stain` patch of a manifest row, RGB uint8 (size, size, 3): its file when the tile stage wrote one, else read from the slide at level 0 — the H&E at (x, y), the IHC at (ihc_x, ihc_y) in the H&E frame (`pair_readers`). `InputError` naming the file or slide when it cannot be read."
-    ds,st = Dataset(dataset),stain.lower()
-    if st not in STAIN_NAMES: raise InputError('stain', f"must be 'he' or 'ihc', got {stain!r}")
-    f = str(_field(row, f'{st}_patch', '') or '')
-    if f: return read_image(ds/f, f'{STAIN_NAMES[st]} patch')
-    sid,size = _field(row, 'slide_id'),_field(row, 'size')
-    if sid is None or size is None: raise InputError(ds.manifest_path, f'row {_field(row, "patch_id")!r} has no {st}_patch file and no slide_id/size to read it from the slide')
-    slide = dict(zip(('he', 'ihc'), _slide_pair(ds, sid)))[st]
-    x,y = _corner(row, st)
-    return slide.read_region(int(x), int(y), int(size), int(size))
-
-# %% ../nbs/05_tiles.ipynb #0b362ca1
-def kept_pairs(dataset, # Dataset directory with the tile stage's manifest
-              ) -> pd.DataFrame:
-    "Rows of the manifest kept by the tile stage (every patch file it lists on disk; rows without files are read from the slides by `read_patch`); `InputError` when there are none."
-    ds = Dataset(dataset)
-    path = ds.manifest_path
-    m = read_table(path)
-    missing = {'slide_id', 'patch_id', 'x', 'y', 'keep', 'he_patch', 'ihc_patch'} - set(m.columns)
-    if missing: raise InputError(path, f'missing columns {sorted(missing)}', 'Write it with `ki67 tile`')
-    rows = m[m.keep.astype(bool)].reset_index(drop=True)
-    rows[['he_patch', 'ihc_patch']] = rows[['he_patch', 'ihc_patch']].fillna('').astype(str)
-    if rows.empty: raise InputError(path, f'no kept patch pairs (of {len(m)} rows)', 'Run `ki67 tile DATASET` first, or relax its filters')
-    for col in ['he_patch', 'ihc_patch']:
-        absent = [p for p in rows[col] if p and not (ds/p).exists()]
-        if absent: raise InputError(ds/absent[0], f'patch listed in the manifest is missing ({len(absent)} of {len(rows)} {col} files)', 'Rerun `ki67 tile DATASET`')
-    free = rows.slide_id[(rows.he_patch == '') | (rows.ihc_patch == '')].unique()
-    if len(free):                     # patches to be read from the slides: the pairs must be there
-        pairs = tile_pairs(ds).set_index('slide_id')
-        unknown = [s for s in free if s not in pairs.index]
-        if unknown: raise InputError(ds.pairs_path, f'lacks the slide pairs {unknown[:3]} whose patches the manifest reads from the slides', 'Rerun `ki67 tile DATASET`')
-        for s in free:
-            for col in ('he_path', 'ihc_path'):
-                if not (ds/pairs.at[s, col]).exists(): raise InputError(ds/pairs.at[s, col], f'slide of pair {s!r} is missing (its patches are read from it)')
-    return rows
-
 # %% ../nbs/05_tiles.ipynb #6bc9bd65
 def plot_tile_overview(dataset, # Dataset directory after `tile_dataset`
                        slide_id:str, # Slide to show
@@ -465,7 +319,7 @@ def plot_tile_overview(dataset, # Dataset directory after `tile_dataset`
     from matplotlib.patches import Rectangle
     ds = Dataset(dataset)
     m = ds.read_manifest()
-    m,row = m[m.slide_id == slide_id],tile_pairs(ds).set_index('slide_id').loc[slide_id]
+    m,row = m[m.slide_id == slide_id],pair_table(ds).set_index('slide_id').loc[slide_id]
     if m.empty: raise InputError(ds.manifest_path, f'has no patches of slide {slide_id!r}')
     fig,axs = plt.subplots(1, 2, figsize=(11, 5.5))
     for ax,path,xcol,ycol,title in [(axs[0], row.he_path, 'x', 'y', 'H&E'), (axs[1], row.ihc_path, 'ihc_x', 'ihc_y', 'IHC (patches at x - shift)')]:
