@@ -13,7 +13,8 @@ from pathlib import Path
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('KI67_PROGRESS', '0')
 
-from ki67_nb.label import DETECTORS, real_bench
+from ki67_nb.nuclei import DETECTORS
+from ki67_nb.realbench import real_bench
 
 
 def main(argv=None):

@@ -6,8 +6,9 @@ Docs: https://ki67-nb.github.io/ki67_nb/label.html.md"""
 
 # %% ../nbs/06_label.ipynb #59da8dc5
 from __future__ import annotations
-import concurrent.futures as cf, contextlib, functools, json, math, multiprocessing as mp, os, shutil, time
-from dataclasses import dataclass, field
+import concurrent.futures as cf, functools, math, os, time
+from fastcore.meta import delegates
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,28 +17,21 @@ from scipy import ndimage
 
 from .core import *
 from .cluster import executor
-from .stains import (estimate_ihc_stains, REFERENCE_HDAB, REFERENCE_HE, Stains, as_stains, estimate_stains, hed_to_rgb, optical_density,
-                            macenko_ends, rgb_to_hed, stain_angle, stain_concentrations, white_point)
-from .tiles import patch_source, read_patch
+from .stains import (estimate_ihc_stains, REFERENCE_HDAB, Stains, as_stains, hed_to_rgb, optical_density,
+                            macenko_ends, REFERENCE_HE, rgb_to_hed, stain_concentrations, white_point)
+from .nuclei import *   # the detectors; their names stay importable from here too (moved in issue 27)
+from .pairs import patch_source, read_patch
 from .wsi import artefact_mask
 
 # %% auto #0
-__all__ = ['PRETRAINED', 'MODEL_NAMES', 'CONTRIBUTION_COLUMNS', 'METHODS', 'LABEL_FLAG_SEP', 'DAB_THRESHOLD', 'MIN_NUCLEI',
-           'PIXELS_PER_NUCLEUS', 'NUCLEUS_AREA_UM2', 'MAX_NUCLEI_PER_MM2', 'STARDIST_MPP', 'DETECTORS', 'WORK_MPP',
-           'SCALE_D_MIN', 'NUCLEUS_DIAMETER_UM', 'BACKGROUND_UM', 'MAX_BACKGROUND', 'SIGMA_UM', 'OD_THRESHOLD',
-           'GROW_UM', 'GROW_OD', 'SPLIT_UM', 'MIN_AREA_UM2', 'MAX_AREA_UM2', 'HALF_MAX', 'MIN_RELATIVE_AREA',
-           'NUCLEI_COLUMNS', 'ARTEFACT_FLAG', 'CONE_TOL', 'ARTEFACT_MAX_SHARE', 'EOSIN_SHARE', 'COUNTERSTAIN_RATIO',
+__all__ = ['CONTRIBUTION_COLUMNS', 'METHODS', 'LABEL_FLAG_SEP', 'DAB_THRESHOLD', 'MIN_NUCLEI', 'PIXELS_PER_NUCLEUS',
+           'IHC_NUCLEI_COLUMNS', 'ARTEFACT_FLAG', 'CONE_TOL', 'ARTEFACT_MAX_SHARE', 'EOSIN_SHARE', 'COUNTERSTAIN_RATIO',
            'LABEL_COLUMNS', 'LABEL_KEYS', 'TILE_LABEL_COLUMNS', 'MANIFEST_NEEDS', 'READ_COLUMNS', 'POOL_PATCHES',
-           'POOL_PX', 'blank_reason', 'nuclear_image', 'concentrations_u8', 'configure_tensorflow', 'cached_model_dir',
-           'load_nuclei_model', 'fit_nuclei_model', 'Labelling', 'ratios_of_sums', 'patch_row', 'plausibility_flags',
-           'predict_nuclei', 'nuclei_table', 'model_mpp', 'label_nuclear', 'square_filter', 'blob_scale_maxima',
-           'suppress_overlaps', 'estimate_nucleus_scale', 'block_mean', 'to_work_scale', 'upscale_labels',
-           'to_work_rgb', 'subtract_background', 'fill_holes', 'split_by_distance', 'grow_to_threshold', 'pack_boxes',
-           'split_by_stain', 'split_nuclei', 'nuclei_measures', 'filter_areas', 'detect_nuclei', 'label_watershed',
-           'seed_images', 'label_seed', 'label_threshold', 'stain_coloured', 'mask_artefacts', 'not_ihc_reason',
-           'label_image', 'label_patch', 'tile_labels', 'plot_labelling', 'read_bench_index', 'score_detections',
-           'summarise_bench', 'real_bench', 'find_real_bench', 'slide_stains', 'label_dataset', 'patch_labels',
-           'with_reference']
+           'POOL_PX', 'blank_reason', 'Labelling', 'ratios_of_sums', 'patch_row', 'nuclei_table', 'ihc_stains',
+           'nuclear_contributions', 'label_nuclear', 'to_work_rgb', 'ihc_scale', 'ihc_work_conc', 'detect_nuclei',
+           'label_watershed', 'seed_images', 'label_seed', 'label_threshold', 'stain_coloured', 'mask_artefacts',
+           'not_ihc_reason', 'LabelSettings', 'label_with', 'label_image', 'label_patch', 'tile_labels',
+           'plot_labelling', 'slide_stains', 'label_dataset', 'patch_labels', 'with_reference']
 
 # %% ../nbs/06_label.ipynb #0db42569
 def blank_reason(img:np.ndarray, # RGB uint8 image
@@ -52,115 +46,6 @@ def blank_reason(img:np.ndarray, # RGB uint8 image
     if hi - lo < min_contrast: return 'blank'
     od = optical_density(img) if od is None else od[::step, ::step]
     return 'no tissue' if (np.einsum('...c,...c->...', od, od) > 0.05**2).mean() < min_tissue else ''
-
-# %% ../nbs/06_label.ipynb #d863334c
-def nuclear_image(img:np.ndarray, # RGB uint8 image
-                  stains:Stains|None=None, # Stain vectors; default: estimated from the image
-                  section:str='ihc', # 'ihc': hematoxylin + DAB; 'he': hematoxylin only
-                 ) -> np.ndarray:
-    "Float32 image of nuclear stain concentration (OD units, clipped to [0, 3]): the segmentation input."
-    if stains is None: stains = estimate_stains(img, REFERENCE_HDAB if section == 'ihc' else REFERENCE_HE)
-    c = stain_concentrations(optical_density(img), stains)
-    return np.clip(c.sum(-1) if section == 'ihc' else c[..., 0], 0, 3)
-
-# %% ../nbs/06_label.ipynb #f8e9f752
-def concentrations_u8(img:np.ndarray, # HxWx3 uint8 RGB
-                      white, # RGB white point (3,), 0-255
-                      stains:Stains, # Stain vectors
-                     ) -> np.ndarray:
-    "HxWx2 float32 stain concentrations, as `stain_concentrations(optical_density(img, white), stains)`, by table look-up (stored plane by plane: `[..., 0]`, `[..., 1]` are contiguous)."
-    lut = np.maximum(-np.log10((np.arange(256, dtype=np.float32)[:, None] + 1)/(np.asarray(white, np.float32) + 1)), 0)   # 256x3 OD
-    inv = np.linalg.inv(stains.matrix()).astype(np.float32)
-    out = np.empty((2,) + img.shape[:2], np.float32)
-    ch = [np.ascontiguousarray(img[..., k]) for k in range(3)]
-    for j in range(2):
-        t = lut*inv[:, j]
-        t[:, 0].take(ch[0], out=out[j]); out[j] += t[:, 1].take(ch[1]); out[j] += t[:, 2].take(ch[2])
-    return out.transpose(1, 2, 0)
-
-# %% ../nbs/06_label.ipynb #65f17326
-PRETRAINED = ('2D_versatile_fluo', '2D_paper_dsb2018', '2D_demo')   # StarDist's one-channel pretrained models
-MODEL_NAMES = {'full': 'stardist_synth', 'tiny': 'stardist_synth_tiny'}
-
-def configure_tensorflow():
-    "Let TensorFlow grow GPU memory on demand (so torch can share the GPU); quiet its logs. Safe to call twice."
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-    import tensorflow as tf
-    for gpu in tf.config.list_physical_devices('GPU'):
-        try: tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError: pass   # already initialised: growth was set before, or is fixed now
-    return tf
-
-# %% ../nbs/06_label.ipynb #b85742bc
-def cached_model_dir(size:str='full', # 'full' or 'tiny'
-                    ) -> Path:
-    "Where the nuclei model of this size trained on synthetic nuclei is cached, under `Ki67Config().models`."
-    return Ki67Config().models/MODEL_NAMES[size]
-
-# %% ../nbs/06_label.ipynb #ac6258b3
-def load_nuclei_model(name_or_dir=None, # Pretrained name, model folder, or None: `$KI67_STARDIST_MODEL`, then the cached trained model
-                     ):
-    "A one-channel StarDist2D nuclei model, or an `InputError` that says how to get one."
-    configure_tensorflow()
-    from stardist.models import StarDist2D
-    if name_or_dir is not None and not isinstance(name_or_dir, (str, Path)): return name_or_dir   # already a model
-    how = ('Train one offline with `ki67_nb.truth.train_nuclei_model(ki67_nb.label.cached_model_dir())` (synthetic nuclei, CPU, ~10 min), '
-           'or on Colab use the pretrained 2D_versatile_fluo, or pass --model DIR / set KI67_STARDIST_MODEL')
-    ref = name_or_dir or os.environ.get('KI67_STARDIST_MODEL') or None
-    if ref is None:
-        for size in ['full', 'tiny']:
-            if (cached_model_dir(size)/'config.json').exists(): ref = cached_model_dir(size); break
-        else: raise InputError('--model', 'no StarDist nuclei model given and none cached', how)
-    path = Path(ref).expanduser()
-    if path.is_dir():
-        if not (path/'config.json').exists(): raise InputError(path, 'is not a StarDist model folder (no config.json)', how)
-        model = StarDist2D(None, name=path.name, basedir=str(path.parent))
-    elif str(ref) in PRETRAINED:
-        try: model = StarDist2D.from_pretrained(str(ref))
-        except Exception as e: raise InputError(ref, f'pretrained model could not be downloaded ({type(e).__name__})', how) from None
-    else: raise InputError(ref, f'neither a model folder nor a pretrained one-channel StarDist model ({", ".join(PRETRAINED)})', how)
-    if model.config.n_channel_in != 1:
-        raise InputError(ref, f'has {model.config.n_channel_in} input channels; the labeller needs a one-channel model', how)
-    return model
-
-# %% ../nbs/06_label.ipynb #e9d384c0
-def fit_nuclei_model(out_dir, # Folder of the model (its name is the folder name); reused if it holds a model
-                     data, # (images, masks): nuclear images (float32 HxW, `nuclear_image`) and int instance masks; or a function returning them (called only to train)
-                     size:str='full', # 'tiny' (seconds, for tests) or 'full' (~10 min on a CPU)
-                     epochs:int|None=None, # Epochs (default: 6 tiny, 25 full)
-                     seed:int=0, # Random seed of the training
-                     force:bool=False, # Retrain even if `out_dir` holds a model
-                     about:str='', # What the data is, kept in the model's training.json
-                    ):
-    "Train (or load the cached) one-channel StarDist2D on nuclear images and instance masks; written atomically to `out_dir`."
-    if size not in MODEL_NAMES: raise InputError('size', f"must be 'tiny' or 'full', got {size!r}")
-    out = Path(out_dir)
-    if (out/'config.json').exists() and not force: return load_nuclei_model(out)
-    tf = configure_tensorflow()
-    from stardist.models import Config2D, StarDist2D
-    from stardist import fill_label_holes
-    tiny = size == 'tiny'
-    X,Y = data() if callable(data) else data
-    Y = [fill_label_holes(y) for y in Y]
-    n_images = len(X)
-    n_val = max(4, n_images//8)
-    if n_images < n_val + 4: raise InputError('data', f'{n_images} images are too few to train and validate a nuclei model (at least {n_val + 4})')
-    arch = dict(n_rays=16, unet_n_depth=2, unet_n_filter_base=8) if tiny else dict(n_rays=32, unet_n_depth=3, unet_n_filter_base=16)
-    conf = Config2D(n_channel_in=1, grid=(2, 2), train_patch_size=(128, 128), train_batch_size=4, train_learning_rate=3e-3,
-                    train_epochs=epochs or (6 if tiny else 25), train_steps_per_epoch=25 if tiny else 40,
-                    train_tensorboard=False, **arch)
-    tf.keras.utils.set_random_seed(seed)
-    log = get_logger(__name__)
-    log.info(f'training a {size} StarDist nuclei model on {n_images} crops -> {out}')
-    with atomic_path(out) as tmp, open(os.devnull, 'w') as quiet:
-        model = StarDist2D(conf, name=tmp.name, basedir=str(tmp.parent))
-        with contextlib.redirect_stdout(quiet):   # Keras prints every step
-            history = model.train(X[n_val:], Y[n_val:], validation_data=(X[:n_val], Y[:n_val]))
-        log.info(f"trained: validation loss {history.history['val_loss'][-1]:.3f}")
-        if not tiny: model.optimize_thresholds(X[:n_val], Y[:n_val])   # tiny: StarDist's defaults, saves ~10 s
-        (tmp/'training.json').write_text(json.dumps(dict(size=size, n_images=n_images, seed=seed, data=about)))
-        if out.exists(): shutil.rmtree(out)   # force: the old model goes only once the new one is complete
-    return load_nuclei_model(out)
 
 # %% ../nbs/06_label.ipynb #cc186f3e
 CONTRIBUTION_COLUMNS = ['y', 'x', 'area_pos', 'area_all', 'n_pos', 'n_all']
@@ -218,220 +103,57 @@ def patch_row(lab:Labelling, # Result of `label_image`
                       label_flags=LABEL_FLAG_SEP.join(flags), mpp=None if lab.mpp is None else float(lab.mpp), detector=lab.detector,
                       artefact_fraction=float(lab.artefact_fraction))
 
-# %% ../nbs/06_label.ipynb #cb21bd0c
-NUCLEUS_AREA_UM2 = (12., 250.)   # plausible median nucleus area (small lymphocytes ~20, large tumour nuclei ~150 µm²)
-MAX_NUCLEI_PER_MM2 = 40_000      # one nucleus per 25 µm² of stained tissue: more cannot fit
-
-def plausibility_flags(area_um2:np.ndarray, # Nucleus areas, µm²
-                       tissue_um2:float, # Stained tissue area of the patch, µm²
-                       scale_known:bool, # The µm/px was given (not estimated from the nuclei)
-                       min_nuclei:int=MIN_NUCLEI, # Fewer nuclei: no size check
-                      ) -> list:
-    "Flags for a nuclear size implausible at the stated scale and an implausible density of nuclei in the tissue."
-    flags = []
-    if scale_known and len(area_um2) >= min_nuclei:
-        med = float(np.median(area_um2))
-        if not NUCLEUS_AREA_UM2[0] <= med <= NUCLEUS_AREA_UM2[1]: flags.append(f'implausible nuclear size {med:.0f} um2 at this scale')
-    if tissue_um2 > 0 and len(area_um2) >= min_nuclei and len(area_um2)/tissue_um2*1e6 > MAX_NUCLEI_PER_MM2:
-        flags.append(f'implausible nuclear density {len(area_um2)/tissue_um2*1e6:.0f}/mm2')
-    return flags
-
-# %% ../nbs/06_label.ipynb #067e122f
-def _n_tiles(shape, tile:int=1024): return tuple(max(1, math.ceil(s/tile)) for s in shape[:2])
-
-def predict_nuclei(model, # StarDist2D model
-                   image:np.ndarray, # One-channel float image
-                  ) -> np.ndarray:
-    "Instance labels of `image` (int32), predicted in ~1024-px tiles when it is large."
-    labels,_ = model.predict_instances(image, axes='YX', n_tiles=_n_tiles(image.shape), show_tile_progress=False, verbose=False)
-    return labels.astype(np.int32)
-
 # %% ../nbs/06_label.ipynb #1b15c70c
 def nuclei_table(labels:np.ndarray, # Instance labels
                  conc:np.ndarray, # HxWx2 stain concentrations (hematoxylin, DAB)
                  dab_threshold:float=DAB_THRESHOLD, # Mean DAB OD above which a nucleus is positive
                 ) -> pd.DataFrame:
-    "Per nucleus: label, centroid y/x, area, mean hematoxylin and DAB OD, positive flag (one `bincount` per measure, over the labelled pixels only)."
-    at = np.flatnonzero(labels)   # background pixels add nothing: measure only where a nucleus is
-    lab = labels.ravel()[at]
-    n = int(lab.max()) if lab.size else 0
-    cnt = np.bincount(lab, minlength=n + 1).astype(float)
-    ids = np.flatnonzero(cnt[1:]) + 1
-    if len(ids) == 0: return pd.DataFrame(columns=['label', 'y', 'x', 'area', 'h_od', 'dab_od', 'positive'])
-    mean = lambda v: np.bincount(lab, v, minlength=n + 1)[ids]/cnt[ids]
-    rows,cols = np.divmod(at, labels.shape[1])
-    cy,cx = mean(rows),mean(cols)
-    h,d = mean(conc[..., 0].ravel()[at]), mean(conc[..., 1].ravel()[at])
-    return pd.DataFrame(dict(label=ids, y=cy, x=cx, area=cnt[ids], h_od=h, dab_od=d, positive=d > dab_threshold))
+    "Per nucleus: label, centroid y/x, area (px), mean hematoxylin and DAB OD over its mask, positive (`measure_labels`)."
+    t = measure_labels(labels, {'h_od': conc[..., 0], 'dab_od': conc[..., 1]})
+    return t[['label', 'y', 'x', 'area', 'h_od', 'dab_od']].assign(positive=t.dab_od > dab_threshold)
 
-# %% ../nbs/06_label.ipynb #476908ff
-STARDIST_MPP = 0.5   # µm/px the synthetic-trained StarDist models work at (the synthetic slides' pixel size)
+# %% ../nbs/06_label.ipynb #na6439a0
+def ihc_stains(img:np.ndarray, # RGB uint8 IHC image
+               stains=None, # Given vectors (`Stains` or 2x3), or None: estimated
+               white=None, # Its white point (default: `white_point` of a 1/4 sample)
+               min_step:int=1, # Least sampling step of the estimate
+              ) -> tuple:
+    "(Stains, flags): the given vectors, or `estimate_ihc_stains` on a ~0.25 MP sample (single-stain test, faint-DAB flag)."
+    if stains is not None: return as_stains(stains),[]
+    white = white_point(img[::4, ::4]) if white is None else white
+    step = max(min_step, int(np.sqrt(img.shape[0]*img.shape[1]/2.5e5)))   # 0.25 MP is plenty to estimate two vectors
+    return estimate_ihc_stains(optical_density(img[::step, ::step], white))
 
-def model_mpp(model, # StarDist2D model
-             ) -> float:
-    "µm/px a nuclei model works at: its training.json's `mpp`, else `STARDIST_MPP` (the synthetic slides' 0.5 µm/px)."
-    f = Path(getattr(model, 'logdir', '') or '')/'training.json'
-    try: return float(json.loads(f.read_text()).get('mpp', STARDIST_MPP)) if f.is_file() else STARDIST_MPP
-    except (ValueError, OSError): return STARDIST_MPP
+# %% ../nbs/06_label.ipynb #n47d113b
+def nuclear_contributions(nuc:pd.DataFrame, # Nuclei that count: y, x, area (px), positive
+                         ) -> pd.DataFrame:
+    "Contributions of counted nuclei: each adds its area to `area_all` (and `area_pos` when positive) and 1 to the counts."
+    pos = nuc.positive.to_numpy(bool)
+    return pd.DataFrame(dict(y=nuc.y, x=nuc.x, area_pos=nuc.area*pos, area_all=nuc.area, n_pos=pos.astype(int), n_all=1))
 
+# %% ../nbs/06_label.ipynb #n10127a7
 def label_nuclear(img:np.ndarray, # RGB uint8 IHC image
                   model, # One-channel StarDist2D model
                   stains=None, # Stain vectors (`Stains` or 2x3); default: `estimate_ihc_stains` on the image
                   dab_threshold:float=DAB_THRESHOLD, # Mean DAB OD above which a nucleus is positive
                   mpp:float|None=None, # µm per pixel; when known the image is resampled to the model's scale (`model_mpp`)
                  ) -> Labelling:
-    "Segment all nuclei once on the nuclear image with StarDist; positive = mean DAB OD above the calibrated threshold."
-    reason = blank_reason(img)
-    if reason: return Labelling('nuclear', img.shape[:2], reason=reason, detector='stardist', mpp=mpp)
+    "Segment all nuclei once on the nuclear image with StarDist (`stardist_nuclei`); positive = mean DAB OD above the threshold."
+    if reason := blank_reason(img): return Labelling('nuclear', img.shape[:2], reason=reason, detector='stardist', mpp=mpp)
     white = white_point(img[::4, ::4])
-    step = max(1, int(np.sqrt(img.shape[0]*img.shape[1]/2.5e5)))   # 0.25 MP is plenty to estimate two vectors
-    if stains is None: stains,flags = estimate_ihc_stains(optical_density(img[::step, ::step], white))   # as the watershed detector: single-stain test, faint-DAB flag
-    else: stains,flags = as_stains(stains), []
+    stains,flags = ihc_stains(img, stains, white)
     conc = concentrations_u8(img, white, stains)
     nim = np.clip(conc[..., 0] + conc[..., 1], 0, 3)
-    factor = 1. if mpp is None else model_mpp(model)/mpp
-    if abs(factor - 1) < 0.05: labels = predict_nuclei(model, nim)
-    else: labels = upscale_labels(predict_nuclei(model, to_work_scale(nim, factor)), img.shape)   # at the model's scale, mapped back
-    nuc = nuclei_table(labels, conc, dab_threshold)
-    pos = nuc.positive.to_numpy(bool)
-    contrib = pd.DataFrame(dict(y=nuc.y, x=nuc.x, area_pos=nuc.area*pos, area_all=nuc.area, n_pos=pos.astype(int), n_all=1))
-    flags += plausibility_flags(nuc.area.to_numpy(float)*mpp**2, float((nim > 0.05).sum())*mpp**2, True) if mpp else ['scale unknown, not resampled']
-    return Labelling('nuclear', img.shape[:2], contrib, stains=stains, labels={'nuclei': labels}, nuclei=nuc,
-                     detector='stardist', mpp=mpp, flags=flags)
+    found = stardist_nuclei(model, nim, mpp, {'h_od': conc[..., 0], 'dab_od': conc[..., 1]})
+    t = found.table
+    nuc = t[['label', 'y', 'x', 'area', 'h_od', 'dab_od']].assign(positive=t.dab_od > dab_threshold)
+    if mpp: flags += plausibility_flags(t.area_um2.to_numpy(float), found.tissue_um2, True)
+    else: flags += ['scale unknown, not resampled']
+    return Labelling('nuclear', img.shape[:2], nuclear_contributions(nuc), stains=stains, labels={'nuclei': found.labels},
+                     nuclei=nuc, detector='stardist', mpp=mpp, flags=flags)
 
 # %% ../nbs/06_label.ipynb #d7fc876b
-DETECTORS = ('watershed', 'stardist')   # nuclei detectors of the 'nuclear' labeller
-WORK_MPP = 0.75            # µm/px at which the watershed detector works (QuPath's default: 0.5; 0.75 measured as good, 2.25x fewer px)
-SCALE_D_MIN = 6.           # smallest nucleus diameter the scale estimate resolves, px
-NUCLEUS_DIAMETER_UM = 7.5  # typical nucleus diameter (lymphocyte ~6, carcinoma ~8-10 µm): turns a size in px into µm/px
-BACKGROUND_UM = 12.        # radius of the background opening: above the largest nucleus radius (400 µm² -> 11 µm; QuPath: 8)
-MAX_BACKGROUND = 0.3       # background OD cap: a wider area darker than this is packed nuclei, not background
-SIGMA_UM = 1.5             # Gaussian smoothing of the nuclear OD image (QuPath's default)
-OD_THRESHOLD = 0.06        # nuclear (H + DAB) OD above background that is nucleus (QuPath: 0.1; 0.06 keeps pale negatives)
-GROW_UM, GROW_OD = 1., 0.04  # a core grows by at most 1 µm, where the OD stays above 0.04 (hysteresis)
-SPLIT_UM = 2.5             # smallest radius of a nucleus split off a touching one
-MIN_AREA_UM2, MAX_AREA_UM2 = 10., 400.   # QuPath's area limits (the least one on the core)
-HALF_MAX = 0.5            # a nucleus' area (for the area ratio) is where its smoothed OD is above this fraction of its own peak
-MIN_RELATIVE_AREA = 0.6    # nuclei smaller than this fraction of the patch's median nucleus (lymphocytes, stromal slivers) are found, not counted
-
-# %% ../nbs/06_label.ipynb #5579e9e0
-def square_filter(a:np.ndarray, # 2-D array (float, int, uint8 or bool)
-                  size:int, # Side of the square window, px
-                  op:str='max', # 'max' or 'min'
-                 ) -> np.ndarray:
-    "Max or min over a centred size×size square, pixels outside the image ignored: `ndimage.maximum_filter`/`minimum_filter` (mode 'reflect'), same values, ~3-10x faster (log2(size) shifted `np.maximum`s per axis)."
-    size,f = int(size),(np.maximum if op == 'max' else np.minimum)
-    if size <= 1: return a.copy()
-    if a.dtype == bool: fill = op != 'max'
-    elif np.issubdtype(a.dtype, np.floating): fill = -np.inf if op == 'max' else np.inf
-    else: fill = np.iinfo(a.dtype).min if op == 'max' else np.iinfo(a.dtype).max
-    r = size//2
-    for ax in (0, 1):
-        n = a.shape[ax]
-        m = np.pad(a, [(r, size - 1 - r) if k == ax else (0, 0) for k in (0, 1)], constant_values=fill)
-        cut = (lambda s, e: np.s_[s:e]) if ax == 0 else (lambda s, e: np.s_[:, s:e])
-        w = 1
-        while 2*w <= size:   # m[i] = op over m[i:i + 2w]
-            k = m.shape[ax] - w
-            m = f(m[cut(0, k)], m[cut(w, w + k)]); w *= 2
-        a = f(m[cut(0, n)], m[cut(size - w, size - w + n)]) if w < size else m[cut(0, n)]
-    return a
-
-# %% ../nbs/06_label.ipynb #0205b55f
-def _block2(a:np.ndarray) -> np.ndarray:
-    "2x2 block mean (odd last row/column dropped)."
-    h,w = a.shape; a = a[:h - h % 2, :w - w % 2]
-    return (a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2])*np.float32(0.25)
-
-def blob_scale_maxima(nuc:np.ndarray, # HxW nuclear optical density (H + DAB), float32
-                      d_min:float=6., # Smallest blob diameter considered, px
-                      d_max:float=160., # Largest, px (capped at a quarter of the image side)
-                      per_octave:int=4, # Scales per octave
-                      min_od:float=0.1, # Least nuclear OD at a blob centre: blobs in glass or pale stroma are ignored
-                      min_response:float=0.03, # Least scale-normalised LoG response (OD units)
-                     ) -> tuple:
-    "(diameters px, responses, y, x) of the space-scale maxima of the scale-normalised LoG on stained tissue, d refined by a parabola in log σ."
-    nuc = nuc.astype(np.float32, copy=False)
-    d_max = min(d_max, min(nuc.shape)/4)
-    n = int(np.ceil(np.log2(d_max/d_min)*per_octave)) + 1
-    sig = np.geomspace(d_min, d_max, n)/(2*np.sqrt(2))
-    lev = [int(max(0, np.floor(np.log2(s/1.5)))) for s in sig]
-    pyr = [nuc]
-    while len(pyr) <= max(lev): pyr.append(_block2(pyr[-1]))
-    R = [ndimage.laplace(ndimage.gaussian_filter(pyr[k], s/2**k, truncate=3.))*-(s/2**k)**2 for s,k in zip(sig, lev)]
-    def at(j, yb, xb):
-        k,r = lev[j], R[j]
-        return r[np.clip(((yb + 0.5)/2**k - 0.5).round().astype(int), 0, r.shape[0] - 1),
-                 np.clip(((xb + 0.5)/2**k - 0.5).round().astype(int), 0, r.shape[1] - 1)]
-    step,out = np.log(sig[1]/sig[0]), []
-    for j in range(1, n - 1):
-        k,r = lev[j], R[j]
-        y,x = np.nonzero((r >= square_filter(r, 3, 'max')) & (r > min_response) & (pyr[k] > min_od))
-        if not len(y): continue
-        yb,xb = (y + 0.5)*2**k - 0.5, (x + 0.5)*2**k - 0.5
-        a,b,c = at(j - 1, yb, xb), r[y, x], at(j + 1, yb, xb)
-        m = (b >= a) & (b >= c)
-        a,b,c,den = a[m], b[m], c[m], (a - 2*b + c)[m]
-        off = np.clip(np.where(den < 0, 0.5*(a - c)/np.where(den < 0, den, -1), 0), -0.5, 0.5)
-        out.append(np.stack([2*np.sqrt(2)*np.exp(np.log(sig[j]) + off*step), b, yb[m], xb[m]]))
-    return tuple(np.concatenate(out, 1)) if out else tuple(np.zeros((4, 0)))
-
-# %% ../nbs/06_label.ipynb #b2588852
-def suppress_overlaps(d:np.ndarray, w:np.ndarray, y:np.ndarray, x:np.ndarray) -> np.ndarray:
-    "Indices kept by greedy NMS of blobs (diameter d, response w, centre y, x): a centre closer than the mean radius of the two to a stronger kept blob is dropped."
-    kept,ky,kx,kr = [], [], [], []
-    for i in np.argsort(-w):
-        if kept and np.any((np.subtract(ky, y[i])**2 + np.subtract(kx, x[i])**2) < ((np.add(kr, d[i]/2))/2)**2): continue
-        kept.append(i); ky.append(y[i]); kx.append(x[i]); kr.append(d[i]/2)
-    return np.array(kept, int)
-
-# %% ../nbs/06_label.ipynb #a6ad9aa0
-def estimate_nucleus_scale(nuclear_od:np.ndarray, # HxW nuclear optical density (H + DAB)
-                           d_min:float=6., # Smallest nucleus diameter considered, px
-                           d_max:float=160., # Largest, px
-                          ) -> float:
-    "Typical nucleus diameter in px (response×area-weighted median of non-overlapping LoG blobs); ValueError on an image under 64 px or without blobs."
-    if min(nuclear_od.shape) < 64: raise ValueError(f'image {nuclear_od.shape} too small to estimate a nucleus scale')
-    d,w,y,x = blob_scale_maxima(nuclear_od, d_min, d_max)
-    if len(d) == 0: raise ValueError('no nucleus-like blobs found to estimate the scale')
-    keep = suppress_overlaps(d, w, y, x)
-    d,w = d[keep], (w*d**2)[keep]
-    o = np.argsort(d); c = np.cumsum(w[o])
-    return float(d[o][np.searchsorted(c, c[-1]/2)])
-
-# %% ../nbs/06_label.ipynb #c88d637f
-def block_mean(img:np.ndarray, # HxW or HxWxC array
-               k:int, # Block side, px
-              ) -> np.ndarray:
-    "float32 mean over k x k blocks; edges that do not fill a block are padded by repetition."
-    if k <= 1: return img.astype(np.float32, copy=False)
-    h,w = img.shape[:2]
-    H,W = -(-h//k)*k, -(-w//k)*k
-    pad = ((0, H - h), (0, W - w)) + ((0, 0),)*(img.ndim - 2)
-    if (H, W) != (h, w): img = np.pad(img, pad, mode='edge')
-    return img.reshape(H//k, k, W//k, k, *img.shape[2:]).mean((1, 3), dtype=np.float32)
-
-# %% ../nbs/06_label.ipynb #402a6240
-def to_work_scale(img:np.ndarray, # HxW or HxWxC float image
-                  factor:float, # Input px per working px (mpp_work/mpp); > 1 shrinks
-                 ) -> np.ndarray:
-    "Resample to the working pixel size: block mean over the integer part of a shrink factor, then bilinear for the rest."
-    img = img.astype(np.float32, copy=False)
-    k = int(factor) if factor >= 2 else 1
-    img = block_mean(img, k)
-    rest = factor/k
-    if abs(rest - 1) < 0.02: return img
-    return ndimage.zoom(img, (1/rest, 1/rest) + (1,)*(img.ndim - 2), order=1, prefilter=False, grid_mode=True, mode='nearest')
-
-# %% ../nbs/06_label.ipynb #43f0e23a
-def upscale_labels(labels:np.ndarray, # int32 labels at the working scale
-                   shape:tuple, # Target (H, W)
-                  ) -> np.ndarray:
-    "Nearest-neighbour resample of a label image to `shape` (labels mapped back to the input pixels)."
-    if labels.shape == tuple(shape[:2]): return labels
-    r = np.minimum((np.arange(shape[0]) + 0.5)*labels.shape[0]/shape[0], labels.shape[0] - 1).astype(int)
-    c = np.minimum((np.arange(shape[1]) + 0.5)*labels.shape[1]/shape[1], labels.shape[1] - 1).astype(int)
-    return labels.take(r, 0).take(c, 1)
+IHC_NUCLEI_COLUMNS = ['label', 'y', 'x', 'area', 'area_um2', 'core_um2', 'h_od', 'dab_od', 'positive', 'counted']
 
 # %% ../nbs/06_label.ipynb #52d5ebc6
 def to_work_rgb(img:np.ndarray, # HxWx3 uint8 RGB
@@ -444,203 +166,28 @@ def to_work_rgb(img:np.ndarray, # HxWx3 uint8 RGB
     size = (max(1, int(round(w/factor))), max(1, int(round(h/factor))))
     return np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize(size, Image.BOX))
 
-# %% ../nbs/06_label.ipynb #2ef3e264
-def subtract_background(img:np.ndarray, # 2-D nuclear OD, working scale
-                        radius_px:float, # Background radius, px
-                        cap:float=MAX_BACKGROUND, # Largest OD taken as background
-                       ) -> np.ndarray:
-    "img minus its background: grey opening (min then max filter over a (2r+1)² square) capped at `cap`; on block minima (blocks <= r/4) when r >= 8 px."
-    b = max(1, int(radius_px//4))
-    if b < 2:
-        size = 2*int(round(radius_px)) + 1
-        return img - np.minimum(square_filter(square_filter(img, size, 'min'), size, 'max'), cap)
-    h,w = img.shape
-    H,W = -(-h//b)*b, -(-w//b)*b
-    pad = np.pad(img, ((0, H - h), (0, W - w)), mode='edge')
-    small = functools.reduce(np.minimum, (pad[i::b] for i in range(b)))   # b x b block minima: rows, then columns
-    small = functools.reduce(np.minimum, (small[:, j::b] for j in range(b)))
-    size = 2*int(round(radius_px/b)) + 1
-    bg = np.minimum(square_filter(square_filter(small, size, 'min'), size, 'max'), cap)
-    return img - np.repeat(np.repeat(bg, b, 0), b, 1)[:h, :w]
+# %% ../nbs/06_label.ipynb #nf427f86
+def ihc_scale(img:np.ndarray, # RGB uint8 IHC image whose µm/px is unknown
+              white, # Its white point
+              stains:Stains, # Its stain vectors
+             ) -> tuple:
+    "(µm/px, source, flags): estimated from the nuclei (`estimate_mpp`), else `WORK_MPP` assumed."
+    def nuclear(rgb): c = np.maximum(concentrations_u8(rgb, white, stains), 0); return c[..., 0] + c[..., 1]
+    try: mpp = estimate_mpp(nuclear(to_work_rgb(img, 2)), lambda: nuclear(img), img.shape[0]*img.shape[1])
+    except ValueError: return WORK_MPP,'assumed',[f'scale unknown, {WORK_MPP} um/px assumed']
+    return mpp,'estimated',[f'scale estimated {mpp:.2f} um/px']
 
-# %% ../nbs/06_label.ipynb #57e97318
-def fill_holes(mask:np.ndarray, # 2-D bool
-              ) -> np.ndarray:
-    "mask with its holes (background components not touching the border) filled; one labelling pass."
-    bg,n = ndimage.label(~mask)
-    keep = np.zeros(n + 1, bool)
-    keep[np.concatenate([bg[0], bg[-1], bg[:, 0], bg[:, -1]])] = True
-    keep[0] = False
-    return ~keep[bg]
-
-# %% ../nbs/06_label.ipynb #fdbe7177
-def split_by_distance(mask:np.ndarray, # 2-D bool nucleus mask
-                      min_radius_px:float, # Smallest radius of a nucleus split off another, px
-                     ) -> np.ndarray:
-    "int32 labels (not consecutive), same shape as `mask`: its (4-connected) components, those with several distance-transform maxima split by watershed."
-    from skimage.segmentation import watershed
-    comp,n = ndimage.label(mask)
-    if n == 0: return comp.astype(np.int32)
-    # octagonal distance (mean of the city-block and chessboard chamfer distances): within ~8% of Euclidean, ~4x faster
-    dist = (ndimage.distance_transform_cdt(mask, 'taxicab') + ndimage.distance_transform_cdt(mask, 'chessboard')).astype(np.float32)*np.float32(0.5)
-    dist = ndimage.gaussian_filter(dist, 1.)
-    r = max(1, int(round(min_radius_px)))
-    peaks = (dist >= square_filter(dist, 2*r + 1, 'max')) & (dist > 1)
-    markers,_ = ndimage.label(peaks)
-    per = np.bincount(np.unique(comp[peaks]*(markers.max() + 1) + markers[peaks])//(markers.max() + 1), minlength=n + 1)
-    multi = per > 1
-    if not multi[1:].any(): return comp.astype(np.int32)
-    sub = multi[comp]
-    # the whole image, not a mosaic of these components (`pack_boxes`): skimage's watershed breaks ties between
-    # equal heights by the order the markers were queued, and the other order moved a few boundaries on the real bench
-    ws = watershed(-dist, np.where(sub, markers, 0), mask=sub)
-    single = ~multi; single[0] = False
-    lut = np.zeros(n + 1, np.int32); lut[single] = np.arange(1, single.sum() + 1)
-    out = lut[comp]
-    w = ws[sub]
-    out[sub] = np.where(w > 0, w + single.sum(), 0)   # marker ids: unique, not consecutive (`filter_areas` renumbers)
-    return out
-
-# %% ../nbs/06_label.ipynb #918f3ef1
-def grow_to_threshold(labels:np.ndarray, # int32 nucleus cores
-                      smooth:np.ndarray, # Smoothed background-subtracted nuclear OD
-                      od_low:float, # OD above which a pixel next to a core joins it
-                      max_px:float, # Farthest growth from a core, px
-                     ) -> np.ndarray:
-    "Each core grown to its OD contour: round(`max_px`) steps of 3x3 dilation into background pixels above `od_low` (ties: the larger id)."
-    out,free = labels.astype(np.int32, copy=False), smooth > od_low
-    for _ in range(max(1, int(round(max_px)))):
-        grow = free & (out == 0)
-        if not grow.any(): break
-        out = np.where(grow, square_filter(out, 3, 'max'), out)
-    return out
-
-# %% ../nbs/06_label.ipynb #pk01code
-def pack_boxes(ids:np.ndarray, # (N,) int object id (1..n) of each pixel
-               p:np.ndarray, # (N,) flat index of each pixel in an image `width` px wide
-               width:int, # Width of that image, px
-               n:int, # Largest object id
-               gap:int=2, # Empty px between two boxes
-              ) -> tuple:
-    "(my, mx, shape): each pixel's row and column on a mosaic of shape `shape` (h, w) that holds every object's bounding box, translated (relative positions and raster order kept), on shelves `gap` px apart, shortest boxes first."
-    ys,xs = np.divmod(p, width)
-    big = np.iinfo(np.int64).max
-    y0,x0,y1,x1 = np.full(n + 1, big),np.full(n + 1, big),np.full(n + 1, -1),np.full(n + 1, -1)
-    np.minimum.at(y0, ids, ys); np.minimum.at(x0, ids, xs); np.maximum.at(y1, ids, ys); np.maximum.at(x1, ids, xs)
-    obj = np.flatnonzero(y1 >= 0)
-    h,w = y1[obj] - y0[obj] + 1 + gap,x1[obj] - x0[obj] + 1 + gap   # boxes with their gap
-    o = np.argsort(h, kind='stable'); h,w = h[o],w[o]
-    R = max(int(w.max()), int(np.sqrt((h*w).sum())))   # shelf length: about a square mosaic
-    start = np.cumsum(w) - w
-    row = start//R
-    rowh = np.zeros(int(row[-1]) + 1, np.int64); np.maximum.at(rowh, row, h)
-    oy,ox = np.zeros(n + 1, np.int64),np.zeros(n + 1, np.int64)
-    oy[obj[o]],ox[obj[o]] = (np.cumsum(rowh) - rowh)[row],start - row*R
-    return oy[ids] + ys - y0[ids], ox[ids] + xs - x0[ids], (int(rowh.sum()), int(R + w.max()))
-
-# %% ../nbs/06_label.ipynb #10cccaea
-def split_by_stain(cores:np.ndarray, # int32 nucleus cores (working scale), HxW
-                   conc:np.ndarray, # HxWx2 stain concentrations (H, DAB), same scale
-                   min_px:float, # Least area of each piece, px (a nucleus core's least area)
-                  ) -> np.ndarray:
-    "`cores` (HxW int32) with each core that holds a DAB-dominated and a hematoxylin-dominated region split between them (regions under `min_px`/4 are specks and join the nearest region; new ids after the largest, in core order); cores left whole unless every piece has `min_px`. All candidate cores at once, on a mosaic of their boxes (`pack_boxes`)."
-    at = np.flatnonzero(cores > 0)
-    lab,c = cores.ravel()[at],conc.reshape(-1, 2)[at]
-    brown = c[:, 1] > c[:, 0]
-    n = int(cores.max()) if at.size else 0
-    nb,na = np.bincount(lab, brown, minlength=n + 1),np.bincount(lab, minlength=n + 1)
-    cand = (nb >= min_px) & (na - nb >= min_px)   # enough of both colours for two nuclei
-    if not cand.any(): return cores
-    sel = cand[lab]
-    p,ids,br = at[sel],lab[sel],brown[sel]
-    my,mx,shape = pack_boxes(ids, p, cores.shape[1], n)
-    cls = np.zeros(shape, np.int8); cls[my, mx] = np.where(br, 1, 2)
-    rb,nrb = ndimage.label(cls == 1); rh,nrh = ndimage.label(cls == 2)
-    reg = np.where(br, rb[my, mx], rh[my, mx] + nrb)   # colour region of each pixel: a core's brown ones first, each colour in raster order
-    size = np.bincount(reg, minlength=nrb + nrh + 1)
-    regc = np.zeros(len(size), np.int64); regc[reg] = ids   # the core of each region
-    mark = size >= min_px/4; mark[0] = False   # a region, not a speck
-    mr = np.flatnonzero(mark)
-    k = np.bincount(regc[mr], minlength=n + 1)   # regions per core
-    o = np.lexsort((mr, regc[mr]))
-    rank = np.zeros(len(size), np.int64); rank[mr[o]] = np.arange(len(mr)) - np.searchsorted(regc[mr][o], regc[mr][o])   # 0, 1, .. within its core
-    two = k[ids] >= 2
-    if not two.any(): return cores
-    asg = np.where(mark[reg], reg, 0)
-    speck = two & (asg == 0)
-    if speck.any():   # specks join the nearest region (Euclidean) of their core
-        mk = np.zeros(shape, np.int64); mk[my[two], mx[two]] = asg[two]
-        iy,ix = ndimage.distance_transform_edt(mk == 0, return_distances=False, return_indices=True)
-        asg[speck] = mk[iy[my[speck], mx[speck]], ix[my[speck], mx[speck]]]
-        for c in np.unique(ids[speck][regc[asg[speck]] != ids[speck]]).tolist():   # another core's region was nearer across the gap: this core alone
-            s = ids == c
-            y0,x0 = my[s].min(),mx[s].min()
-            box = np.zeros((my[s].max() + 1 - y0, mx[s].max() + 1 - x0), np.int64); box[my[s] - y0, mx[s] - x0] = np.where(mark[reg[s]], reg[s], 0)
-            jy,jx = ndimage.distance_transform_edt(box == 0, return_distances=False, return_indices=True)
-            q = s & speck
-            asg[q] = box[jy[my[q] - y0, mx[q] - x0], jx[my[q] - y0, mx[q] - x0]]
-    piece = np.bincount(asg[two], minlength=len(size))
-    least = np.full(n + 1, np.inf); np.minimum.at(least, regc[mr], piece[mr])
-    acc = (k >= 2) & (least >= min_px)   # every piece large enough for a nucleus
-    if not acc.any(): return cores
-    extra = np.where(acc, k - 1, 0)
-    base = n + 1 + np.cumsum(extra) - extra   # first new id of each split core
-    px = acc[ids]
-    m = rank[asg[px]]
-    out = cores.copy()
-    out.ravel()[p[px]] = np.where(m == 0, ids[px], base[ids[px]] + m - 1)
-    return out
-
-# %% ../nbs/06_label.ipynb #09320b2f
-def split_nuclei(smooth:np.ndarray, # Smoothed, background-subtracted nuclear OD (working scale)
-                 od_threshold:float, # OD above which a pixel can be nucleus
-                 min_radius_px:float, # Smallest radius of a nucleus split off a touching one, px
-                 grow_px:float=0., # Growth of each core to its OD contour, px (0: none)
-                 grow_od:float=GROW_OD, # OD of that contour
-                 conc:np.ndarray|None=None, # hxwx2 stain concentrations (H, DAB): cores of both colours split (`split_by_stain`)
-                 min_core_px:float=0., # Least core area of a nucleus, px (for that split)
-                ) -> tuple:
-    "(nuclei, cores): int32 labels of the grown nuclei and of their convex cores (same ids), as QuPath's watershed detection, touching nuclei of different stain split."
-    mask = (ndimage.laplace(smooth) < 0) & (smooth > od_threshold)
-    mask = fill_holes(square_filter(square_filter(mask, 3, 'min'), 3, 'max'))   # opening
-    cores = split_by_distance(mask, min_radius_px)
-    if conc is not None: cores = split_by_stain(cores, conc, min_core_px)
-    return (grow_to_threshold(cores, smooth, grow_od, grow_px) if grow_px > 0 else cores), cores
-
-# %% ../nbs/06_label.ipynb #380e964b
-NUCLEI_COLUMNS = ['label', 'y', 'x', 'area', 'area_um2', 'core_um2', 'h_od', 'dab_od', 'positive', 'counted']
-
-def nuclei_measures(labels:np.ndarray, # int32 labels, working scale
-                    conc:np.ndarray, # hxwx2 stain concentrations (H, DAB) at the working scale
-                    mpp_work:float, # µm per working px
-                    dab_threshold:float, # Mean DAB OD above which positive
-                    cores:np.ndarray|None=None, # Labels (same ids) where the stain is measured; default `labels`
-                   ) -> pd.DataFrame:
-    "Per nucleus: label, centroid y/x (working px), area and core area µm², mean H and DAB OD over the core, positive."
-    n = int(labels.max())
-    if n == 0: return pd.DataFrame(columns=[c for c in NUCLEI_COLUMNS if c not in ('area', 'counted')])
-    at = np.flatnonzero(labels)   # only pixels in a nucleus
-    lab = labels.ravel()[at]
-    cnt = np.bincount(lab, minlength=n + 1)[1:].astype(float)
-    mean = lambda v: np.bincount(lab, v, minlength=n + 1)[1:]/np.maximum(cnt, 1)
-    cat = at if cores is None else np.flatnonzero(cores)
-    core = lab if cores is None else cores.ravel()[cat]
-    ccnt = np.bincount(core, minlength=n + 1)[1:n + 1].astype(float)
-    cmean = lambda v: np.where(ccnt > 0, np.bincount(core, v.ravel()[cat], minlength=n + 1)[1:n + 1]/np.maximum(ccnt, 1), mean(v.ravel()[at]))
-    rows,cols = np.divmod(at, labels.shape[1])
-    df = pd.DataFrame(dict(label=np.arange(1, n + 1), y=mean(rows), x=mean(cols), area_um2=cnt*mpp_work**2, core_um2=ccnt*mpp_work**2,
-                           h_od=cmean(conc[..., 0]), dab_od=cmean(conc[..., 1])))
-    df['positive'] = df.dab_od > dab_threshold
-    return df[cnt > 0].reset_index(drop=True)
-
-# %% ../nbs/06_label.ipynb #d144f7e5
-def filter_areas(labels:np.ndarray, # int32 labels
-                 keep:np.ndarray, # Boolean per label 1..n (index 0 = label 1)
-                ) -> np.ndarray:
-    "Labels with the dropped objects removed and the kept ones renumbered 1..k."
-    lut = np.zeros(len(keep) + 1, np.int32)
-    lut[1:][keep] = np.arange(1, keep.sum() + 1)
-    return lut[labels]
+# %% ../nbs/06_label.ipynb #nc2b0351
+def ihc_work_conc(img:np.ndarray, # RGB uint8 IHC image
+                  mpp:float, # Its µm/px
+                  white, stains:Stains, # Its white point and stain vectors
+                 ) -> np.ndarray:
+    "hxwx2 (H, DAB) concentrations >= 0 at `WORK_MPP`; where the input is finer, its RGB is area-averaged first."
+    factor = WORK_MPP/mpp
+    if factor > 1.02: conc = concentrations_u8(to_work_rgb(img, factor), white, stains)   # RGB area-averaged first
+    else: conc = to_work_scale(concentrations_u8(img, white, stains), factor)
+    np.maximum(conc, 0, out=conc)
+    return conc
 
 # %% ../nbs/06_label.ipynb #4473f394
 def detect_nuclei(img:np.ndarray, # HxWx3 uint8 RGB brightfield IHC (DAB + hematoxylin)
@@ -649,48 +196,21 @@ def detect_nuclei(img:np.ndarray, # HxWx3 uint8 RGB brightfield IHC (DAB + hemat
                   dab_threshold:float=DAB_THRESHOLD, # Mean nuclear DAB OD above which a nucleus is positive
                   od_threshold:float=OD_THRESHOLD, # Nuclear OD above background that counts as nucleus
                  ) -> tuple:
-    "(nuclei, labels, info): nuclei table (`NUCLEI_COLUMNS`: y/x in input px, `area` input px above the nucleus' half maximum, `counted`: tumour-sized), int32 label image, and mpp/stains/flags/tissue used."
-    white = white_point(img[::4, ::4])
-    step,given = max(2, int(np.sqrt(img.shape[0]*img.shape[1]/2.5e5))), stains is not None   # 0.25 MP is plenty to estimate two vectors
-    if stains is None: stains,flags = estimate_ihc_stains(optical_density(img[::step, ::step], white))
-    else: stains,flags = as_stains(stains), []
-    info = dict(stains=stains, mpp_source='given')
-    if mpp is None:
-        def nuclear(rgb): c = np.maximum(concentrations_u8(rgb, white, stains), 0); return c[..., 0] + c[..., 1]
-        try:   # on the half-size image (fast); on the full image too where nuclei may be too few px there to be resolved,
-               # or where it is cheap (<= 2 MP): the smaller diameter wins (the larger is clusters, as on sparse tissue)
-            d_px = 2*estimate_nucleus_scale(nuclear(to_work_rgb(img, 2)))
-            if d_px < 6*SCALE_D_MIN or img.shape[0]*img.shape[1] <= 2e6: d_px = min(d_px, estimate_nucleus_scale(nuclear(img)))
-            mpp,info['mpp_source'] = NUCLEUS_DIAMETER_UM/d_px, 'estimated'
-            flags.append(f'scale estimated {mpp:.2f} um/px')
-        except ValueError: mpp,info['mpp_source'] = WORK_MPP, 'assumed'; flags.append(f'scale unknown, {WORK_MPP} um/px assumed')
-    info['mpp'] = float(mpp)
-    factor = WORK_MPP/mpp
-    if factor > 1.02: conc = concentrations_u8(to_work_rgb(img, factor), white, stains)   # finer input: RGB area-averaged first
-    else: conc = to_work_scale(concentrations_u8(img, white, stains), factor)
-    np.maximum(conc, 0, out=conc)
-    mpp_w = mpp*img.shape[0]/conc.shape[0]
-    total = conc[..., 0] + conc[..., 1]   # = conc.sum(-1), on the contiguous planes
+    """(nuclei, labels, info) of an IHC image by `watershed_nuclei`: nuclei table (`IHC_NUCLEI_COLUMNS`: y/x in input
+    px, `area` input px above the nucleus' half maximum, `counted`: tumour-sized), int32 label image, and
+    mpp/stains/flags/tissue used."""
+    white,given = white_point(img[::4, ::4]),stains is not None
+    stains,flags = ihc_stains(img, stains, white, min_step=2)
+    source = 'given'
+    if mpp is None: mpp,source,more = ihc_scale(img, white, stains); flags += more
+    conc = ihc_work_conc(img, mpp, white, stains)
     dab = conc[..., 1]
     if given and ((dab > 0.15) & (dab > conc[..., 0])).mean() < 0.002:
         flags.append('no DAB')   # given (e.g. slide-pooled) vectors: this patch has (almost) no DAB
-    info['tissue_um2'] = float((total > 0.05).sum())*mpp_w**2
-    nuc = ndimage.gaussian_filter(subtract_background(total, BACKGROUND_UM/mpp_w), SIGMA_UM/mpp_w, truncate=3.)
-    labels,cores = split_nuclei(nuc, od_threshold, SPLIT_UM/mpp_w, GROW_UM/mpp_w, conc=conc, min_core_px=MIN_AREA_UM2/mpp_w**2)
-    df = nuclei_measures(labels, conc, mpp_w, dab_threshold, cores)
-    at = np.flatnonzero(labels); lab_at,v = labels.ravel()[at],nuc.ravel()[at]
-    peak = np.zeros(int(labels.max()) + 1, np.float32); np.maximum.at(peak, lab_at, v)
-    half = np.bincount(lab_at, v >= HALF_MAX*peak[lab_at], minlength=len(peak))[1:]*mpp_w**2   # area at each nucleus' half maximum
-    df['half_um2'] = half[df.label.to_numpy(int) - 1]
-    ok = ((df.core_um2 >= MIN_AREA_UM2) & (df.area_um2 <= MAX_AREA_UM2)).to_numpy(bool)
-    keep = np.zeros(int(labels.max()), bool); keep[df.label.to_numpy(int)[ok] - 1] = True
-    labels,df = filter_areas(labels, keep), df[ok].reset_index(drop=True)
-    sy,sx = img.shape[0]/labels.shape[0], img.shape[1]/labels.shape[1]
-    med = df.area_um2.median() if len(df) else 0.
-    df = df.assign(label=np.arange(1, len(df) + 1), y=(df.y + 0.5)*sy - 0.5, x=(df.x + 0.5)*sx - 0.5, area=df.half_um2/mpp**2,
-                   counted=df.area_um2 >= MIN_RELATIVE_AREA*med)
-    info['flags'] = flags
-    return df[NUCLEI_COLUMNS], upscale_labels(labels, img.shape), info
+    found = watershed_nuclei(conc[..., 0] + conc[..., 1], mpp*img.shape[0]/conc.shape[0], {'h_od': conc[..., 0], 'dab_od': dab},
+                             split=conc, od_threshold=od_threshold, work_mpp=None, frame=(*img.shape[:2], mpp))
+    nuc = found.table.assign(positive=found.table.dab_od > dab_threshold)[IHC_NUCLEI_COLUMNS]
+    return nuc,found.labels,dict(stains=stains, mpp_source=source, mpp=float(mpp), tissue_um2=found.tissue_um2, flags=flags)
 
 # %% ../nbs/06_label.ipynb #a04dfa13
 def label_watershed(img:np.ndarray, # RGB uint8 IHC image
@@ -699,12 +219,9 @@ def label_watershed(img:np.ndarray, # RGB uint8 IHC image
                     mpp:float|None=None, # µm per pixel; None: estimated from the image
                    ) -> Labelling:
     "The 'nuclear' labeller with the weight-free detector (`detect_nuclei`): the counted (tumour-sized) nuclei make the ratios."
-    reason = blank_reason(img)
-    if reason: return Labelling('nuclear', img.shape[:2], reason=reason, detector='watershed', mpp=mpp)
+    if reason := blank_reason(img): return Labelling('nuclear', img.shape[:2], reason=reason, detector='watershed', mpp=mpp)
     nuc,labels,info = detect_nuclei(img, mpp, stains, dab_threshold)
-    c = nuc[nuc.counted.to_numpy(bool)]
-    pos = c.positive.to_numpy(bool)
-    contrib = pd.DataFrame(dict(y=c.y, x=c.x, area_pos=c.area*pos, area_all=c.area, n_pos=pos.astype(int), n_all=1))
+    contrib = nuclear_contributions(nuc[nuc.counted.to_numpy(bool)])
     flags = info['flags'] + plausibility_flags(nuc.area_um2.to_numpy(float), info['tissue_um2'], info['mpp_source'] == 'given')
     return Labelling('nuclear', img.shape[:2], contrib, stains=info['stains'], labels={'nuclei': labels}, nuclei=nuc,
                      detector='watershed', mpp=info['mpp'], flags=flags)
@@ -830,7 +347,70 @@ def not_ihc_reason(img:np.ndarray, # RGB uint8 image, HxWx3 (artefacts masked)
     if r < ratio: return ''   # hematoxylin nuclei free of the second stain: a nuclear marker
     return f'not DAB IHC (eosin-like counterstain: blue/green OD {e[2]/e[1]:.2f}, {r:.2f} of the nuclear hematoxylin, dominant on {100*dom:.0f}% of the tissue)'
 
-# %% ../nbs/06_label.ipynb #8ce671fc
+# %% ../nbs/06_label.ipynb #n461dbeb
+@dataclass
+class LabelSettings:
+    "The labeller's settings, checked once (an `InputError` naming the option) and passed down as one object."
+    method:str='nuclear' # 'nuclear', 'seed' or 'threshold'
+    model:object=None # StarDist2D, or a name/folder for `load_nuclei_model` ('seed' and the 'stardist' detector)
+    stains:object=None # Fixed stain vectors (`Stains` or 2x3); None: estimated per image ('threshold': skimage's)
+    dab_threshold:float=DAB_THRESHOLD # 'nuclear': mean DAB OD above which a nucleus is positive
+    detector:str='watershed' # 'nuclear': 'watershed' (weight-free) or 'stardist'
+    mpp:float|None=None # µm per pixel; None: estimated from the nuclei (watershed) / not resampled (stardist)
+    min_nuclei:int=MIN_NUCLEI # Fewer nuclei in a patch or tile: NaN with reason 'too few nuclei'
+    tile:int=224 # Tile side of the tile labels, px
+    stride:int=112 # Step between tiles, px
+
+    def __post_init__(self):
+        if self.method not in METHODS: raise InputError('--method', f"must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.detector not in DETECTORS:
+            raise InputError('--detector', f"must be one of {', '.join(DETECTORS)}, got {self.detector!r}")
+        if self.mpp is not None and not (np.isfinite(self.mpp) and self.mpp > 0):
+            raise InputError('--mpp', f'must be a positive number of µm per pixel, got {self.mpp!r}')
+        self.mpp = None if self.mpp is None else float(self.mpp)
+        if self.stains is not None: self.stains = as_stains(self.stains, '--stains')
+
+    @property
+    def needs_model(self) -> bool: return self.method == 'seed' or (self.method == 'nuclear' and self.detector == 'stardist')
+
+# %% ../nbs/06_label.ipynb #ne7d8c54
+def _run_labeller(img:np.ndarray, # RGB uint8 image, artefacts masked
+                  s:LabelSettings, # The settings
+                 ) -> Labelling:
+    "The labelling of `img` by the chosen method and detector (a model is loaded only where one is needed and the image is not blank)."
+    if s.method == 'threshold':
+        lab = label_threshold(img, stains=s.stains); lab.mpp = s.mpp
+        return lab
+    if s.method == 'nuclear' and s.detector == 'watershed': return label_watershed(img, s.stains, s.dab_threshold, s.mpp)
+    if reason := blank_reason(img): return Labelling(s.method, img.shape[:2], reason=reason, detector='stardist', mpp=s.mpp)
+    model = load_nuclei_model(s.model)
+    return label_nuclear(img, model, s.stains, s.dab_threshold, s.mpp) if s.method == 'nuclear' else label_seed(img, model)
+
+# %% ../nbs/06_label.ipynb #n9b2ceab
+def _flag_quality(img:np.ndarray, # The labelled image, artefacts masked
+                  lab:Labelling, # Its labelling (changed in place)
+                  art:float, share:float, # Artefact fraction of the image, and share of its non-glass area
+                 ) -> Labelling:
+    "`lab` with the not-IHC and artefact flags, and the reasons they give."
+    lab.artefact_fraction = art
+    if lab.stains is not None and not lab.reason and (why := not_ihc_reason(img)):
+        lab.flags.append(why); lab.reason = 'not DAB IHC'   # H&E (or another pink counterstain): no Ki-67 label
+    if art >= ARTEFACT_FLAG:
+        lab.flags.append(f'artefact {100*art:.0f}%')
+        if lab.reason in ('blank', 'no tissue'): lab.reason = 'no tissue (artefact)'   # ink / black only
+        elif share >= ARTEFACT_MAX_SHARE and not lab.reason: lab.reason = 'mostly artefact'   # what is left is not trusted
+    return lab
+
+# %% ../nbs/06_label.ipynb #n648ccfb
+def label_with(img, # Image array (RGB/RGBA; uint8, uint16 or float in [0, 1])
+               s:LabelSettings, # The labeller's settings
+               source:str='image', # Name used in error messages
+              ) -> Labelling:
+    "`label_image` with its settings as one `LabelSettings`."
+    img,art,share = mask_artefacts(as_rgb_uint8(img, source))
+    return _flag_quality(img, _run_labeller(img, s), art, share)
+
+# %% ../nbs/06_label.ipynb #n3d5cea2
 def label_image(img, # Image array (RGB/RGBA; uint8, uint16 or float in [0, 1])
                 method:str='nuclear', # 'nuclear', 'seed' or 'threshold'
                 model=None, # StarDist2D, or a name/folder for `load_nuclei_model` (not needed for 'threshold')
@@ -840,41 +420,20 @@ def label_image(img, # Image array (RGB/RGBA; uint8, uint16 or float in [0, 1])
                 detector:str='watershed', # 'nuclear': 'watershed' (weight-free, measured better on real images) or 'stardist'
                 mpp:float|None=None, # µm per pixel of the image; None: estimated from the nuclei (watershed) / not resampled (stardist)
                ) -> Labelling:
-    "Label one IHC image with the chosen method, artefacts masked first: contributions, label images, nuclei, stains, µm/px and flags (see `patch_row`)."
-    if method not in METHODS: raise InputError('--method', f"must be one of {', '.join(METHODS)}, got {method!r}")
-    if detector not in DETECTORS: raise InputError('--detector', f"must be one of {', '.join(DETECTORS)}, got {detector!r}")
-    if mpp is not None and not (np.isfinite(mpp) and mpp > 0): raise InputError('--mpp', f'must be a positive number of µm per pixel, got {mpp!r}')
-    mpp = None if mpp is None else float(mpp)
-    img,art,share = mask_artefacts(as_rgb_uint8(img, source))
-    if method == 'threshold':
-        lab = label_threshold(img, stains=stains); lab.mpp = mpp
-    elif method == 'nuclear' and detector == 'watershed': lab = label_watershed(img, stains, dab_threshold, mpp)
-    elif reason := blank_reason(img): lab = Labelling(method, img.shape[:2], reason=reason, detector='stardist', mpp=mpp)
-    else:
-        model = load_nuclei_model(model)
-        lab = label_nuclear(img, model, stains, dab_threshold, mpp) if method == 'nuclear' else label_seed(img, model)
-    lab.artefact_fraction = art
-    if lab.stains is not None and not lab.reason and (why := not_ihc_reason(img)):
-        lab.flags.append(why); lab.reason = 'not DAB IHC'   # H&E (or another pink counterstain): no Ki-67 label
-    if art >= ARTEFACT_FLAG:
-        lab.flags.append(f'artefact {100*art:.0f}%')
-        if lab.reason in ('blank', 'no tissue'): lab.reason = 'no tissue (artefact)'   # ink / black only
-        elif share >= ARTEFACT_MAX_SHARE and not lab.reason: lab.reason = 'mostly artefact'   # ink over the tissue: what is left is not trusted
-    return lab
+    """Label one IHC image with the chosen method, artefacts masked first: contributions, label images, nuclei,
+    stains, µm/px and flags (see `patch_row`)."""
+    s = LabelSettings(method, model, stains, dab_threshold, detector, mpp)
+    return label_with(img, s, source)
 
-# %% ../nbs/06_label.ipynb #93bb60b0
+# %% ../nbs/06_label.ipynb #n8212fb3
+@delegates(label_image)
 def label_patch(img, # Image array (RGB/RGBA; uint8, uint16 or float in [0, 1])
                 method:str='nuclear', # 'nuclear', 'seed' or 'threshold'
                 model=None, # StarDist2D, or a name/folder for `load_nuclei_model`
-                stains=None, # Stain vectors (`Stains` or 2x3); default estimated (nuclear) / fixed (threshold)
-                dab_threshold:float=DAB_THRESHOLD, # 'nuclear': mean DAB OD above which a nucleus is positive
                 min_nuclei:int=MIN_NUCLEI, # Fewer nuclei: NaN with reason 'too few nuclei'
-                source:str='image', # Name used in error messages
-                detector:str='watershed', # 'nuclear': 'watershed' or 'stardist'
-                mpp:float|None=None, # µm per pixel; None: estimated (watershed)
-               ) -> dict:
+                **kwargs) -> dict:
     "Label row of one IHC image: ratio_area, ratio_count, n_nuclei, n_positive, label_method, label_reason, stains, flags, mpp, detector."
-    return patch_row(label_image(img, method, model, stains, dab_threshold, source, detector, mpp), min_nuclei)
+    return patch_row(label_image(img, method, model, **kwargs), min_nuclei)
 
 # %% ../nbs/06_label.ipynb #05a0767d
 def tile_labels(lab:Labelling, # Result of `label_image` on the whole patch
@@ -929,95 +488,6 @@ def plot_labelling(img, # The labelled RGB image
     ax.imshow(img); ax.axis('off')
     ax.set_title(title or f"{lab.method}: area {r['ratio_area']:.2f}{counts} {r['label_reason']}", fontsize=9)
     return ax
-
-# %% ../nbs/06_label.ipynb #f9500dc7
-def read_bench_index(bench, # Benchmark folder: images/, cells/, index.csv
-                     mpp_csv=None, # Optional CSV `key,mpp`: key = an image id or id prefix (longest match wins)
-                    ) -> pd.DataFrame:
-    "index.csv with a `source` column and an `mpp` column (NaN where unknown); `InputError` naming what is missing."
-    bench = Path(bench)
-    if not (bench/'index.csv').is_file(): raise InputError(bench, 'has no index.csv', 'A benchmark folder holds images/, cells/ and index.csv')
-    idx = pd.read_csv(bench/'index.csv', dtype={'id': str})
-    if 'source' not in idx: idx['source'] = idx.source_repo if 'source_repo' in idx else idx.id.str.rsplit('_', n=1).str[0]
-    idx['mpp'] = idx['mpp'].astype(float) if 'mpp' in idx else np.nan
-    if mpp_csv is not None:
-        keys = sorted(pd.read_csv(mpp_csv, comment='#').itertuples(index=False), key=lambda r: -len(str(r.key)))
-        for i,id_ in idx.id.items():
-            hit = next((r.mpp for r in keys if id_.startswith(str(r.key))), None)
-            if hit is not None: idx.loc[i, 'mpp'] = float(hit)
-    return idx
-
-# %% ../nbs/06_label.ipynb #39507248
-def score_detections(cells:pd.DataFrame, # Truth points: x, y (column, row), positive (1/0)
-                     nuclei:pd.DataFrame, # Detections: label, positive
-                     labels:np.ndarray, # Label image of the detections
-                    ) -> dict:
-    "Per-image counts: truth and predicted index (over `counted` nuclei where marked), found positives/negatives (any detection), and positive calls on found cells (tp, fp, fn)."
-    y = np.clip(np.round(cells.y).astype(int), 0, labels.shape[0] - 1)
-    x = np.clip(np.round(cells.x).astype(int), 0, labels.shape[1] - 1)
-    hit = labels[y, x]
-    truth = cells.positive.to_numpy().astype(bool)
-    pos_of = np.zeros(int(labels.max()) + 1, bool)
-    if len(nuclei): pos_of[nuclei.label.to_numpy(int)] = nuclei.positive.to_numpy(bool)
-    found,called = hit > 0, pos_of[hit]
-    counted = nuclei[nuclei.counted.astype(bool)] if 'counted' in nuclei else nuclei   # the nuclei the Ki-67 index is made of
-    return dict(truth_index=truth.mean(), pred_index=float(counted.positive.mean()) if len(counted) else np.nan,
-                n_pos=int(truth.sum()), n_neg=int((~truth).sum()), found_pos=int((found & truth).sum()),
-                found_neg=int((found & ~truth).sum()), tp=int((found & truth & called).sum()),
-                fp=int((found & ~truth & called).sum()), fn=int((found & truth & ~called).sum()), n_nuclei=len(nuclei))
-
-# %% ../nbs/06_label.ipynb #7f81e4e9
-def summarise_bench(rows:pd.DataFrame, # One row per image: `score_detections` + id, mp (megapixels), seconds
-                   ) -> dict:
-    "Index MAE, worst image and its error, images off by > 0.25, recall of positive and negative cells, positive-call F1, s/MP (wall; CPU where timed)."
-    err = (rows.pred_index - rows.truth_index).abs().fillna(1.)
-    tp,fp,fn = rows.tp.sum(), rows.fp.sum(), rows.fn.sum()
-    w = err.idxmax()
-    return dict(n_images=len(rows), index_mae=round(err.mean(), 4), worst_image=rows.id[w], worst_error=round(err[w], 4),
-                n_over_0_25=int((err > 0.25).sum()), recall_pos=round(rows.found_pos.sum()/max(1, rows.n_pos.sum()), 4),
-                recall_neg=round(rows.found_neg.sum()/max(1, rows.n_neg.sum()), 4),
-                f1_positive=round(2*tp/max(1, 2*tp + fp + fn), 4), s_per_mp=round(rows.seconds.sum()/rows.mp.sum(), 4)) \
-           | ({'cpu_s_per_mp': round(rows.cpu_seconds.sum()/rows.mp.sum(), 4)} if 'cpu_seconds' in rows else {})
-
-# %% ../nbs/06_label.ipynb #144a76ed
-def real_bench(bench, # Benchmark folder (images/, cells/, index.csv)
-               method:str='nuclear', # Labeller ('nuclear' or 'seed': anything with nuclei)
-               detector:str='watershed', # Nuclei detector of 'nuclear'
-               mpp_csv=None, # Optional key,mpp table; else index.csv's `mpp`, else estimated per image
-               model=None, # StarDist model for detector 'stardist' / method 'seed'
-              ) -> tuple:
-    "(summary dict: per source and overall, per-image DataFrame) of `label_image` on an annotated benchmark folder."
-    bench,idx = Path(bench), read_bench_index(bench, mpp_csv)
-    if method == 'seed' or detector == 'stardist': model = load_nuclei_model(model)
-    rows = []
-    for r in progress(list(idx.itertuples(index=False)), desc='real bench'):
-        img = read_image(bench/'images'/f'{r.id}.png', 'benchmark image')
-        cells = pd.read_csv(bench/'cells'/f'{r.id}.csv')
-        t,c = time.perf_counter(),time.process_time()
-        lab = label_image(img, method, model, source=r.id, detector=detector, mpp=float(r.mpp) if np.isfinite(r.mpp) else None)
-        sec,cpu = time.perf_counter() - t,time.process_time() - c
-        if method == 'nuclear' and lab.nuclei is not None: nuc,labels = lab.nuclei, lab.labels['nuclei']
-        elif lab.labels:   # seed: H and DAB nuclei; a truth point inside a DAB nucleus is called positive
-            labels = np.where(lab.labels['dab'] > 0, lab.labels['dab'] + lab.labels['h'].max(), lab.labels['h'])
-            ids = np.unique(labels[labels > 0])
-            nuc = pd.DataFrame(dict(label=ids, positive=ids > lab.labels['h'].max()))
-        else: nuc,labels = pd.DataFrame(dict(label=[], positive=[])), np.zeros(img.shape[:2], np.int32)
-        rows.append(dict(id=r.id, source=r.source, mp=img.shape[0]*img.shape[1]/1e6, seconds=sec, cpu_seconds=cpu, mpp=lab.mpp,
-                         flags=LABEL_FLAG_SEP.join(lab.flags), **score_detections(cells, nuc, labels)))
-    rows = pd.DataFrame(rows)
-    out = dict(method=method, detector=detector if method == 'nuclear' else None, bench=str(bench),
-               mpp='given' if mpp_csv is not None or idx.mpp.notna().any() else 'estimated',
-               sources={s: summarise_bench(g.reset_index(drop=True)) for s,g in rows.groupby('source')}, overall=summarise_bench(rows))
-    return out,rows
-
-# %% ../nbs/06_label.ipynb #bea500cf
-def find_real_bench(name:str='ki67-ihc', # Folder under shared/real-data
-                    start=None, # Where to start searching upwards (default: the working directory)
-                   ) -> Path|None:
-    "The first `shared/real-data/<name>` found in `start` or a folder above it, or None."
-    for d in [Path(start or Path.cwd()).resolve(), *Path(start or Path.cwd()).resolve().parents]:
-        if (d/'shared'/'real-data'/name/'index.csv').is_file(): return d/'shared'/'real-data'/name
-    return None
 
 # %% ../nbs/06_label.ipynb #68399e90
 LABEL_COLUMNS = ['ratio_area', 'ratio_count', 'n_nuclei', 'n_positive', 'label_method', 'label_reason', 'stain_vectors', 'stain_source',
@@ -1080,28 +550,24 @@ def slide_stains(patches:list, # IHC patches of one slide: files, or manifest ro
     if st.source.startswith('reference ('): return None   # too little stain in the pool: each patch on its own
     return Stains(st.vectors, f'slide ({len(ods)} patches): {st.source}'), flags
 
-# %% ../nbs/06_label.ipynb #3e317109
+# %% ../nbs/06_label.ipynb #nf48eaa8
 def _label_one(patch, # IHC patch file, or a manifest row (`dataset` given: read from its file or the slide)
                mpp:float|None=None, # Its µm per pixel (None: estimated)
                pooled:tuple|None=None, # (Stains, flags) of its slide (`slide_stains`), or None: estimated per patch
-               *, method:str, # 'nuclear', 'seed' or 'threshold'
-               model, # StarDist model, or None in a pool worker (the worker's own)
-               stains, # Fixed stain vectors, or None (estimated)
-               dab_threshold:float, # 'nuclear': positive above this mean DAB OD
-               min_nuclei:int, # Fewer nuclei: NaN with reason
-               tile:int, stride:int, # Tile side and step, px
-               detector:str='watershed', # 'nuclear': nuclei detector
+               *, settings:LabelSettings, # The labeller's settings (model None in a pool worker: the worker's own)
                dataset=None, # Dataset of a manifest row
               ) -> tuple:
     "Label one IHC patch: (patch label row, its tile labels)."
-    model = _worker_model() if model is None else model
+    s = settings
     try: img,source = _read_ihc(patch, dataset)
     except Exception as e:
-        lab = Labelling(method, (0, 0), reason=f'unreadable: {e}'.replace('\n', ' '))
-        return patch_row(lab, min_nuclei),tile_labels(lab, tile, stride)
-    lab = label_image(img, method, model, stains if pooled is None else pooled[0], dab_threshold, source=source, detector=detector, mpp=mpp)
+        lab = Labelling(s.method, (0, 0), reason=f'unreadable: {e}'.replace('\n', ' '))
+        return patch_row(lab, s.min_nuclei),tile_labels(lab, s.tile, s.stride)
+    model = _worker_model() if s.model is None else s.model
+    ps = replace(s, model=model, mpp=mpp, stains=s.stains if pooled is None else pooled[0])
+    lab = label_with(img, ps, source)
     if pooled is not None: lab.flags = list(pooled[1]) + [f for f in lab.flags if f not in pooled[1]]
-    return patch_row(lab, min_nuclei),tile_labels(lab, tile, stride, min_nuclei)
+    return patch_row(lab, s.min_nuclei),tile_labels(lab, s.tile, s.stride, s.min_nuclei)
 
 # %% ../nbs/06_label.ipynb #b2f0a010
 def _submit_by_slide(pool, # Executor (`cluster.executor`: local processes or a Dask cluster)
@@ -1121,7 +587,142 @@ def _submit_by_slide(pool, # Executor (`cluster.executor`: local processes or a 
     for f in cf.as_completed(stain_futures): submit(stain_futures[f], f.result())
     return futures
 
-# %% ../nbs/06_label.ipynb #5f1ff59d
+# %% ../nbs/06_label.ipynb #n6a5269f
+def _kept_patches(ds:Dataset, # The dataset
+                 ) -> pd.DataFrame:
+    "The manifest's kept rows (IHC cut at the H&E place where it states none); `InputError` when it lacks a column."
+    manifest = ds.read_manifest()
+    missing = [c for c in MANIFEST_NEEDS if c not in manifest.columns]
+    if missing: raise InputError(ds.manifest_path, f'lacks the columns {missing}', 'Write it with `ki67 tile`')
+    if 'ihc_x' not in manifest.columns: manifest = manifest.assign(ihc_x=manifest.x, ihc_y=manifest.y)
+    return manifest[manifest.keep.astype(bool)].reset_index(drop=True)   # IHC patch file, or the region of the slide
+
+# %% ../nbs/06_label.ipynb #n7953c6b
+def _still_valid(prev:pd.DataFrame, # Label rows written before
+                 kept:pd.DataFrame, # The kept manifest rows
+                 s:LabelSettings, # The settings
+                ) -> pd.Series:
+    "Which rows of `prev` are of a kept patch cut at the same IHC place (and, for 'nuclear', by the same detector)."
+    current = set(zip(kept.patch_id, kept.ihc_x.astype(int), kept.ihc_y.astype(int)))
+    valid = pd.Series([(p, int(x), int(y)) in current for p,x,y in zip(prev.patch_id, prev.ihc_x, prev.ihc_y)],
+                      index=prev.index, dtype=bool)
+    if s.method == 'nuclear':   # a row of another detector (or written before detectors existed) is labelled again
+        valid &= (prev.detector if 'detector' in prev else pd.Series('', index=prev.index)).fillna('').eq(s.detector)
+    return valid
+
+def _resume(ds:Dataset, kept:pd.DataFrame, s:LabelSettings, force:bool) -> tuple:
+    "(done, todo, tiles, prev): label rows still valid, kept rows to label, the done rows' tile labels, all rows before."
+    lpath,tpath = ds.labels_path(s.method),ds.tile_labels_path(s.method)
+    empty = pd.DataFrame(columns=LABEL_KEYS + LABEL_COLUMNS)
+    prev = read_table(lpath) if lpath.exists() else empty
+    done = empty if force else prev[_still_valid(prev, kept, s)]
+    todo = kept[~kept.patch_id.isin(set(done.patch_id))]
+    tiles = read_table(tpath) if tpath.exists() and len(done) else pd.DataFrame(columns=TILE_LABEL_COLUMNS)
+    return done,todo,tiles[tiles.patch_id.isin(set(done.patch_id))],prev
+
+# %% ../nbs/06_label.ipynb #n0601744
+def _in_order(parts:list, # DataFrames with patch_id
+              columns:list, # Columns of the result
+              by:list, # Further sort columns
+              order:dict, # patch_id -> its position in the manifest
+             ) -> pd.DataFrame:
+    "Rows of `parts` in manifest order of their patch (then `by`)."
+    parts = [p for p in parts if len(p)]
+    if not parts: return pd.DataFrame(columns=columns)
+    t = pd.concat(parts, ignore_index=True)
+    t = t.assign(_o=t.patch_id.map(order)).sort_values(['_o'] + by, kind='stable')
+    return t.drop(columns='_o').reset_index(drop=True)[columns]
+
+def _save_labels(done, new_rows:list, tiles, new_tiles:list, # Label rows and tile labels: kept and new
+                 order:dict, lpath:Path, tpath:Path, # Manifest order; the two tables' paths
+                ) -> pd.DataFrame:
+    "Write both tables, in manifest order; the label table."
+    cols = LABEL_KEYS + LABEL_COLUMNS
+    labels = _in_order([done, pd.DataFrame(new_rows, columns=cols)], cols, [], order)
+    labels = labels.astype({'n_nuclei': 'Int64', 'n_positive': 'Int64', 'mpp': float})
+    write_table(_in_order([tiles] + new_tiles, TILE_LABEL_COLUMNS, ['tile_y', 'tile_x'], order), tpath)
+    write_table(labels, lpath)
+    return labels
+
+# %% ../nbs/06_label.ipynb #ndf8b2be
+def _patch_mpps(todo:pd.DataFrame, # Manifest rows to label
+                mpp:float|None, # µm/px given for every patch
+               ) -> list:
+    "µm/px of each patch: `mpp` when given, else the manifest's (the slide's level 0) where known, else None."
+    known = todo['mpp'].astype(float) if 'mpp' in todo else pd.Series(np.nan, index=todo.index)
+    return [mpp if mpp is not None else (float(v) if np.isfinite(v) and v > 0 else None) for v in known]
+
+def _labeller(s:LabelSettings, todo:pd.DataFrame, workers:int, scheduler) -> tuple:
+    "(pool or None, settings of the jobs): a pool's workers load their own model (`_init_label_worker`); here, once."
+    model = s.model if s.needs_model else None
+    init = (_init_label_worker, (_model_ref(model),)) if s.needs_model else ()    # weight-free: no worker set-up
+    pool = executor(workers, scheduler, *init) if len(todo) else None
+    if s.needs_model and pool is None and len(todo): model = load_nuclei_model(model)
+    return pool,replace(s, model=None if pool else model)
+
+# %% ../nbs/06_label.ipynb #n22a8427
+def _label_results(pool, s:LabelSettings, # Executor (or None) and the jobs' settings (`_labeller`)
+                   todo:pd.DataFrame, kept:pd.DataFrame, # Manifest rows to label; all kept rows
+                   root:Path, # The dataset, by its absolute path (workers, local or on a cluster, see it so)
+                   pool_stains:bool, # One stain estimate per slide ('nuclear' without fixed stains)
+                  ):
+    "Iterator of (label row, tile labels) of each row of `todo`, in order, stains pooled per slide where asked."
+    job = functools.partial(_label_one, settings=s, dataset=root)
+    reads = [c for c in READ_COLUMNS if c in kept.columns]
+    paths,mpps = todo[reads].to_dict('records'),_patch_mpps(todo, s.mpp)
+    groups = {}
+    if pool_stains and s.method == 'nuclear' and s.stains is None and len(todo):   # every kept patch of a slide pools
+        slides = kept[kept.slide_id.isin(set(todo.slide_id))].groupby('slide_id', sort=False)
+        groups = {sid: g[reads].to_dict('records') for sid,g in slides if len(g) > 1}
+    pool_one = functools.partial(slide_stains, dataset=root)
+    if pool: return (f.result() for f in _submit_by_slide(pool, job, pool_one, groups, paths, mpps, list(todo.slide_id)))
+    est = {sid: pool_one(g) for sid,g in groups.items()}
+    return map(job, paths, mpps, [est.get(sid) for sid in todo.slide_id])
+
+# %% ../nbs/06_label.ipynb #ncb7daf0
+def _label_row(r, # A manifest row (`itertuples`)
+               row:dict, # Its label row (`patch_row`)
+               s:LabelSettings, # The settings
+              ) -> dict:
+    "The stored row: the patch's keys, the label columns, and the detector of a 'nuclear' label."
+    return ({c: getattr(r, c) for c in LABEL_KEYS} | {c: row.get(c) for c in LABEL_COLUMNS}
+            | ({'detector': s.detector} if s.method == 'nuclear' else {}))
+
+def _log_labelled(labels:pd.DataFrame, todo:pd.DataFrame, method:str):
+    "Log how many of the new patches got a ratio, and why the others did not."
+    new = labels[labels.patch_id.isin(set(todo.patch_id))]
+    ok,why = new.label_reason.eq(''),', '.join(sorted(set(new.label_reason) - {''})) or 'none'
+    get_logger(__name__).info(f'labelled {len(todo)} patches with {method!r}: {ok.sum()} with a ratio, {(~ok).sum()} NaN ({why})')
+
+# %% ../nbs/06_label.ipynb #nfc21fab
+def _label_dataset(ds:Dataset, s:LabelSettings, # The dataset and the labeller's settings
+                   workers:int, force:bool, checkpoint:int, scheduler, pool_stains:bool, # As `label_dataset`
+                  ) -> pd.DataFrame:
+    "`label_dataset` with its settings as one `LabelSettings`."
+    kept = _kept_patches(ds)
+    order = {p: i for i,p in enumerate(kept.patch_id)}
+    done,todo,tiles,prev = _resume(ds, kept, s, force)
+    lpath,tpath = ds.labels_path(s.method),ds.tile_labels_path(s.method)
+    if todo.empty and len(done) == len(prev):
+        get_logger(__name__).info(f'{lpath}: every kept patch is labelled with {s.method!r}; nothing to do')
+        return prev.reset_index(drop=True)
+    pool,js = _labeller(s, todo, workers, scheduler)
+    results = _label_results(pool, js, todo, kept, ds.root.resolve(), pool_stains)
+    new_rows,new_tiles = [],[]
+    save = lambda: _save_labels(done, new_rows, tiles, new_tiles, order, lpath, tpath)
+    ensure_writable_dir(ds.labels_dir)
+    try:
+        for k,(r,(row,tl)) in enumerate(progress(zip(todo.itertuples(), results), total=len(todo), desc=f'label {s.method}'), 1):
+            new_rows.append(_label_row(r, row, s))   # unreadable rows too: resumed alike
+            new_tiles.append(tl.assign(slide_id=r.slide_id, patch_id=r.patch_id, x=r.x + tl.tile_x, y=r.y + tl.tile_y)[TILE_LABEL_COLUMNS])
+            if k % checkpoint == 0: save()
+        labels = save()
+    finally:
+        if pool: pool.shutdown(cancel_futures=True)
+    _log_labelled(labels, todo, s.method)
+    return labels
+
+# %% ../nbs/06_label.ipynb #n4a808c5
 def label_dataset(dataset, # Dataset directory with the tile stage's manifest
                   method:str='nuclear', # 'nuclear', 'seed' or 'threshold'
                   model=None, # StarDist model: StarDist2D, folder or pretrained name (default: `load_nuclei_model()`)
@@ -1138,80 +739,12 @@ def label_dataset(dataset, # Dataset directory with the tile stage's manifest
                   scheduler:str|None=None, # Dask scheduler address (or Client): label on that cluster; None: `$KI67_SCHEDULER`, else here
                   pool_stains:bool=True, # 'nuclear' without `stains`: one stain estimate per slide from its pooled patches (a lone patch: its own)
                  ) -> pd.DataFrame:
-    "Label the kept IHC patches of a dataset (resumable) into `labels/<method>.parquet` and its tile labels; return the patch labels (rejected manifest rows are absent; NaN rows carry a `label_reason`)."
+    """Label the kept IHC patches of a dataset (resumable) into `labels/<method>.parquet` and its tile labels; return
+    the patch labels (rejected manifest rows are absent; NaN rows carry a `label_reason`)."""
     ds = Dataset(dataset)
-    if method not in METHODS: raise InputError('--method', f"must be one of {', '.join(METHODS)}, got {method!r}")
-    if detector not in DETECTORS: raise InputError('--detector', f"must be one of {', '.join(DETECTORS)}, got {detector!r}")
-    if mpp is not None and not (np.isfinite(mpp) and mpp > 0): raise InputError('--mpp', f'must be a positive number of µm per pixel, got {mpp!r}')
-    needs_model = method == 'seed' or (method == 'nuclear' and detector == 'stardist')
+    s = LabelSettings(method, model, stains, dab_threshold, detector, mpp, min_nuclei, tile, stride)
     if workers < 1: raise InputError('--workers', f'must be at least 1, got {workers}')
-    manifest = ds.read_manifest()
-    missing = [c for c in MANIFEST_NEEDS if c not in manifest.columns]
-    if missing: raise InputError(ds.manifest_path, f'lacks the columns {missing}', 'Write it with `ki67 tile`')
-    if 'ihc_x' not in manifest.columns: manifest = manifest.assign(ihc_x=manifest.x, ihc_y=manifest.y)   # IHC cut at the H&E place
-    kept = manifest[manifest.keep.astype(bool)].reset_index(drop=True)   # IHC patch file, or (none written) the region of the slide
-    order = {p: i for i,p in enumerate(kept.patch_id)}
-    lpath,tpath = ds.labels_path(method),ds.tile_labels_path(method)
-    empty = pd.DataFrame(columns=LABEL_KEYS + LABEL_COLUMNS)
-    prev = read_table(lpath) if lpath.exists() else empty
-    current = set(zip(kept.patch_id, kept.ihc_x.astype(int), kept.ihc_y.astype(int)))
-    valid = pd.Series([(p, int(x), int(y)) in current for p,x,y in zip(prev.patch_id, prev.ihc_x, prev.ihc_y)], index=prev.index, dtype=bool)
-    if method == 'nuclear':   # a row of another detector (or written before detectors existed) is labelled again
-        valid &= (prev.detector if 'detector' in prev else pd.Series('', index=prev.index)).fillna('').eq(detector)
-    done = empty if force else prev[valid]
-    todo = kept[~kept.patch_id.isin(set(done.patch_id))]
-    log = get_logger(__name__)
-    if todo.empty and len(done) == len(prev):
-        log.info(f'{lpath}: every kept patch is labelled with {method!r}; nothing to do'); return prev.reset_index(drop=True)
-    tiles = read_table(tpath) if tpath.exists() and len(done) else pd.DataFrame(columns=TILE_LABEL_COLUMNS)
-    tiles = tiles[tiles.patch_id.isin(set(done.patch_id))]
-    if len(todo) and stains is not None: stains = as_stains(stains, '--stains')
-    if not needs_model: model = None
-    init = (_init_label_worker, (_model_ref(model),)) if needs_model else ()    # weight-free labellers: no worker set-up to register
-    pool = executor(workers, scheduler, *init) if len(todo) else None
-    if needs_model and pool is None and len(todo): model = load_nuclei_model(model)
-    root = ds.root.resolve()            # workers, local or on a cluster, see the dataset by its absolute path
-    job = functools.partial(_label_one, method=method, model=None if pool else model, stains=stains, dab_threshold=dab_threshold,
-                            min_nuclei=min_nuclei, tile=tile, stride=stride, detector=detector, dataset=root)
-    reads = [c for c in READ_COLUMNS if c in kept.columns]
-    paths = todo[reads].to_dict('records')
-    known = todo['mpp'].astype(float) if 'mpp' in todo else pd.Series(np.nan, index=todo.index)   # µm per level-0 px, from the slide
-    mpps = [mpp if mpp is not None else (float(v) if np.isfinite(v) and v > 0 else None) for v in known]
-    groups = {}
-    if pool_stains and method == 'nuclear' and stains is None and len(todo):   # every kept patch of a slide pools, done ones too
-        groups = {sid: g[reads].to_dict('records') for sid,g in kept[kept.slide_id.isin(set(todo.slide_id))].groupby('slide_id', sort=False) if len(g) > 1}
-    pool_one = functools.partial(slide_stains, dataset=root)
-    if pool: results = (f.result() for f in _submit_by_slide(pool, job, pool_one, groups, paths, mpps, list(todo.slide_id)))
-    else:
-        est = {sid: pool_one(g) for sid,g in groups.items()}
-        results = map(job, paths, mpps, [est.get(sid) for sid in todo.slide_id])
-    new_rows,new_tiles = [],[]
-    def ordered(parts, columns, by) -> pd.DataFrame:
-        "Rows of `parts` in manifest order of their patch (then `by`)."
-        parts = [p for p in parts if len(p)]
-        if not parts: return pd.DataFrame(columns=columns)
-        t = pd.concat(parts, ignore_index=True)
-        return t.assign(_o=t.patch_id.map(order)).sort_values(['_o'] + by, kind='stable').drop(columns='_o').reset_index(drop=True)[columns]
-    def save() -> pd.DataFrame:
-        labels = ordered([done, pd.DataFrame(new_rows, columns=LABEL_KEYS + LABEL_COLUMNS)], LABEL_KEYS + LABEL_COLUMNS, [])
-        labels = labels.astype({'n_nuclei': 'Int64', 'n_positive': 'Int64', 'mpp': float})
-        write_table(ordered([tiles] + new_tiles, TILE_LABEL_COLUMNS, ['tile_y', 'tile_x']), tpath)
-        write_table(labels, lpath)
-        return labels
-    ensure_writable_dir(ds.labels_dir)
-    try:
-        for k,(r,(row,tl)) in enumerate(progress(zip(todo.itertuples(), results), total=len(todo), desc=f'label {method}'), 1):
-            new_rows.append({c: getattr(r, c) for c in LABEL_KEYS} | {c: row.get(c) for c in LABEL_COLUMNS}
-                            | ({'detector': detector} if method == 'nuclear' else {}))   # unreadable rows too: resumed alike
-            new_tiles.append(tl.assign(slide_id=r.slide_id, patch_id=r.patch_id, x=r.x + tl.tile_x, y=r.y + tl.tile_y)[TILE_LABEL_COLUMNS])
-            if k % checkpoint == 0: save()
-        labels = save()
-    finally:
-        if pool: pool.shutdown(cancel_futures=True)
-    new = labels[labels.patch_id.isin(set(todo.patch_id))]
-    log.info(f'labelled {len(todo)} patches with {method!r}: {new.label_reason.eq("").sum()} with a ratio, '
-             f'{new.label_reason.ne("").sum()} NaN ({", ".join(sorted(set(new.label_reason) - {""})) or "none"})')
-    return labels
+    return _label_dataset(ds, s, workers, force, checkpoint, scheduler, pool_stains)
 
 # %% ../nbs/06_label.ipynb #c6a0b002
 def patch_labels(dataset, # Dataset directory (or `Dataset`) after `ki67 tile` and `ki67 label`
