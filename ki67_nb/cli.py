@@ -128,7 +128,7 @@ class Command:
 # %% ../nbs/13_cli.ipynb #6757b670
 def _registry() -> dict:
     "The training-method registry: name -> `TrainMethod` (imported now)."
-    from ki67_nb.core import TRAIN_METHODS
+    from ki67_nb.methods import TRAIN_METHODS
     return TRAIN_METHODS
 
 # %% ../nbs/13_cli.ipynb #f9c7bb5c
@@ -268,11 +268,20 @@ def _scored(t, a):
     "The lines `ki67 score` prints: one per input, then where the table is."
     return '\n'.join([*map(_score_line, t.fillna({'reason': ''}).itertuples()), f'scores: {Path(a.out)/"scores.csv"}'])
 
+# %% ../nbs/13_cli.ipynb #9944ff4f
+def _truth_scribbles(dataset, # Synthetic dataset after `ki67 tile`
+                     n:int=10, # Patch pairs to scribble
+                    ):
+    "Scribbles for the pixel RF painted from the synthetic truth, in the pixel RF's own format and files."
+    from ki67_nb.truth import truth_scribbles
+    from ki67_nb.pairs import kept_pairs
+    from ki67_nb.pixel_rf import sample_scribbles, scribble_path
+    return truth_scribbles(dataset, kept_pairs, sample_scribbles, scribble_path, n=n)
+
 # %% ../nbs/13_cli.ipynb #a5a368a4
 def _before_training(args):
     "What a training method needs first: scribbles for the pixel RF on a synthetic dataset (`truth.truth_scribbles`)."
-    from ki67_nb.truth import truth_scribbles
-    if args.method == 'pixel-rf': truth_scribbles(args.dataset)
+    if args.method == 'pixel-rf': _truth_scribbles(args.dataset)
 
 # %% ../nbs/13_cli.ipynb #69634c10
 def _demo_labels(ds, # The demo's `Dataset`
@@ -295,12 +304,11 @@ def _demo_train(ds, # The demo's `Dataset`
                ):
     "Train the tiny recipe of every registered method, one model per training function (ResNet18 for the regressors)."
     from ki67_nb.core import get_logger
-    from ki67_nb.truth import truth_scribbles
     trained = set()
     for name,m in _registry().items():
         if m.train in trained: continue
         trained.add(m.train)
-        if name == 'pixel-rf': truth_scribbles(ds, scribbled)
+        if name == 'pixel-rf': _truth_scribbles(ds, scribbled)
         step(f'{name} (tiny)')
         get_logger(__name__).info(_load(m.train)(ds, name, tiny=True, epochs=epochs, labels=labels, pretrained=False))
 
@@ -395,7 +403,7 @@ COMMANDS |= {
                      ('inputs', 'out', 'mpp', 'hotspot_mm2', 'workers', 'scheduler', 'force'),
                      pos=('inputs',), args={'inputs': dict(nargs='+')}, done=_scored),
     'train': Command('train a model with one of the registered training methods', '', None, pos=('dataset',),
-                     args={'method': dict(choices='ki67_nb.core:TRAIN_METHODS', default='resnet18',
+                     args={'method': dict(choices='ki67_nb.methods:TRAIN_METHODS', default='resnet18',
                                           help='training method (default resnet18; see the list below)')},
                      method='method', before=_before_training),
     'predict': Command('predict tiles or whole slides with a trained model', 'ki67_nb.slide:predict',
