@@ -21,7 +21,8 @@ from skimage.registration import phase_cross_correlation
 from .core import *
 from . import cluster
 from .pairs import RegisteredIHC, pair_readers, pair_table
-from .pairs import read_patch, patch_source, kept_pairs   # re-exported until label, pixel_rf, cyclegan, regress, truth import them from pairs
+# re-exported until label, pixel_rf, cyclegan, regress, truth import them from pairs
+from .pairs import read_patch, patch_source, kept_pairs
 from .register import Registration
 from .stains import luminance, rgb_to_hed, white_luminance
 from .wsi import (SlideReader, artefact_mask, cached_slide, clear_slides, open_slide, slide_mpp, tissue_grid,
@@ -51,18 +52,19 @@ def _hann(shape:tuple) -> np.ndarray:
     w = window('hann', shape); w.flags.writeable = False
     return w
 
-def estimate_shift(he:np.ndarray, ihc:np.ndarray, # Architecture images of the same size (H&E, IHC at the same coordinates)
+# %% ../nbs/05_tiles.ipynb #c388a0af
+def estimate_shift(he:np.ndarray, ihc:np.ndarray, # Architecture images of one size (H&E, IHC at the same coordinates)
                    downsample:float=1., # Their pixel size in level-0 px
                    upsample:int=10, # Sub-pixel precision: 1/`upsample` of a pixel
                   ) -> tuple:
     "(dx, dy) in level-0 px: the IHC image shows at (x, y) what the H&E image shows at (x + dx, y + dy)."
     w = _hann(tuple(he.shape))
-    (dy, dx),_,_ = phase_cross_correlation((he - he.mean())*w, (ihc - ihc.mean())*w, upsample_factor=upsample, normalization=None)
+    (dy, dx),_,_ = phase_cross_correlation((he - he.mean())*w, (ihc - ihc.mean())*w, upsample_factor=upsample,
+                                           normalization=None)
     return float(dx*downsample),float(dy*downsample)
 
 # %% ../nbs/05_tiles.ipynb #cfdf2ca9
 DENSITY_CELL = 32     # density-map cell, level-0 px (~16 um: a handful of nuclei)
-
 def nuclear_density(img:np.ndarray, # RGB image at the scoring resolution
                     section:str, # 'he' or 'ihc'
                     cell:int, # Map cell size in pixels of `img`
@@ -74,7 +76,7 @@ def nuclear_density(img:np.ndarray, # RGB image at the scoring resolution
     return od[:h, :w].reshape(h//cell, cell, w//cell, cell).mean((1, 3))
 
 # %% ../nbs/05_tiles.ipynb #29cdfa85
-def density_consistency(he:np.ndarray, ihc:np.ndarray, # RGB patches (H&E, shift-corrected IHC) at the scoring resolution
+def density_consistency(he:np.ndarray, ihc:np.ndarray, # RGB patches (H&E, shift-corrected IHC), scoring resolution
                         downsample:float, # Their pixel size in level-0 px
                        ) -> float:
     "Pearson correlation of the coarse nuclear-density maps of the two patches (NaN when either is uniform)."
@@ -89,7 +91,8 @@ def residual_shift(he:np.ndarray, ihc:np.ndarray, # Architecture images of the s
                   ) -> float:
     "RMS spread (level-0 px) of the shifts of the four quadrants: misregistration a translation cannot fix."
     h,w = he.shape[0]//2,he.shape[1]//2
-    s = np.array([estimate_shift(he[i:i + h, j:j + w], ihc[i:i + h, j:j + w], downsample, upsample=4) for i in (0, h) for j in (0, w)])
+    s = np.array([estimate_shift(he[i:i + h, j:j + w], ihc[i:i + h, j:j + w], downsample, upsample=4)
+                  for i in (0, h) for j in (0, w)])
     return float(np.sqrt(((s - s.mean(0))**2).sum(1).mean()))
 
 # %% ../nbs/05_tiles.ipynb #a0b430ef
@@ -102,7 +105,25 @@ def pair_quality(ssim, density, residual, # SSIM, density consistency and residu
     content = np.clip(np.asarray(ssim, float), 0, 1)*np.clip(np.asarray(density, float), 0, 1)
     return content**0.25*np.exp(-np.asarray(residual, float)/scale)**0.5
 
-# %% ../nbs/05_tiles.ipynb #3481a0f0
+# %% ../nbs/05_tiles.ipynb #cffbbc65
+def _read_pair_scaled(he:SlideReader, ihc:SlideReader, # The two slides (the IHC in the H&E frame)
+                      x:int, y:int, size:int, # H&E patch, level-0 px
+                      d:float, # Scoring resolution, level-0 px per pixel
+                      gx:int, gy:int, # The slide's IHC->H&E shift, rounded
+                     ) -> tuple:
+    "(H&E image, its architecture, IHC image shift-corrected, (sx, sy) IHC->H&E shift in level-0 px) at 1/`d`."
+    a = he.read_scaled(x, y, size, size, d)
+    A,n = architecture(a, d),a.shape[0]
+    k = max(1, size//(8*d))             # margin, scoring px: the IHC is read once, with room to shift
+    big = ihc.read_scaled(x - gx - k*d, y - gy - k*d, size + 2*k*d, size + 2*k*d, d)
+    dx,dy = estimate_shift(A, architecture(big[k:k + n, k:k + n], d), d)
+    sx,sy = gx + dx,gy + dy
+    ox,oy = k + round((gx - sx)/d),k + round((gy - sy)/d)
+    inside = 0 <= ox <= 2*k and 0 <= oy <= 2*k
+    b = big[oy:oy + n, ox:ox + n] if inside else ihc.read_scaled(x - round(sx), y - round(sy), size, size, d)
+    return a,A,b,(sx, sy)
+
+# %% ../nbs/05_tiles.ipynb #ba8eee68
 def score_patch(he:SlideReader, ihc:SlideReader, # The two slides
                 x:int, y:int, size:int, # H&E patch, level-0 px
                 downsample:float, # Scoring resolution, level-0 px per pixel
@@ -110,24 +131,14 @@ def score_patch(he:SlideReader, ihc:SlideReader, # The two slides
                 white=(255., 255.), # White points (luminance of the glass) of the H&E and IHC slides
                ) -> dict:
     "White and artefact fractions, IHC->H&E shift and quality measures of the patch pair at H&E (x, y)."
-    gx,gy = round(global_shift[0]),round(global_shift[1])
-    a = he.read_scaled(x, y, size, size, downsample)
-    A = architecture(a, downsample)
-    k = max(1, size//(8*downsample))                      # margin, scoring px: the IHC is read once, with room to shift
-    big = ihc.read_scaled(x - gx - k*downsample, y - gy - k*downsample, size + 2*k*downsample, size + 2*k*downsample, downsample)
-    n = A.shape[0]
-    dx,dy = estimate_shift(A, architecture(big[k:k + n, k:k + n], downsample), downsample)
-    sx,sy = gx + dx,gy + dy
-    ix,iy = x - round(sx),y - round(sy)
-    ox,oy = k + round((gx - sx)/downsample),k + round((gy - sy)/downsample)
-    inside = 0 <= ox <= 2*k and 0 <= oy <= 2*k
-    b = big[oy:oy + n, ox:ox + n] if inside else ihc.read_scaled(ix, iy, size, size, downsample)
-    B = architecture(b, downsample)
+    a,A,b,(sx, sy) = _read_pair_scaled(he, ihc, x, y, size, downsample, round(global_shift[0]), round(global_shift[1]))
+    B,ix,iy = architecture(b, downsample),x - round(sx),y - round(sy)
     return dict(shift_x=round(sx, 2), shift_y=round(sy, 2), ihc_x=ix, ihc_y=iy,
                 he_white=white_fraction(a, white[0]), ihc_white=white_fraction(b, white[1]),
                 artefact_he=max(float(artefact_mask(a).mean()), he.missing_fraction(x, y, size, size)),
                 artefact_ihc=max(float(artefact_mask(b).mean()), ihc.missing_fraction(ix, iy, size, size)),
-                ssim=float(structural_similarity(A, B, data_range=1.0)), density_consistency=density_consistency(a, b, downsample),
+                ssim=float(structural_similarity(A, B, data_range=1.0)),
+                density_consistency=density_consistency(a, b, downsample),
                 residual_shift=residual_shift(A, B, downsample))
 
 # %% ../nbs/05_tiles.ipynb #dd9f5ac6
@@ -135,23 +146,24 @@ def slide_shift(he_thumb:np.ndarray, ihc_thumb:np.ndarray, # Thumbnails of the s
                 downsample:float, # Their pixel size in level-0 px
                ) -> tuple:
     "Global IHC->H&E shift (level-0 px) from the two thumbnails."
-    if he_thumb.shape != ihc_thumb.shape: raise InputError('thumbnails', f'sizes differ: {he_thumb.shape} vs {ihc_thumb.shape}')
+    if he_thumb.shape != ihc_thumb.shape:
+        raise InputError('thumbnails', f'sizes differ: {he_thumb.shape} vs {ihc_thumb.shape}')
     prep = lambda t: ndimage.gaussian_filter(1 - luminance(t)/255, 1.0)
     return estimate_shift(prep(he_thumb), prep(ihc_thumb), downsample)
 
 # %% ../nbs/05_tiles.ipynb #21853d7b
-MANIFEST_COLUMNS = ['slide_id', 'patch_id', 'x', 'y', 'size', 'level', 'mpp', 'shift_x', 'shift_y', 'ihc_x', 'ihc_y', 'he_white', 'ihc_white',
-                    'artefact_he', 'artefact_ihc', 'tissue', 'ssim', 'density_consistency', 'residual_shift', 'quality', 'keep', 'reject_reason', 'he_patch', 'ihc_patch']
-PATCH_CHOICES = ('none',) + PATCH_FORMATS   # `ki67 tile --patch-format`: 'none' writes no image files (later stages read the slides)
+MANIFEST_COLUMNS = ['slide_id', 'patch_id', 'x', 'y', 'size', 'level', 'mpp', 'shift_x', 'shift_y', 'ihc_x', 'ihc_y',
+                    'he_white', 'ihc_white', 'artefact_he', 'artefact_ihc', 'tissue', 'ssim', 'density_consistency',
+                    'residual_shift', 'quality', 'keep', 'reject_reason', 'he_patch', 'ihc_patch']
+PATCH_CHOICES = ('none',) + PATCH_FORMATS   # `ki67 tile --patch-format`: 'none' writes no image files
 
+# %% ../nbs/05_tiles.ipynb #1cb51874
 def scoring_downsample(patch_size:int, # Patch side, level-0 px
                       ) -> int:
     "Scoring resolution: a 256-512 px image per patch, never coarser than 8 level-0 px per pixel."
     return int(np.clip(patch_size//256, 1, 8))
 
-# %% ../nbs/05_tiles.ipynb #947da666
-THUMB_PX = 1024  # longest side of the thumbnails that give white points, tissue grid and global shift
-
+# %% ../nbs/05_tiles.ipynb #07a695b9
 @dataclass(frozen=True)
 class SlidePlan:
     "What step 1 learns about one slide pair, for step 2: the pair, white points, global shift and the patch grid."
@@ -162,74 +174,113 @@ class SlidePlan:
     shift:tuple # Global IHC->H&E shift, level-0 px
     grid:pd.DataFrame # Level-0 patch grid: x, y, tissue (fraction of the cell in the thumbnail tissue mask)
     mpp:float=np.nan # µm per level-0 px of the H&E slide (NaN: unknown)
-    reg:Registration|None=None # IHC -> H&E frame (`register.load_registration`, or `Registration.scale_only`); None: same frame
+    reg:Registration|None=None # IHC -> H&E frame (`pairs.pair_readers`); None: one frame
+
+# %% ../nbs/05_tiles.ipynb #47972925
+def _check_not_blank(paths:list, # The slides' files, for messages
+                     thumbs:list, # Their thumbnails (RGB uint8)
+                     whites:list, # Their white points (luminance of the glass)
+                    ):
+    "`InputError` naming the first slide whose thumbnail shows no tissue."
+    for path,t,wp in zip(paths, thumbs, whites):
+        if tissue_mask(t, wp).mean() < 1e-3 or np.ptp(luminance(t)) < 10:
+            raise InputError(path, 'is blank: no tissue in the thumbnail', 'Check the scan')
+
+# %% ../nbs/05_tiles.ipynb #5169c41c
+THUMB_PX = 1024  # longest side of the thumbnails that give white points, tissue grid and global shift
 
 def _prepare_slide(row:dict, # A row of pairs.csv
                    *, dataset, # Dataset directory (or `Dataset`)
                    size:int, # Patch side, level-0 px
                    mpp:float|None=None, # µm per level-0 px of both slides, stated (None: from the files)
                   ) -> SlidePlan:
-    "Step 1 for one slide pair: its frame (`pair_readers`), white points, tissue grid and global shift."
+    "Step 1 for one slide pair: its frame (`pairs.pair_readers`), white points, tissue grid and global shift."
     ds = Dataset(dataset)
     he,ihc,reg,m_he = pair_readers(ds, row, mpp)
     W,H = he.dimensions
-    if min(W, H) < size: raise InputError(ds/row['he_path'], f'{W}x{H} px is smaller than one {size}-px patch', 'Use a smaller --patch-size')
+    if min(W, H) < size:
+        raise InputError(ds/row['he_path'], f'{W}x{H} px is smaller than one {size}-px patch', 'Use a smaller --patch-size')
     he_thumb = he.thumbnail(THUMB_PX)
     grid = tissue_grid(he, size, THUMB_PX, thumb=he_thumb)
-    thumbs = [he_thumb, ihc.read_scaled(0, 0, W, H, grid.attrs['downsample'])]   # the IHC in the H&E's frame and scale
+    d = grid.attrs['downsample']
+    thumbs = [he_thumb, ihc.read_scaled(0, 0, W, H, d)]   # the IHC in the H&E's frame and scale
     whites = [grid.attrs['white'], white_luminance(thumbs[1])]
-    for path,t,wp in zip([row['he_path'], row['ihc_path']], thumbs, whites):
-        if tissue_mask(t, wp).mean() < 1e-3 or np.ptp(luminance(t)) < 10:
-            raise InputError(ds/path, 'is blank: no tissue in the thumbnail', 'Check the scan')
-    return SlidePlan(row['slide_id'], row['he_path'], row['ihc_path'], tuple(whites), slide_shift(*thumbs, grid.attrs['downsample']),
+    _check_not_blank([ds/row['he_path'], ds/row['ihc_path']], thumbs, whites)
+    return SlidePlan(row['slide_id'], row['he_path'], row['ihc_path'], tuple(whites), slide_shift(*thumbs, d),
                      grid[['x', 'y', 'tissue']].reset_index(drop=True), float(m_he), reg)
 
-# %% ../nbs/05_tiles.ipynb #8091b69a
+# %% ../nbs/05_tiles.ipynb #1fac259a
 def _artefact_bad(artefact:float, white:float, # The patch's artefact and white fractions
                   white_max:float, max_artefact:float, # The stain's white limit and the artefact limit
                  ) -> bool:
-    "A patch is rejected for artefact when it is `max_artefact` or more artefact, or when artefact and glass together pass the white limit that glass alone does not."
+    "Reject for artefact: `max_artefact` or more, or artefact and glass together pass a white limit glass alone does not."
     return artefact >= max_artefact or white < white_max <= white + artefact
 
+# %% ../nbs/05_tiles.ipynb #4f0244bd
+def _reject_reasons(rec:dict, # A scored patch pair (`score_patch` and its quality)
+                    t:dict, # white_he, white_ihc, ssim_min, quality_min, max_artefact (as `tile_dataset`)
+                   ) -> list:
+    "The names of the thresholds the pair fails ([]: kept); a NaN SSIM or quality fails."
+    return [name for name,bad in [
+        ('he_white', rec['he_white'] >= t['white_he']), ('ihc_white', rec['ihc_white'] >= t['white_ihc']),
+        ('he_artefact', _artefact_bad(rec['artefact_he'], rec['he_white'], t['white_he'], t['max_artefact'])),
+        ('ihc_artefact', _artefact_bad(rec['artefact_ihc'], rec['ihc_white'], t['white_ihc'], t['max_artefact'])),
+        ('ssim', not rec['ssim'] > t['ssim_min']), ('quality', not rec['quality'] >= t['quality_min'])] if bad]
+
+# %% ../nbs/05_tiles.ipynb #3fcd4c49
+def _score_cell(he:SlideReader, ihc:SlideReader, # The pair, the IHC in the H&E frame
+                cell, # A row of the slide's grid: x, y, tissue
+                plan:SlidePlan, # Step 1's result for the slide
+                size:int, # Patch side, level-0 px
+                thresholds:dict, # As `tile_dataset`
+               ) -> dict:
+    "The manifest row of one grid cell, without files: scored and decided, or rejected for too little tissue."
+    x,y,sid = int(cell.x),int(cell.y),plan.slide_id
+    rec = dict(slide_id=sid, patch_id=f'{sid}_x{x}_y{y}', x=x, y=y, size=size, level=0, mpp=plan.mpp,
+               tissue=float(cell.tissue), he_patch='', ihc_patch='')
+    if cell.tissue < thresholds['min_tissue']: return rec | dict(keep=False, reject_reason='tissue')
+    rec |= score_patch(he, ihc, x, y, size, scoring_downsample(size), plan.shift, plan.white)
+    rec['quality'] = float(pair_quality(rec['ssim'], rec['density_consistency'], rec['residual_shift']))
+    reasons = _reject_reasons(rec, thresholds)
+    return rec | dict(keep=not reasons, reject_reason=','.join(reasons))
+
+# %% ../nbs/05_tiles.ipynb #1f60cffd
+def _write_images(imgs:tuple, # RGB uint8 images
+                  paths:list, # Their files (the format from the suffix)
+                 ):
+    "Write each image atomically (`core.write_image`)."
+    for img,path in zip(imgs, paths): write_image(img, path)
+
+# %% ../nbs/05_tiles.ipynb #93b26d31
 def _tile_cells(cells:pd.DataFrame, # Some rows of the slide's grid: x, y, tissue
                 *, plan:SlidePlan, # Step 1's result for the slide
                 dataset, # Dataset directory (or `Dataset`)
                 size:int, # Patch side, level-0 px
-                thresholds:dict, # white_he, white_ihc, ssim_min, quality_min, min_tissue, max_artefact (as `tile_dataset`)
+                thresholds:dict, # white_he, white_ihc, ssim_min, quality_min, min_tissue, max_artefact
                 patch_format:str, # 'none' (no files), 'tif', 'png' or 'jpg'
                ) -> list:
     "Step 2 for some grid cells of one slide: score their patches, decide, write the kept pairs; their manifest rows."
-    ds,sid = Dataset(dataset),plan.slide_id
-    he,ihc = cached_slide(ds/plan.he_path),cached_slide(ds/plan.ihc_path)    # one reader per slide and process, across the jobs of a run
-    if plan.reg is not None: ihc = RegisteredIHC(ihc, plan.reg, he.dimensions)    # IHC patches cut in the H&E frame
-    down,out,pending = scoring_downsample(size),[],None
+    ds = Dataset(dataset)
+    he,ihc = cached_slide(ds/plan.he_path),cached_slide(ds/plan.ihc_path)   # one reader per slide and process
+    if plan.reg is not None: ihc = RegisteredIHC(ihc, plan.reg, he.dimensions)   # IHC patches cut in the H&E frame
+    out,pending = [],None
     with ThreadPoolExecutor(1) as writer:
         for cell in cells.itertuples():
-            x,y = int(cell.x),int(cell.y)
-            rec = dict(slide_id=sid, patch_id=f'{sid}_x{x}_y{y}', x=x, y=y, size=size, level=0, mpp=plan.mpp, tissue=float(cell.tissue), he_patch='', ihc_patch='')
-            if cell.tissue < thresholds['min_tissue']:
-                out.append(rec | dict(keep=False, reject_reason='tissue')); continue
-            rec |= score_patch(he, ihc, x, y, size, down, plan.shift, plan.white)
-            rec['quality'] = float(pair_quality(rec['ssim'], rec['density_consistency'], rec['residual_shift']))
-            reasons = [name for name,bad in [('he_white', rec['he_white'] >= thresholds['white_he']), ('ihc_white', rec['ihc_white'] >= thresholds['white_ihc']),
-                                             ('he_artefact', _artefact_bad(rec['artefact_he'], rec['he_white'], thresholds['white_he'], thresholds['max_artefact'])),
-                                             ('ihc_artefact', _artefact_bad(rec['artefact_ihc'], rec['ihc_white'], thresholds['white_ihc'], thresholds['max_artefact'])),
-                                             ('ssim', not rec['ssim'] > thresholds['ssim_min']), ('quality', not rec['quality'] >= thresholds['quality_min'])] if bad]
-            rec |= dict(keep=not reasons, reject_reason=','.join(reasons))
+            rec = _score_cell(he, ihc, cell, plan, size, thresholds)
             if rec['keep'] and patch_format != 'none':
-                paths = [ds.patch_file(sid, rec['patch_id'], s, patch_format) for s in ('HE', 'IHC')]
+                paths = [ds.patch_file(plan.slide_id, rec['patch_id'], s, patch_format) for s in ('HE', 'IHC')]
                 rec |= dict(he_patch=paths[0], ihc_patch=paths[1])
-                if not all((ds/p).exists() for p in paths):      # resume: a finished pair is not rewritten
-                    imgs = he.read_region(x, y, size, size),ihc.read_region(rec['ihc_x'], rec['ihc_y'], size, size)
-                    if pending is not None: pending.result()      # at most one pair being encoded while the next is read
-                    pending = writer.submit(lambda ims, ps: [write_image(i, ds/p) for i,p in zip(ims, ps)], imgs, paths)
+                if not all((ds/p).exists() for p in paths):
+                    imgs = he.read_region(rec['x'], rec['y'], size, size),ihc.read_region(rec['ihc_x'], rec['ihc_y'], size, size)
+                    if pending is not None: pending.result()     # at most one pair encoded while the next is read
+                    pending = writer.submit(_write_images, imgs, [ds/p for p in paths])
             out.append(rec)
         if pending is not None: pending.result()
     return out
 
 # %% ../nbs/05_tiles.ipynb #8a7c4bb8
 def _run(jobs:list, # Argument-free callables (`functools.partial` of a module-level function: they pickle)
-         pool, # A `concurrent.futures` executor (`cluster.executor`: local processes or a Dask cluster), or None to run here
+         pool, # A `concurrent.futures` executor (`cluster.executor`: processes or a Dask cluster); None: here
          desc:str, # Progress bar label
         ):
     "Run each job (in `pool` when given); yield (job, result, error) in job order."
@@ -243,15 +294,86 @@ def _remove_stale_patches(dataset, # Dataset directory (or `Dataset`)
                           manifest:pd.DataFrame, # The manifest just written
                          ):
     "Delete patch files an earlier run wrote for pairs that are now rejected or written in another format."
-    ds = Dataset(dataset)
-    current = set(manifest.he_patch) | set(manifest.ihc_patch)
+    ds,current = Dataset(dataset),set(manifest.he_patch) | set(manifest.ihc_patch)
     for r in manifest[['slide_id', 'patch_id']].itertuples():
         for stain in ('HE', 'IHC'):
             for fmt in PATCH_FORMATS:
                 rel = ds.patch_file(r.slide_id, r.patch_id, stain, fmt)
                 if rel not in current and (ds/rel).exists(): (ds/rel).unlink()
 
-# %% ../nbs/05_tiles.ipynb #0479a4ec
+# %% ../nbs/05_tiles.ipynb #a80d6a3e
+def _check_tile_args(patch_size:int, workers:int, patch_format:str, # As `tile_dataset`
+                     mpp:float|None, # Stated µm/px, or None
+                     fractions:dict, # white_he, white_ihc, min_tissue, max_artefact
+                    ):
+    "`InputError` naming the option: patch under 64 px, no worker, unknown format, fraction outside [0, 1], bad µm/px."
+    if patch_size < 64: raise InputError('--patch-size', f'must be at least 64 px, got {patch_size}')
+    if workers < 1: raise InputError('--workers', f'must be at least 1, got {workers}')
+    if patch_format not in PATCH_CHOICES:
+        raise InputError('--patch-format', f'must be one of {", ".join(PATCH_CHOICES)}, got {patch_format!r}')
+    for name,v in fractions.items():
+        if not 0 <= v <= 1: raise InputError('--' + name.replace('_', '-'), f'must be a fraction in [0, 1], got {v}')
+    if mpp is not None: slide_mpp(None, mpp)       # checks the stated value before any work
+
+# %% ../nbs/05_tiles.ipynb #d12685a8
+def _failure(slide_id:str, # The pair
+             path, # The file to blame when `e` names none
+             e:Exception, # What went wrong
+            ) -> dict:
+    "The failure-table row (slide_id, path, error) of a pair, logged as a warning."
+    msg = str(e) if isinstance(e, InputError) else f'{path}: {type(e).__name__}: {e}'
+    get_logger(__name__).warning(f'{msg}; slide {slide_id} skipped')
+    return dict(slide_id=slide_id, path=str(path), error=msg)
+
+# %% ../nbs/05_tiles.ipynb #44aeb173
+def _plan_slides(ds:Dataset, pairs:pd.DataFrame, pool, # The dataset, its pairs, the executor (None: here)
+                 failures:dict, # Failure rows by slide id, added to
+                 **kw, # size, mpp: as `_prepare_slide`
+                ) -> list:
+    "Step 1 over every pair: the `SlidePlan`s of the pairs that could be prepared."
+    root,plans = ds.root.resolve(),[]     # workers, local or on a cluster, see the dataset by its absolute path
+    jobs = [functools.partial(_prepare_slide, r, dataset=root, **kw) for r in pairs.to_dict('records')]
+    for job,plan,err in _run(jobs, pool, 'slides'):
+        row = job.args[0]
+        if err: failures.setdefault(row['slide_id'], _failure(row['slide_id'], ds/row['he_path'], err))
+        else: plans.append(plan)
+    return plans
+
+# %% ../nbs/05_tiles.ipynb #a8f963d8
+def _tile_plans(ds:Dataset, plans:list, pool, # The dataset, step 1's plans, the executor (None: here)
+                failures:dict, # Failure rows by slide id, added to
+                **kw, # size, thresholds, patch_format: as `_tile_cells`
+               ) -> list:
+    "Step 2 over groups of grid cells of every plan: the manifest rows of the slides that could be tiled."
+    per_job = 2 if pool else 16    # small jobs keep every worker busy to the end; alone, one job overlaps I/O longer
+    tile = functools.partial(_tile_cells, dataset=ds.root.resolve(), **kw)
+    jobs = [functools.partial(tile, p.grid.iloc[i:i + per_job], plan=p) for p in plans
+            for i in range(0, len(p.grid), per_job)]
+    rows = []
+    for job,recs,err in _run(jobs, pool, 'patch groups'):
+        p = job.keywords['plan']
+        if err: failures.setdefault(p.slide_id, _failure(p.slide_id, ds/p.he_path, err))
+        else: rows.extend(recs)
+    return rows
+
+# %% ../nbs/05_tiles.ipynb #0b7d1275
+def _write_manifest(ds:Dataset, # The dataset
+                    rows:list, # Manifest rows of every job
+                    failures:dict, # Failure rows by slide id
+                   ) -> pd.DataFrame:
+    "Write the manifest (sorted, failed slides left out) and the failure table; `InputError` when nothing was tiled."
+    m = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+    m = m[~m.slide_id.isin(failures)].sort_values(['slide_id', 'y', 'x']).reset_index(drop=True)
+    m = m.astype({'mpp': float, 'keep': bool, 'reject_reason': str, 'he_patch': str, 'ihc_patch': str})
+    write_table(m, ds.manifest_path)
+    write_table(pd.DataFrame(list(failures.values()), columns=['slide_id', 'path', 'error']), ds.failures_path('tile'))
+    if failures and m.empty:   # nothing was tiled: a failure, with the reasons, not an empty success
+        first = next(iter(failures.values()))['error']
+        raise InputError(ds.failures_path('tile'), f'no slide pair could be tiled ({len(failures)} failed; first: {first})',
+                         'Fix or remove the pairs listed there')
+    return m
+
+# %% ../nbs/05_tiles.ipynb #19cdf1e2
 def tile_dataset(dataset, # Dataset directory with pairs.csv and the slides
                  patch_size:int=4096, # Patch side, level-0 px (the seed: 4096)
                  workers:int=1, # Worker processes (slides, then groups of grid cells, run in parallel)
@@ -259,83 +381,70 @@ def tile_dataset(dataset, # Dataset directory with pairs.csv and the slides
                  white_ihc:float=0.6, # Keep IHC patches with a white fraction below this (seed: 0.6)
                  ssim_min:float=0.4, # Keep pairs with SSIM above this (seed: 0.4)
                  quality_min:float=0., # Keep pairs with combined quality at least this (0: no extra filter)
-                 min_tissue:float=0.05, # Grid patches with less tissue in the thumbnail mask (artefacts excluded) are not read
-                 max_artefact:float=0.5, # Reject patches with this fraction or more of artefact (pen ink, black or missing areas) in either stain
-                 patch_format:str='none', # Patch files: 'none' (later stages read the slides), 'tif' (lossless, fast), 'png' (the seed's) or 'jpg' (quality 95, small)
+                 min_tissue:float=0.05, # Skip grid patches with less tissue in the thumbnail mask (artefacts excluded)
+                 max_artefact:float=0.5, # Reject patches this much artefact (ink, black, missing) or more, either stain
+                 patch_format:str='none', # Patch files: 'none' (stages read slides), 'tif', 'png' (the seed's) or 'jpg'
                  mpp:float|None=None, # µm per level-0 pixel of both slides, when the files do not say or say wrong
-                 scheduler:str|None=None, # Dask scheduler (`tcp://host:port`) whose workers run the jobs; None: `$KI67_SCHEDULER`, else `workers` local processes
+                 scheduler:str|None=None, # Dask scheduler `tcp://host:port`; None: `$KI67_SCHEDULER`, else local workers
                 ) -> pd.DataFrame:
-    "Tile every slide pair of `dataset`: score each patch pair, write the manifest (and the kept pairs' files unless `patch_format` is 'none'); return the manifest."
+    """Tile every slide pair of `dataset`: score each patch pair, write the manifest (and the kept pairs' files unless
+    `patch_format` is 'none') and the failure table; return the manifest. `InputError` naming the option or file."""
     ds = Dataset(dataset)
-    if patch_size < 64: raise InputError('--patch-size', f'must be at least 64 px, got {patch_size}')
-    if workers < 1: raise InputError('--workers', f'must be at least 1, got {workers}')
-    if patch_format not in PATCH_CHOICES: raise InputError('--patch-format', f'must be one of {", ".join(PATCH_CHOICES)}, got {patch_format!r}')
-    for name,v in [('--white-he', white_he), ('--white-ihc', white_ihc), ('--min-tissue', min_tissue), ('--max-artefact', max_artefact)]:
-        if not 0 <= v <= 1: raise InputError(name, f'must be a fraction in [0, 1], got {v}')
-    if mpp is not None: slide_mpp(None, mpp)       # checks the stated value before any work
-    pairs = pair_table(ds)
-    thresholds = dict(white_he=white_he, white_ihc=white_ihc, ssim_min=ssim_min, quality_min=quality_min, min_tissue=min_tissue, max_artefact=max_artefact)
-    log,failures,rows = get_logger(__name__),{},[]
-    def fail(sid, path, e):
-        msg = str(e) if isinstance(e, InputError) else f'{path}: {type(e).__name__}: {e}'
-        log.warning(f'{msg}; slide {sid} skipped'); failures.setdefault(sid, dict(slide_id=sid, path=str(path), error=msg))
+    t = dict(white_he=white_he, white_ihc=white_ihc, ssim_min=ssim_min, quality_min=quality_min,
+             min_tissue=min_tissue, max_artefact=max_artefact)
+    _check_tile_args(patch_size, workers, patch_format, mpp, {k: t[k] for k in t if 'ssim' not in k and 'quality' not in k})
+    pairs,failures = pair_table(ds),{}
     pool = cluster.executor(workers, scheduler)
     try:
-        plans = []
-        root = ds.root.resolve()           # workers, local or on a cluster, see the dataset by its absolute path
-        prepare = [functools.partial(_prepare_slide, r, dataset=root, size=patch_size, mpp=mpp) for r in pairs.to_dict('records')]
-        for job,plan,err in _run(prepare, pool, 'slides'):
-            row = job.args[0]
-            if err: fail(row['slide_id'], getattr(err, 'source', ds/row['he_path']), err)
-            else: plans.append(plan)
-        per_job = 2 if pool else 16    # small jobs keep every worker busy to the end; alone, one job overlaps writing and reading longer
-        tile = functools.partial(_tile_cells, dataset=root, size=patch_size, thresholds=thresholds, patch_format=patch_format)
-        jobs = [functools.partial(tile, p.grid.iloc[i:i + per_job], plan=p) for p in plans for i in range(0, len(p.grid), per_job)]
-        for job,recs,err in _run(jobs, pool, 'patch groups'):
-            p = job.keywords['plan']
-            if err: fail(p.slide_id, getattr(err, 'source', ds/p.he_path), err)
-            else: rows.extend(recs)
+        plans = _plan_slides(ds, pairs, pool, failures, size=patch_size, mpp=mpp)
+        rows = _tile_plans(ds, plans, pool, failures, size=patch_size, thresholds=t, patch_format=patch_format)
     finally:
         if pool: pool.shutdown(cancel_futures=True)
         clear_slides()    # close this process's slides: a rerun opens them afresh
-    manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
-    manifest = manifest[~manifest.slide_id.isin(failures)].sort_values(['slide_id', 'y', 'x']).reset_index(drop=True)
-    manifest = manifest.astype({'mpp': float, 'keep': bool, 'reject_reason': str, 'he_patch': str, 'ihc_patch': str})
-    write_table(manifest, ds.manifest_path)
-    write_table(pd.DataFrame(list(failures.values()), columns=['slide_id', 'path', 'error']), ds.failures_path('tile'))
-    if failures and manifest.empty:   # nothing was tiled: a failure, with the reasons, not an empty success
-        first = next(iter(failures.values()))['error']
-        raise InputError(ds.failures_path('tile'), f'no slide pair could be tiled ({len(failures)} failed; first: {first})', 'Fix or remove the pairs listed there')
+    manifest = _write_manifest(ds, rows, failures)
     _remove_stale_patches(ds, manifest)
-    log.info(f'{ds.root}: {int(manifest.keep.sum())} of {len(manifest)} patch pairs kept from {manifest.slide_id.nunique()} slides, {len(failures)} failed')
+    get_logger(__name__).info(f'{ds.root}: {int(manifest.keep.sum())} of {len(manifest)} patch pairs kept from '
+                              f'{manifest.slide_id.nunique()} slides, {len(failures)} failed')
     return manifest
 
-# %% ../nbs/05_tiles.ipynb #6bc9bd65
+# %% ../nbs/05_tiles.ipynb #6c3f8a0a
+def _draw_patches(ax, # Matplotlib axis showing a slide thumbnail in level-0 coordinates
+                  m:pd.DataFrame, # The slide's manifest rows
+                  xcol:str, ycol:str, # Columns of the patches' corners on this slide
+                  labels:bool, # Write quality / reasons and draw the cells without tissue (the H&E panel)
+                 ):
+    "Patch outlines: kept green (quality written), rejected red dotted (reasons written), no tissue grey."
+    from matplotlib.patches import Rectangle
+    for r in m.itertuples():
+        empty = r.reject_reason == 'tissue'
+        if empty and not labels: continue
+        X,Y = (r.x, r.y) if empty else (getattr(r, xcol), getattr(r, ycol))
+        color = 'limegreen' if r.keep else ('0.6' if empty else 'red')
+        ax.add_patch(Rectangle((X, Y), r.size, r.size, fill=False, ec=color, lw=1.5, ls='-' if r.keep else ':'))
+        if not labels or empty: continue
+        text,c,fs = (f'{r.quality:.2f}', 'darkgreen', 8) if r.keep else (r.reject_reason.replace(',', '\n'), 'red', 7)
+        ax.text(X + r.size/2, Y + r.size/2, text, color=c, ha='center', va='center', fontsize=fs)
+
+# %% ../nbs/05_tiles.ipynb #b0f34082
 def plot_tile_overview(dataset, # Dataset directory after `tile_dataset`
                        slide_id:str, # Slide to show
                       ):
     "Figure: H&E and IHC thumbnails with the patch grid, kept patches green, rejected ones red with the reason."
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
     ds = Dataset(dataset)
     m = ds.read_manifest()
     m,row = m[m.slide_id == slide_id],pair_table(ds).set_index('slide_id').loc[slide_id]
     if m.empty: raise InputError(ds.manifest_path, f'has no patches of slide {slide_id!r}')
     fig,axs = plt.subplots(1, 2, figsize=(11, 5.5))
-    for ax,path,xcol,ycol,title in [(axs[0], row.he_path, 'x', 'y', 'H&E'), (axs[1], row.ihc_path, 'ihc_x', 'ihc_y', 'IHC (patches at x - shift)')]:
-        s = open_slide(ds/path); W,H = s.dimensions
+    for ax,path,cols,title in [(axs[0], row.he_path, ('x', 'y'), 'H&E'),
+                               (axs[1], row.ihc_path, ('ihc_x', 'ihc_y'), 'IHC (patches at x - shift)')]:
+        s = cached_slide(ds/path); W,H = s.dimensions
         ax.imshow(s.thumbnail(800), extent=(0, W, H, 0))
-        for r in m.itertuples():
-            if r.reject_reason == 'tissue' and ax is axs[1]: continue
-            X,Y = (r.x, r.y) if r.reject_reason == 'tissue' else (getattr(r, xcol), getattr(r, ycol))
-            color = 'limegreen' if r.keep else ('0.6' if r.reject_reason == 'tissue' else 'red')
-            ax.add_patch(Rectangle((X, Y), r.size, r.size, fill=False, ec=color, lw=1.5, ls='-' if r.keep else ':'))
-            if ax is axs[0] and not r.keep and r.reject_reason != 'tissue':
-                ax.text(X + r.size/2, Y + r.size/2, r.reject_reason.replace(',', '\n'), color='red', ha='center', va='center', fontsize=7)
-            if ax is axs[0] and r.keep: ax.text(X + r.size/2, Y + r.size/2, f'{r.quality:.2f}', color='darkgreen', ha='center', va='center', fontsize=8)
+        _draw_patches(ax, m, *cols, labels=ax is axs[0])
         ax.set_xlim(0, W); ax.set_ylim(H, 0); ax.set_title(f'{slide_id} {title}'); ax.axis('off')
-    fig.suptitle(f'{int(m.keep.sum())} kept (green, quality shown) / {int((~m.keep & (m.reject_reason != "tissue")).sum())} rejected (red) / '
-                 f'{int((m.reject_reason == "tissue").sum())} no tissue (grey)')
+    empty = int((m.reject_reason == 'tissue').sum())
+    fig.suptitle(f'{int(m.keep.sum())} kept (green, quality shown) / {len(m) - int(m.keep.sum()) - empty} rejected (red) / '
+                 f'{empty} no tissue (grey)')
     fig.tight_layout(rect=(0, 0, 1, 0.96))
     return fig
 
@@ -350,7 +459,8 @@ def plot_quality_histograms(manifest:pd.DataFrame, # Manifest from `tile_dataset
     for ax,col in zip(axs, ['ssim', 'density_consistency', 'residual_shift', 'quality']):
         vals = m[col].dropna()
         bins = np.linspace(vals.min(), vals.max(), 25) if len(vals) > 1 and vals.max() > vals.min() else 10
-        ax.hist([m.loc[m.keep, col].dropna(), m.loc[~m.keep, col].dropna()], bins=bins, stacked=True, color=['limegreen', 'indianred'], label=['kept', 'rejected'])
+        ax.hist([m.loc[m.keep, col].dropna(), m.loc[~m.keep, col].dropna()], bins=bins, stacked=True,
+                color=['limegreen', 'indianred'], label=['kept', 'rejected'])
         if col == 'ssim': ax.axvline(ssim_min, color='k', ls='--', lw=1)
         ax.set_xlabel(col + (' (px)' if col == 'residual_shift' else ''))
     axs[0].set_ylabel('patch pairs'); axs[0].legend()
