@@ -54,7 +54,8 @@ def hotspot(tiles:pd.DataFrame, # Tile table with x, y, tissue and `value_col`
             step:int|None=None, # Grid spacing, level-0 px (default: the smallest gap between tiles; give the tile size when tiles are a sample)
             n_boot:int=2000, ci:float=0.9, # Bootstrap of the window's mean
            ) -> dict:
-    "The window of `window`x`window` tiles with the highest tissue-weighted mean: its position, mean and interval. `InputError` when no window is mostly tissue."
+    """The window of `window`x`window` tiles with the highest tissue-weighted mean: its position, mean and interval.
+    `InputError` when no window is mostly tissue."""
     if tiles.empty: raise InputError('tiles', 'no tiles to find a hotspot in')
     step = step or _grid_step(tiles)
     col,row = ((tiles.x - tiles.x.min())//step).astype(int),((tiles.y - tiles.y.min())//step).astype(int)
@@ -88,7 +89,8 @@ def read_plan(tiles:pd.DataFrame, # Tiles to read: x, y (top-left, level-0 px)
               read_px:int=2048, # Side of the blocks read with one `read_region` call, level-0 px (rounded down to whole tiles)
               min_fill:float=0.25, # Read a block's tiles one by one when they cover less than this fraction of their bounding box
              ) -> list:
-    "Regions to read, `(x, y, w, h, rows)` with `rows` the positions in `tiles` of the tiles inside: block by block, row-major within a block."
+    """Regions to read, `(x, y, w, h, rows)` with `rows` the positions in `tiles` of the tiles inside: block by block,
+    row-major within a block."""
     if tiles.empty: return []
     k = max(1, read_px//tile_size)*tile_size
     xs,ys = tiles.x.to_numpy(np.int64),tiles.y.to_numpy(np.int64)
@@ -106,7 +108,8 @@ def read_plan(tiles:pd.DataFrame, # Tiles to read: x, y (top-left, level-0 px)
 def prefetch(make_items, # Function returning an iterable (e.g. a generator that reads batches of tiles)
              depth:int=2, # Items kept ready ahead of the consumer
             ):
-    "Iterate `make_items()` in a background thread, `depth` items ahead of the consumer; its exceptions are raised here, and closing the iterator stops the thread."
+    """Iterate `make_items()` in a background thread, `depth` items ahead of the consumer; its exceptions are raised
+    here, and closing the iterator stops the thread."""
     q,stop,end = queue.Queue(depth),threading.Event(),object()
     def put(item):
         while not stop.is_set():
@@ -145,7 +148,8 @@ def tile_batches(slide, # The slide (`ki67_nb.wsi.open_slide`)
                  batch_size:int=64, # Tiles per batch
                  read_px:int=2048, # Side of the blocks read at once (`read_plan`)
                 ):
-    "Batches `(rows, images, artefact)`: positions in `tiles`, RGB uint8 tiles (n, tile_size, tile_size, 3) and their artefact fractions; read block by block."
+    """Batches `(rows, images, artefact)`: positions in `tiles`, RGB uint8 tiles (n, tile_size, tile_size, 3) and their
+    artefact fractions; read block by block."""
     xs,ys = tiles.x.to_numpy(np.int64),tiles.y.to_numpy(np.int64)
     rows,imgs = [],[]
     def batch():
@@ -159,15 +163,19 @@ def tile_batches(slide, # The slide (`ki67_nb.wsi.open_slide`)
             if len(rows) == batch_size: yield batch(); rows,imgs = [],[]
     if rows: yield batch()
 
-# %% ../nbs/11_slide.ipynb #a71957f8
+# %% ../nbs/11_slide.ipynb #bf92e366
 def _as_pred(out):
-    "Normalise a predictor's output to (pred, uncertainty) arrays."
+    "Normalise a predictor's output (ratios, or (ratios, spreads)) to two float arrays (pred, uncertainty); NaN spreads if none."
     pred,unc = (out if isinstance(out, tuple) else (out, None))
     pred = np.asarray(pred, float).ravel()
     return pred,(np.full_like(pred, np.nan) if unc is None else np.asarray(unc, float).ravel())
 
-def _predict_batch(predictor, imgs, ok):
-    "Predictions and spreads of the tiles where `ok`; NaN elsewhere."
+# %% ../nbs/11_slide.ipynb #7f028e6b
+def _predict_batch(predictor, # Function: uint8 tiles (N,H,W,3) -> ratios (N,) or (ratios, spreads)
+                   imgs:np.ndarray, # The batch's tiles
+                   ok:np.ndarray, # Tiles to predict (the others: artefact), (N,) bool
+                  ) -> tuple:
+    "Predictions (clipped to [0, 1]) and spreads of the tiles where `ok`; NaN elsewhere."
     pred,unc = np.full(len(imgs), np.nan),np.full(len(imgs), np.nan)
     if ok.any():
         p,u = _as_pred(predictor(imgs if ok.all() else imgs[ok]))
@@ -175,42 +183,104 @@ def _predict_batch(predictor, imgs, ok):
         pred[ok],unc[ok] = np.clip(p, 0, 1),u
     return pred,unc
 
-_PARTIAL = ['x', 'y', 'artefact', 'pred', 'uncertainty']
+# %% ../nbs/11_slide.ipynb #61c07a7c
+_PARTIAL = ['x', 'y', 'artefact', 'pred', 'uncertainty']   # columns of the checkpoint of predicted tiles
 
 def _cat(*frames) -> pd.DataFrame:
     "Prediction rows of several batches as one table (the empty ones left out, so column types hold)."
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=_PARTIAL)
 
-def _read_partial(path, max_artefact):
+# %% ../nbs/11_slide.ipynb #a15f4cd5
+def _read_partial(path:Path, # The checkpoint file
+                  max_artefact:float, # This run's artefact limit
+                 ) -> pd.DataFrame:
     "Tiles a previous, interrupted run predicted (its checkpoint), less those left out at a stricter artefact limit."
     if not path.exists(): return pd.DataFrame(columns=_PARTIAL)
     done = read_table(path)
-    if list(done.columns) != _PARTIAL: return pd.DataFrame(columns=_PARTIAL)   # another version's checkpoint: start again
+    if list(done.columns) != _PARTIAL: return pd.DataFrame(columns=_PARTIAL)   # another version's: start again
     return done[done.pred.notna() | (done.artefact > max_artefact)]
 
-def _hotspot_summary(table, window, min_tissue, tile_size, sampled):
+# %% ../nbs/11_slide.ipynb #9eeb451e
+def _todo(tiles:pd.DataFrame, # Tiles to predict: x, y
+          done:pd.DataFrame, # Tiles predicted already (`_read_partial`)
+         ) -> pd.DataFrame:
+    "The tiles of `tiles` not in `done`, in their order."
+    todo = tiles.merge(done[['x', 'y']], on=['x', 'y'], how='left', indicator=True).query('_merge == "left_only"')
+    return todo.drop(columns='_merge').reset_index(drop=True)
+
+# %% ../nbs/11_slide.ipynb #cbdbf2df
+def _predict_tiles(predictor, # As `predict_slide`'s
+                   slide, # The open slide
+                   todo:pd.DataFrame, # Tiles to predict: x, y
+                   done:pd.DataFrame, # Tiles predicted already
+                   partial:Path, # Checkpoint file
+                   tile_size:int, batch_size:int, read_px:int, max_artefact:float, checkpoint_s:float, # As `predict_slide`'s
+                   desc:str='tiles', # Progress bar label
+                  ) -> pd.DataFrame:
+    "`done` with the predictions of `todo`, read ahead in blocks; a checkpoint every `checkpoint_s`, and on any error."
+    new,last = [],time.monotonic()
+    batches = prefetch(functools.partial(tile_batches, slide, todo, tile_size, batch_size, read_px))
+    try:
+        for rows,imgs,art in progress(batches, total=-(-len(todo)//batch_size), desc=desc):
+            pred,unc = _predict_batch(predictor, imgs, art <= max_artefact)
+            xy = dict(x=todo.x.to_numpy()[rows], y=todo.y.to_numpy()[rows])
+            new.append(pd.DataFrame(dict(**xy, artefact=art, pred=pred, uncertainty=unc)))
+            if time.monotonic() - last > checkpoint_s:
+                done,new,last = _cat(done, *new),[],time.monotonic()
+                write_table(done, partial)
+        return _cat(done, *new)
+    except BaseException:
+        if len(todo): write_table(_cat(done, *new), partial)   # what this run predicted: the next run resumes from it
+        raise
+    finally: batches.close()
+
+# %% ../nbs/11_slide.ipynb #2877eab0
+def _hotspot_summary(table:pd.DataFrame, # Predicted tiles
+                     window:int, min_tissue:float, tile_size:int, # As `predict_slide`'s
+                     sampled:bool, # The tiles are a random sample of the tissue tiles
+                    ) -> dict:
     "The hotspot of a slide's tiles, or why there is none (`available` False: too few tiles in any window)."
-    try: return dict(available=True, **hotspot(table, 'pred', window=window, min_tissue=min_tissue, step=tile_size), reason='')
+    try: return dict(available=True, **hotspot(table, 'pred', window=window, min_tissue=min_tissue, step=tile_size),
+                     reason='')
     except InputError as e:
         why = e.problem + (f': the {len(table)} tiles predicted are a random sample of the tissue tiles' if sampled else '')
         return dict(available=False, x=None, y=None, size=None, mean=None, lo=None, hi=None, n=0, reason=why)
 
-def _write_outputs(slide, slide_path, slide_id, out, tiles, tissue, done, tile_size, min_tissue, max_artefact, window, seed, sampled) -> dict:
-    "Write the tile table, GeoJSON, heatmap and summary of a slide whose tiles are predicted, all four or none; the summary."
-    table = tiles.merge(done, on=['x', 'y']).assign(slide_id=slide_id)[['slide_id', 'x', 'y', 'tissue', 'artefact', 'pred', 'uncertainty']]
+# %% ../nbs/11_slide.ipynb #6e9bc8b7
+def _slide_table(tiles:pd.DataFrame, # The tiles predicted: x, y, tissue
+                 done:pd.DataFrame, # Their predictions (`_PARTIAL` columns)
+                 slide_id:str, slide_path:Path, max_artefact:float, # As `predict_slide`'s
+                ) -> pd.DataFrame:
+    "The slide's tile table (slide_id, x, y, tissue, artefact, pred, uncertainty); an error when nothing was predicted."
+    table = tiles.merge(done, on=['x', 'y']).assign(slide_id=slide_id)
+    table = table[['slide_id', 'x', 'y', 'tissue', 'artefact', 'pred', 'uncertainty']]
+    if (table.artefact > max_artefact).all():
+        raise InputError(slide_path, f'all {len(table)} tissue tiles read are more than {max_artefact:.0%} artefact '
+                         '(pen ink, black or missing areas, colours that are not a stain)',
+                         'Check the slide, or raise max_artefact (`ki67 predict --max-artefact`)')
+    if table.pred.isna().all():
+        raise Ki67Error(f'{slide_path}: the predictor returned no value (NaN) for any of its {len(table)} tiles')
+    return table
+
+# %% ../nbs/11_slide.ipynb #eb0d02e9
+def _write_outputs(slide, # The open slide
+                   slide_path:Path, slide_id:str, # As `predict_slide`'s
+                   out:Path, # Output directory
+                   table:pd.DataFrame, # Its tile table (`_slide_table`)
+                   n_tissue:int, # Tissue tiles of the slide (more than `table` when sampled)
+                   tile_size:int, min_tissue:float, max_artefact:float, window:int, seed:int, sampled:bool,
+                  ) -> dict:
+    "Write the tile table, GeoJSON, heatmap and summary of a predicted slide, all four or none; the summary."
     artefact = table.artefact > max_artefact
-    if artefact.all(): raise InputError(slide_path, f'all {len(table)} tissue tiles read are more than {max_artefact:.0%} artefact (pen ink, black or missing areas, colours that are not a stain)',
-                                        'Check the slide, or raise max_artefact (`ki67 predict --max-artefact`)')
-    if table.pred.isna().all(): raise Ki67Error(f'{slide_path}: the predictor returned no value (NaN) for any of its {len(table)} tiles')
-    summary = dict(slide_id=slide_id, slide=str(slide_path), tile_size=tile_size, n_tissue_tiles=int(len(tissue)), n_tiles=int(len(table)),
-                   sampled=sampled, n_artefact_tiles=int(artefact.sum()), max_artefact=max_artefact,
+    summary = dict(slide_id=slide_id, slide=str(slide_path), tile_size=tile_size, n_tissue_tiles=int(n_tissue),
+                   n_tiles=int(len(table)), sampled=sampled, n_artefact_tiles=int(artefact.sum()), max_artefact=max_artefact,
                    global_index=bootstrap_mean(table.pred, table.tissue, seed=seed),
                    hotspot=_hotspot_summary(table, window, min_tissue, tile_size, sampled))
     import matplotlib.pyplot as plt
     fig = plot_heatmap(slide, table, tile_size, summary)
     try:
-        with contextlib.ExitStack() as files:       # every output or none; summary.json, the last to appear, says the run is complete
+        with contextlib.ExitStack() as files:   # every output or none; summary.json, the last to appear, says it is complete
             tmp = {name: files.enter_context(atomic_path(out/name)) for name in (SUMMARY, 'heatmap.png', 'tiles.geojson', 'tiles.csv')}
             write_table(table, tmp['tiles.csv'])
             write_geojson(table, tmp['tiles.geojson'], tile_size)
@@ -219,6 +289,24 @@ def _write_outputs(slide, slide_path, slide_id, out, tiles, tissue, done, tile_s
     finally: plt.close(fig)
     return summary
 
+# %% ../nbs/11_slide.ipynb #5035bc30
+def _slide_tissue(slide, # The open slide
+                  slide_path:Path, # Its file, for the errors
+                  tile_size:int, min_tissue:float, # As `predict_slide`'s
+                 ) -> pd.DataFrame:
+    "The slide's tissue tiles (`tissue_tiles`); an `InputError` for a slide smaller than a tile or without tissue."
+    W,H = slide.dimensions
+    if min(W, H) < tile_size:
+        raise InputError(slide_path, f'is {W}x{H} px, smaller than one {tile_size}x{tile_size} px tile of this model')
+    grid = tissue_tiles(slide, tile_size, min_tissue=0)
+    tissue = grid[grid.tissue >= min_tissue].reset_index(drop=True)
+    if tissue.empty:
+        raise InputError(slide_path, f'no tissue found on the slide thumbnail: no {tile_size}x{tile_size} px tile is '
+                         f'{min_tissue:.0%} tissue (the most in one is {grid.tissue.max():.0%})',
+                         'Check the slide, or lower min_tissue (`ki67 predict --min-tissue`) if that much tissue is enough')
+    return tissue
+
+# %% ../nbs/11_slide.ipynb #0dad3ec8
 def predict_slide(predictor, # Function: uint8 tiles (N,H,W,3) -> ratios (N,) or (ratios, spread)
                   slide_path, # Slide file (`ki67_nb.wsi.open_slide` reads it: a pyramidal slide or a plain TIFF, PNG or JPEG)
                   out_dir, # Output directory
@@ -227,44 +315,30 @@ def predict_slide(predictor, # Function: uint8 tiles (N,H,W,3) -> ratios (N,) or
                   batch_size:int=64, # Tiles per predictor call
                   max_tiles:int|None=None, # Predict a random sample of this many tissue tiles (None: all)
                   min_tissue:float=0.5, # Tissue fraction a tile needs
-                  max_artefact:float=0.1, # Tiles with a larger fraction of artefact (ink, black, missing areas) are left out
+                  max_artefact:float=0.1, # Tiles with a larger fraction of artefact (ink, black, missing) are left out
                   window:int=4, # Hotspot window side, tiles
                   seed:int=0, # Random seed (tile sample, bootstrap)
                   read_px:int=2048, # Side of the blocks read from the slide at once, level-0 px (`read_plan`)
                   checkpoint_s:float=30., # Seconds between checkpoints of the predictions (an interrupted run resumes)
                  ) -> dict:
-    "Predict every tissue tile of a slide; write tiles.csv, heatmap.png, tiles.geojson, summary.json; return the summary."
+    "Predict every tissue tile of a slide; write tiles.csv, heatmap.png, tiles.geojson, summary.json; the summary."
     slide_path = Path(slide_path)
-    slide_id = slide_id or slide_path.stem
-    slide = open_slide(slide_path)
-    W,H = slide.dimensions
-    if min(W, H) < tile_size: raise InputError(slide_path, f'is {W}x{H} px, smaller than one {tile_size}x{tile_size} px tile of this model')
-    grid = tissue_tiles(slide, tile_size, min_tissue=0)
-    tissue = grid[grid.tissue >= min_tissue].reset_index(drop=True)
-    if tissue.empty: raise InputError(slide_path, f'no tissue found on the slide thumbnail: no {tile_size}x{tile_size} px tile is {min_tissue:.0%} tissue (the most in one is {grid.tissue.max():.0%})',
-                                      'Check the slide, or lower min_tissue (`ki67 predict --min-tissue`) if that much tissue is enough')
+    slide_id,slide = slide_id or slide_path.stem,open_slide(slide_path)
+    tissue = _slide_tissue(slide, slide_path, tile_size, min_tissue)
     out = ensure_writable_dir(out_dir)
     sampled = bool(max_tiles) and len(tissue) > max_tiles
     tiles = tissue.sample(max_tiles, random_state=seed).sort_values(['y', 'x']).reset_index(drop=True) if sampled else tissue
     partial = out/'.tiles.partial.csv'
-    done = _read_partial(partial, max_artefact)
-    todo = (tiles.merge(done[['x', 'y']], on=['x', 'y'], how='left', indicator=True).query('_merge == "left_only"')
-            .drop(columns='_merge').reset_index(drop=True))
-    new,last = [],time.monotonic()
-    batches = prefetch(functools.partial(tile_batches, slide, todo, tile_size, batch_size, read_px))
+    todo = _todo(tiles, done := _read_partial(partial, max_artefact))
+    done = _predict_tiles(predictor, slide, todo, done, partial, tile_size, batch_size, read_px, max_artefact,
+                          checkpoint_s, desc=f'{slide_id} tiles')
     try:
-        for rows,imgs,art in progress(batches, total=-(-len(todo)//batch_size), desc=f'{slide_id} tiles'):
-            pred,unc = _predict_batch(predictor, imgs, art <= max_artefact)
-            new.append(pd.DataFrame(dict(x=todo.x.to_numpy()[rows], y=todo.y.to_numpy()[rows], artefact=art, pred=pred, uncertainty=unc)))
-            if time.monotonic() - last > checkpoint_s:
-                done,new,last = _cat(done, *new),[],time.monotonic()
-                write_table(done, partial)
-        done,new = _cat(done, *new),[]
-        summary = _write_outputs(slide, slide_path, slide_id, out, tiles, tissue, done, tile_size, min_tissue, max_artefact, window, seed, sampled)
+        table = _slide_table(tiles, done, slide_id, slide_path, max_artefact)
+        summary = _write_outputs(slide, slide_path, slide_id, out, table, len(tissue), tile_size, min_tissue,
+                                 max_artefact, window, seed, sampled)
     except BaseException:
-        if len(todo): write_table(_cat(done, *new), partial)   # what this run predicted: the next run resumes from it
+        if len(todo): write_table(done, partial)   # what this run predicted: the next run resumes from it
         raise
-    finally: batches.close()
     partial.unlink(missing_ok=True)
     return summary
 
@@ -282,7 +356,8 @@ def write_geojson(table:pd.DataFrame, # Tile table with x, y, pred, uncertainty,
                   path, # Destination .geojson
                   tile_size:int=224, # Tile side, level-0 px
                  ) -> Path:
-    "Write tiles as a GeoJSON FeatureCollection of polygons with their measurements, in QuPath's layout (a value that is missing is left out: JSON has no NaN)."
+    """Write tiles as a GeoJSON FeatureCollection of polygons with their measurements, in QuPath's layout (a value that
+    is missing is left out: JSON has no NaN)."""
     def feature(r):
         x,y,s = float(r.x),float(r.y),float(tile_size)
         meas = {'Ki67 ratio (pred)': r.pred, 'Ki67 ratio (uncertainty)': r.uncertainty, 'Tissue fraction': r.tissue, 'Artefact fraction': getattr(r, 'artefact', np.nan)}
@@ -321,7 +396,8 @@ def plot_heatmap(slide, # The slide (`ki67_nb.wsi.open_slide`)
     thumb = slide.thumbnail(1024)
     s = thumb.shape[1]/W
     heat = np.full((int(np.ceil(H/tile_size)), int(np.ceil(W/tile_size))), np.nan)
-    heat[(table.y//tile_size).astype(int), (table.x//tile_size).astype(int)] = table.pred   # tiles left out (artefact): NaN, not drawn
+    # tiles left out (artefact): NaN, not drawn
+    heat[(table.y//tile_size).astype(int), (table.x//tile_size).astype(int)] = table.pred
     fig,axs = plt.subplots(1, 2, figsize=(11, 5))
     axs[0].imshow(thumb); axs[0].set_title('slide'); axs[0].axis('off')
     axs[1].imshow(thumb, alpha=0.5)
@@ -369,9 +445,11 @@ class RegressorPredictor:
 def load_predictor(model_dir, # Model directory written by `ki67 train`
                    **kwargs, # The predictor's options: mc_samples, bs, device
                   ):
-    "The `predict_slide` predictor of a trained model: `ki67_nb.features.FeaturePredictor` when its config's kind is 'features', else `RegressorPredictor`."
+    """The `predict_slide` predictor of a trained model: `ki67_nb.features.FeaturePredictor` when its config's kind is
+    'features', else `RegressorPredictor`."""
     try: kind = json.loads((Path(model_dir)/'config.json').read_text()).get('kind')
-    except (OSError, ValueError, AttributeError): kind = None      # no or bad config: RegressorPredictor says what is wrong
+    # no or bad config: RegressorPredictor says what is wrong
+    except (OSError, ValueError, AttributeError): kind = None
     if kind == 'features':
         from ki67_nb.features import FeaturePredictor
         return FeaturePredictor(model_dir, **kwargs)
@@ -387,7 +465,8 @@ def _is_tile(path:Path, tile_size:int) -> bool:
 def sort_inputs(inputs:list, # Slide files, tile images, or folders of either
                 tile_size:int=224, # Side of one model tile, px
                ) -> tuple:
-    "`(slides, tiles)`: the files among `inputs` (folders expanded to their images) that are slides, and those that are single tiles."
+    """`(slides, tiles)`: the files among `inputs` (folders expanded to their images) that are slides, and those that
+    are single tiles."""
     slides,tiles = [],[]
     for p in map(Path, inputs):
         files = sorted(q for q in p.iterdir() if q.suffix.lower() in SLIDE_SUFFIXES) if p.is_dir() else [p]
@@ -411,38 +490,53 @@ def _predict_one(slide:Path, # Slide file
                               max_artefact=max_artefact, window=window)
     except Ki67Error as e: return dict(error=str(e))
 
+# %% ../nbs/11_slide.ipynb #c18b233b
+def _run_slides(job, # Function: slide path -> result dict
+                slides:list, # Slide paths
+                scheduler=None, # As `predict`'s
+               ) -> dict:
+    "Each slide's result of `job`: one job per slide on the Dask cluster when there are several, else here in turn."
+    pool = executor(1, scheduler) if len(slides) > 1 else None
+    if pool is None: return {s: job(s) for s in slides}
+    with pool:
+        futures = {pool.submit(job, s): s for s in slides}
+        return {futures[f]: f.result() for f in as_completed_progress(futures, desc='slides')}
+
+# %% ../nbs/11_slide.ipynb #ca54ed66
+def _predict_images(predictor, # A loaded predictor (`load_predictor`), with `predict_files`
+                    images:list, # Tile image files
+                    out:Path, # Output directory
+                   ) -> tuple:
+    "The tile images' predictions (path, pred, uncertainty), written to `out/predictions.csv`; (table, its path)."
+    pred,unc = predictor.predict_files(images)
+    table = pd.DataFrame(dict(path=[str(f) for f in images], pred=pred, uncertainty=unc))
+    write_table(table, path := ensure_writable_dir(out)/'predictions.csv')
+    return table,path
+
+# %% ../nbs/11_slide.ipynb #41007f4e
 def predict(model, # Model directory written by `ki67 train`
             inputs:list, # Slides (any file the slide reader opens), tile images, or folders of them
             out, # Output directory
             mc_samples:int=8, # MC-dropout passes for the per-tile uncertainty (0: off)
-            max_tiles:int|None=None, # Predict a random sample of this many tissue tiles per slide (no hotspot when the sample is sparse)
+            max_tiles:int|None=None, # Predict a random sample of this many tissue tiles per slide (no hotspot when sparse)
             min_tissue:float=0.5, # Tissue fraction a slide tile needs
-            max_artefact:float=0.1, # Slide tiles with a larger fraction of artefact (pen ink, black or missing areas) are left out
+            max_artefact:float=0.1, # Slide tiles with a larger fraction of artefact (pen ink, black, missing) are left out
             window:int=4, # Hotspot window side, tiles
-            scheduler:str|None=None, # Dask scheduler address to predict several slides on a cluster, one job per slide (default `$KI67_SCHEDULER`; none: here, one after another)
+            scheduler:str|None=None, # Dask scheduler to predict several slides on, one job each (default `$KI67_SCHEDULER`)
            ) -> dict:
-    "Whole-slide outputs of each slide in `out/<slide stem>/` and the tile images' predictions in `out/predictions.csv`."
-    out = Path(out)
-    kw = dict(mc_samples=mc_samples)
+    """Whole-slide outputs of each slide in `out/<slide stem>/` and the tile images' predictions in
+    `out/predictions.csv`."""
+    out,kw = Path(out),dict(mc_samples=mc_samples)
     predictor = _PREDICTORS[(str(model), json.dumps(kw, sort_keys=True))] = load_predictor(model, **kw)
     slides,images = sort_inputs(inputs, predictor.tile_size)
     job = functools.partial(_predict_one, model=model, out=out, predictor_kw=kw, max_tiles=max_tiles,
                             min_tissue=min_tissue, max_artefact=max_artefact, window=window)
     res = dict(slides={}, slide_dirs={}, failed={}, tiles=None, tiles_path=None)
-    pool = executor(1, scheduler) if len(slides) > 1 else None
-    if pool is None: done = {s: job(s) for s in slides}
-    else:
-        with pool:
-            futures = {pool.submit(job, s): s for s in slides}
-            done = {futures[f]: f.result() for f in as_completed_progress(futures, desc='slides')}
-    for s in slides:
+    done = _run_slides(job, slides, scheduler)
+    for s in slides:   # in the order given
         if 'error' in done[s]: res['failed'][str(s)] = done[s]['error']
         else: res['slides'][str(s)],res['slide_dirs'][str(s)] = done[s],out/s.stem
-    if images:
-        pred,unc = predictor.predict_files(images)
-        res['tiles'] = pd.DataFrame(dict(path=[str(f) for f in images], pred=pred, uncertainty=unc))
-        res['tiles_path'] = ensure_writable_dir(out)/'predictions.csv'
-        write_table(res['tiles'], res['tiles_path'])
+    if images: res['tiles'],res['tiles_path'] = _predict_images(predictor, images, out)
     if res['failed'] and not res['slides'] and not images:   # nothing predicted: fail with the reasons
         raise Ki67Error(next(iter(res['failed'].values())) if len(res['failed']) == 1 else
                         f"none of the {len(res['failed'])} slides could be predicted: " + '; '.join(res['failed'].values()))
