@@ -101,7 +101,72 @@ def file_digest(path, # File to hash
         for block in iter(lambda: f.read(2**20), b''): h.update(block); bar.update(len(block))
     return h.hexdigest()
 
-# %% ../nbs/04_download.ipynb #4752ffe9
+# %% ../nbs/04_download.ipynb #302a9b64
+def _resume(part:Path, # The `.part` file of a download
+            size:int|None, # Expected size in bytes
+            algo:str|None, # hashlib algorithm of the checksum (None: md5, unchecked)
+           ) -> tuple:
+    "(bytes already in `part`, a hasher fed with them); a `.part` longer than `size` is deleted first."
+    hasher = hashlib.new(algo or 'md5')
+    have = part.stat().st_size if part.exists() else 0
+    if size is not None and have > size: part.unlink(); have = 0
+    if have:
+        with open(part, 'rb') as f:
+            for block in iter(lambda: f.read(2**20), b''): hasher.update(block)
+    return have,hasher
+
+# %% ../nbs/04_download.ipynb #98cf7d3d
+def _check_response(r, # The `requests` response of one attempt
+                    name:str, url:str, # File name and URL, for the errors
+                    have:int, # Bytes already downloaded (what `Range` asked from)
+                    size:int|None, # Expected size in bytes
+                   ) -> bool:
+    "Raise on an answer that brings no usable bytes; True when the server says the file is complete (416 at full size)."
+    if r.status_code == 404:
+        raise InputError(name, f'not found on the server (HTTP 404: {url})', 'The record may have changed: list it again')
+    if r.status_code == 416 and size is not None and have == size: return True
+    if r.status_code not in (200, 206): raise DownloadError(f'{name}: HTTP {r.status_code} {r.reason} from {url}')
+    if r.status_code == 206 and not r.headers.get('Content-Range', '').startswith(f'bytes {have}-'):
+        raise DownloadError(f"{name}: asked for bytes {have:,}- but the server sent {r.headers.get('Content-Range')!r}")
+    return False
+
+# %% ../nbs/04_download.ipynb #b9495261
+def _receive(r, # The `requests` response (streamed)
+             part:Path, # The `.part` file: appended to, or written anew when `have` is 0
+             have:int, # Bytes in it already
+             hasher, bar, # Fed with each chunk
+             name:str, size:int|None, # For the log line of a drop
+            ) -> tuple:
+    "Append the body of `r` as it arrives; (bytes now in `part`, whether the body ended without a dropped connection)."
+    try:
+        with open(part, 'ab' if have else 'wb') as f:
+            while chunk := r.raw.read1(2**20, decode_content=False):   # what has arrived, so a drop loses nothing
+                f.write(chunk); hasher.update(chunk); have += len(chunk); bar.update(len(chunk))
+        return have,True
+    except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as e:
+        get_logger(__name__).info(f'{name}: connection lost at {have:,} of {size or 0:,} bytes ({type(e).__name__}); resuming')
+        return have,False
+
+# %% ../nbs/04_download.ipynb #5c857a0f
+def _check_progress(part:Path, name:str, # The `.part` file and the file's name
+                    have:int, size:int|None, # Bytes now, and expected
+                    start:int, # Bytes before this attempt
+                    stalls:int, # Attempts in a row that brought no new bytes, before this one
+                    retries:int, backoff:float, # As `download_file`'s
+                   ) -> int:
+    "After one attempt: raise when the server sent too much or stalled `retries` times; wait before the next; the stalls."
+    if size is not None and have > size:
+        part.unlink()
+        raise DownloadError(f'{name}: the server sent {have:,} bytes, more than the {size:,} the record lists; '
+                            'the .part file was deleted')
+    stalls = 0 if have > start else stalls + 1
+    if size is not None and have < size:
+        if stalls > retries: raise DownloadError(f'{name}: truncated, got {have:,} of {size:,} bytes after {retries} retries '
+                                                 'without progress; the .part file is kept, rerun to resume')
+        time.sleep(min(backoff*2**(stalls - 1), 60) if stalls > 1 else 0)
+    return stalls
+
+# %% ../nbs/04_download.ipynb #24b66b83
 def download_file(url:str, # URL of the file
                   dest, # Final path; bytes go to `dest.part` until verified
                   size:int|None=None, # Expected size in bytes (None: whatever the server sends)
@@ -113,47 +178,27 @@ def download_file(url:str, # URL of the file
                  ) -> Path:
     "Download `url` to `dest` via `dest.part`, resuming with HTTP Range and retrying; verify `checksum`, then rename."
     dest = Path(dest); ensure_writable_dir(dest.parent)
-    part, name = dest.with_name(dest.name + '.part'), dest.name
+    part,name = dest.with_name(dest.name + '.part'),dest.name
     session = session or http_session(retries, backoff)
-    algo, expected = _parse_checksum(checksum, name)
-    hasher = hashlib.new(algo or 'md5')
-    have = part.stat().st_size if part.exists() else 0
-    if size is not None and have > size: part.unlink(); have = 0
-    if have:
-        with open(part, 'rb') as f:
-            for block in iter(lambda: f.read(2**20), b''): hasher.update(block)
-    stalls = 0
+    algo,expected = _parse_checksum(checksum, name)
+    (have,hasher),stalls = _resume(part, size, algo),0
     with progress(total=size, initial=have, desc=name, unit='B', unit_scale=True, unit_divisor=1024, leave=False) as bar:
         while size is None or have < size:
             start = have
-            headers = {'Range': f'bytes={have}-'} if have else {}
-            try: r = session.get(url, headers=headers, stream=True, timeout=timeout)
+            try: r = session.get(url, headers={'Range': f'bytes={have}-'} if have else {}, stream=True, timeout=timeout)
             except requests.exceptions.RetryError as e: raise _retries_exhausted(name, e, retries) from None
             except requests.ConnectionError as e: raise _unreachable(url, e) from None
             with r:
-                if r.status_code == 404: raise InputError(name, f'not found on the server (HTTP 404: {url})', 'The record may have changed: list it again')
-                if r.status_code == 416 and size is not None and have == size: break
-                if r.status_code not in (200, 206): raise DownloadError(f'{name}: HTTP {r.status_code} {r.reason} from {url}')
-                if r.status_code == 206 and not r.headers.get('Content-Range', '').startswith(f'bytes {have}-'):
-                    raise DownloadError(f"{name}: asked for bytes {have:,}- but the server sent {r.headers.get('Content-Range')!r}")
+                if _check_response(r, name, url, have, size): break
                 if r.status_code == 200 and have:   # the server ignored Range: start over
-                    have, hasher = 0, hashlib.new(algo or 'md5'); bar.reset(total=size)
-                try:
-                    with open(part, 'ab' if have else 'wb') as f:
-                        while chunk := r.raw.read1(2**20, decode_content=False):  # what has arrived, so a drop loses nothing
-                            f.write(chunk); hasher.update(chunk); have += len(chunk); bar.update(len(chunk))
-                    if size is None: break
-                except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as e:
-                    get_logger(__name__).info(f'{name}: connection lost at {have:,} of {size or 0:,} bytes ({type(e).__name__}); resuming')
-            if size is not None and have > size:
-                part.unlink(); raise DownloadError(f'{name}: the server sent {have:,} bytes, more than the {size:,} the record lists; the .part file was deleted')
-            stalls = 0 if have > start else stalls + 1
-            if size is not None and have < size:
-                if stalls > retries: raise DownloadError(f'{name}: truncated, got {have:,} of {size:,} bytes after {retries} retries without progress; the .part file is kept, rerun to resume')
-                time.sleep(min(backoff*2**(stalls - 1), 60) if stalls > 1 else 0)
+                    have,hasher = 0,hashlib.new(algo or 'md5'); bar.reset(total=size)
+                have,whole = _receive(r, part, have, hasher, bar, name, size)
+                if whole and size is None: break
+            stalls = _check_progress(part, name, have, size, start, stalls, retries, backoff)
     if expected and hasher.hexdigest() != expected:
         part.unlink()
-        raise DownloadError(f'{name}: {algo} mismatch (record {expected}, downloaded {hasher.hexdigest()}); the .part file was deleted, rerun to download it again')
+        raise DownloadError(f'{name}: {algo} mismatch (record {expected}, downloaded {hasher.hexdigest()}); '
+                            'the .part file was deleted, rerun to download it again')
     os.replace(part, dest)
     return dest
 
@@ -303,7 +348,8 @@ def download_record(dest, # Dataset directory to download into (created if neede
                     timeout:float=60., # Seconds without data before a connection counts as dropped
                     keep_archives:bool=True, # Keep zip files after extraction (False saves disk space)
                    ) -> pd.DataFrame:
-    "Download and verify a Zenodo record into `dest`, extract zips, pair the slides (the pairs table); return the per-file report."
+    """Download and verify a Zenodo record into `dest`, extract zips, pair the slides (the pairs table); return the
+    per-file report."""
     dest = ensure_writable_dir(dest); ds,log = Dataset(dest),get_logger(__name__)
     session = http_session(retries, backoff)
     files = list_record(record, base_url, session, timeout=min(timeout, 30))
@@ -339,7 +385,8 @@ def course_dataset(use_real_data:bool=False, # True: the Zenodo pairs; False: sm
                    pairs:int=3, # Number of synthetic pairs
                    seed:int=0, # Seed of the synthetic pairs
                   ) -> Path:
-    "The dataset directory the notebooks run on, created on first use: synthetic by default, Zenodo 11218961 when asked."
+    """The dataset directory the notebooks run on, created on first use: synthetic by default, Zenodo 11218961 when
+    asked."""
     from ki67_nb.synth import write_synthetic_dataset
     root = Ki67Config.from_env().datasets
     if use_real_data:
