@@ -96,11 +96,13 @@ class PairParams:
 # %% ../nbs/03_synth.ipynb #e0e1cae4
 @dataclass
 class PairLayout:
-    "Where the IHC section lies on its own slide: the truth of an unregistered pair (see `SyntheticPair.ihc_file_to_tissue`)."
+    """Where the IHC section lies on its own slide: the truth of an unregistered pair (see
+    `SyntheticPair.ihc_file_to_tissue`)."""
     angle:float=0. # Turn of the IHC section on its glass, degrees ((x, y) pixel axes, matrix [[cos, -sin], [sin, cos]])
     flip:bool=False # Section laid upside down: mirrored left-right before the turn
     scale:float=1. # IHC level-0 px per H&E level-0 px: the IHC scanned at `scale` x the H&E's magnification
-    shift:tuple=(0., 0.) # Offset of the section's centre from the IHC slide's centre, fraction of the slide's (width, height)
+    # Offset of the section's centre from the IHC slide's centre, fraction of the slide's (width, height)
+    shift:tuple=(0., 0.)
     height:int=0; width:int=0 # IHC slide size, px (0: just large enough for the turned, scaled and warped section)
     warp_um:float=0. # Largest elastic displacement of the section (knife, water bath), µm
     warp_mm:float=1. # Size of the elastic folds, mm
@@ -112,11 +114,33 @@ class PairLayout:
              scale=(0.9, 1.1), # Range of the magnification ratio
              warp_um=(0., 40.), # Range of the largest elastic displacement, µm
             ):
-        "A random layout: uniform turn, a mirror with probability `flip`, a scale, an elastic deformation, a shift of up to 5 % of the slide."
+        """A random layout: uniform turn, a mirror with probability `flip`, a scale, an elastic deformation, a shift of
+        up to 5 % of the slide."""
         return cls(angle=float(rng.uniform(*angle)), flip=bool(rng.uniform() < flip), scale=float(rng.uniform(*scale)),
                    shift=tuple(map(float, rng.uniform(-0.05, 0.05, 2))), warp_um=float(rng.uniform(*warp_um)))
 
 # %% ../nbs/03_synth.ipynb #a4f6467e
+def _pair_fields(rng:np.random.Generator, # The pair's 'fields' stream
+                 ext:tuple, # (height, width) of the tissue frame, px
+                 pad:int, # Margin drawn around it, px (room for the misregistration)
+                ) -> dict:
+    "The smooth random fields of a pair, drawn in this order: tissue, holes, density, Ki-67, stroma, warp x and y."
+    cells = dict(tissue=(128, 4), holes=(32, 2.5), density=(64, 3), ki67=(256, 2.5), stroma=(8, 1.2),
+                 warp_x=(512, 2), warp_y=(512, 2))
+    return {k: SmoothField(rng, ext, cell=c, sigma=s, pad=pad) for k,(c, s) in cells.items()}
+
+# %% ../nbs/03_synth.ipynb #0bbaf5e4
+def _pair_motion(rng:np.random.Generator, # The pair's 'fields' stream, after the fields
+                 m:float, # Misregistration, px
+                 height:int, width:int, # Slide size, px
+                ) -> tuple:
+    "(2x2 rotation, (2,) shift, elastic amplitude) of the IHC section: the rotation moves the corners by ~m/4 px."
+    angle = rng.normal()*0.25*m/(0.5*math.hypot(height, width))
+    shift = rng.normal(size=2); shift = 0.6*m*shift/np.linalg.norm(shift)
+    rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    return rot,shift,0.35*m
+
+# %% ../nbs/03_synth.ipynb #f42bd835
 class SyntheticPair:
     "A synthetic H&E / Ki-67 IHC slide pair with known nuclei, drawn on demand for any rectangle."
     def __init__(self, height:int, # Level-0 height, px
@@ -124,7 +148,7 @@ class SyntheticPair:
                  seed:int=0, # Dataset seed
                  index:int=0, # Pair number within the dataset
                  misregistration:float=8., # Typical IHC-to-H&E displacement, px
-                 stain:StainStyle|str='random', # 'random' (per-pair lab/scanner), 'reference' (skimage's matrix) or a `StainStyle`
+                 stain:StainStyle|str='random', # 'random' (per-pair lab), 'reference' (skimage's matrix) or a `StainStyle`
                  layout:PairLayout|None=None, # How the IHC section lies on its own slide (None: registered, the H&E frame)
                 ):
         if seed < 0 or index < 0: raise InputError('seed', f'must be non-negative, got seed={seed}, index={index}')
@@ -134,21 +158,11 @@ class SyntheticPair:
                                  tissue_fraction=float(rng.uniform(0.5, 0.7)), ki67_skew=float(rng.uniform(1.6, 3.0)))
         drawn = StainStyle.draw(rng)   # always drawn, so that the fields below do not depend on the stain choice
         self.stain = drawn if stain == 'random' else StainStyle.reference() if stain == 'reference' else stain
-        ext,pad = (height, width),int(4*misregistration + 256)
-        self.tissue = SmoothField(rng, ext, cell=128, sigma=4, pad=pad)
-        self.holes = SmoothField(rng, ext, cell=32, sigma=2.5, pad=pad)
-        self.density = SmoothField(rng, ext, cell=64, sigma=3, pad=pad)
-        self.ki67 = SmoothField(rng, ext, cell=256, sigma=2.5, pad=pad)
-        self.stroma = SmoothField(rng, ext, cell=8, sigma=1.2, pad=pad)
-        self.warp_x,self.warp_y = (SmoothField(rng, ext, cell=512, sigma=2, pad=pad) for _ in range(2))
+        for k,v in _pair_fields(rng, (height, width), int(4*misregistration + 256)).items(): setattr(self, k, v)
         self._tissue_thr = self._tissue_score_quantile(1 - self.params.tissue_fraction)
         self._hole_thr = self.holes.quantile(0.93)
         self._ki67_sorted = np.sort(self.ki67.grid.ravel())
-        m = self.params.misregistration
-        angle = rng.normal()*0.25*m/(0.5*math.hypot(height, width))      # rotation moves corners ~m/4
-        shift = rng.normal(size=2); shift = 0.6*m*shift/np.linalg.norm(shift)
-        self.affine = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
-        self.shift,self.warp_amp = shift,0.35*m
+        self.affine,self.shift,self.warp_amp = _pair_motion(rng, self.params.misregistration, height, width)
         self.layout = None if layout is None else self._place(layout)
 
     def _rng(self, stream, *key, seed=None, index=None):
@@ -157,8 +171,7 @@ class SyntheticPair:
         return np.random.default_rng([seed, index, _STREAMS[stream], *[int(k) for k in key]])
 
     def __repr__(self):
-        p = self.params
-        lay = '' if self.layout is None else f', {self.layout}'
+        p,lay = self.params,'' if self.layout is None else f', {self.layout}'
         return f'SyntheticPair({p.height}x{p.width}, seed={p.seed}, index={p.index}, misregistration={p.misregistration}{lay})'
 
 # %% ../nbs/03_synth.ipynb #e8db76bc
@@ -318,7 +331,8 @@ def render(self:SyntheticPair, section:str, # 'he' or 'ihc'
 _FIELD_STEP = 4  # smooth fields are evaluated every 4 px (on a grid aligned to the slide) and interpolated
 
 def _upsample(coarse, step, oy, ox, H, W):
-    "Bilinear interpolation of a grid sampled every `step` px to an HxW image starting `oy, ox` px past its first point."
+    """Bilinear interpolation of a grid sampled every `step` px to an HxW image starting `oy, ox` px past its first
+    point."""
     fy,fx = (oy + np.arange(H))/step,(ox + np.arange(W))/step
     iy,ix = fy.astype(int),fx.astype(int)
     wy,wx = (fy - iy)[:, None].astype(np.float32),(fx - ix)[None].astype(np.float32)
@@ -340,7 +354,8 @@ def _smooth_fields(self:SyntheticPair, section, X, Y, W, H):
 # %% ../nbs/03_synth.ipynb #93813055
 @patch
 def _pixel_hash(self:SyntheticPair, section, x, y):
-    "Uniform noise in [-0.5, 0.5) that depends only on the pixel's level-0 position: chromatin grain agrees across tiles."
+    """Uniform noise in [-0.5, 0.5) that depends only on the pixel's level-0 position: chromatin grain agrees across
+    tiles."""
     k = 1.0 + self.params.seed*0.618 + self.params.index*0.371 + _STREAMS[section]*0.117
     v = np.sin(x.astype(np.float64)*12.9898*k + y.astype(np.float64)*78.233 + k*1e3)*43758.5453
     return (v - np.floor(v) - 0.5).astype(np.float32)
@@ -355,7 +370,8 @@ def _stamp_nuclei(self:SyntheticPair, od, nuc, X, Y, grain, chunk:int=512):
     planes = np.zeros((2, H*W), np.float32)
     mask = np.zeros(H*W, np.int32)
     cols = {k: nuc[k].to_numpy() for k in ['x', 'y', 'a', 'b', 'theta', 'grain', 'h_od', 'dab_od']}
-    for start in range(0, len(nuc), chunk):    # stamps of `chunk` nuclei at a time: memory stays bounded on dense blocks
+    # stamps of `chunk` nuclei at a time: memory stays bounded on dense blocks
+    for start in range(0, len(nuc), chunk):
         c = {k: v[start:start + chunk] for k,v in cols.items()}
         cx,cy = (c['x'] - X - 0.5).astype(np.float32),(c['y'] - Y - 0.5).astype(np.float32)
         px,py = np.broadcast_arrays(np.round(cx)[:, None, None] + off[None, None, :], np.round(cy)[:, None, None] + off[None, :, None])
@@ -367,7 +383,8 @@ def _stamp_nuclei(self:SyntheticPair, od, nuc, X, Y, grain, chunk:int=512):
         n_idx,iy,ix = np.nonzero((alpha > 0) & (px >= 0) & (px < W) & (py >= 0) & (py < H))
         flat = (py[n_idx, iy, ix]*W + px[n_idx, iy, ix]).astype(np.int64)
         a = alpha[n_idx, iy, ix]
-        shade = a*(1 + c['grain'][n_idx]*grain.ravel()[flat])*(1 + 0.15*rho[n_idx, iy, ix])   # grain; membrane slightly darker
+        # grain; membrane slightly darker
+        shade = a*(1 + c['grain'][n_idx]*grain.ravel()[flat])*(1 + 0.15*rho[n_idx, iy, ix])
         for k,col in enumerate(['h_od', 'dab_od']):
             vals = shade*c[col][n_idx]
             if vals.any(): np.maximum.at(planes[k], flat, np.clip(vals, 0, None))
@@ -379,7 +396,8 @@ def _stamp_nuclei(self:SyntheticPair, od, nuc, X, Y, grain, chunk:int=512):
 # %% ../nbs/03_synth.ipynb #b7b45d75
 @patch
 def _place(self:SyntheticPair, layout:PairLayout) -> PairLayout:
-    "Resolve the IHC slide size of `layout` and draw its elastic field (own random stream: the pair's other fields do not change)."
+    """Resolve the IHC slide size of `layout` and draw its elastic field (own random stream: the pair's other fields do
+    not change)."""
     p,L = self.params,layout
     if L.scale <= 0: raise InputError('layout.scale', f'must be positive, got {L.scale}')
     warp_px = L.warp_um/p.mpp   # tissue-frame px
@@ -408,9 +426,11 @@ def slide_shape(self:SyntheticPair, section:str, # 'he' or 'ihc'
     L = self.layout
     return (L.height, L.width) if section == 'ihc' and L is not None else (self.params.height, self.params.width)
 
+# %% ../nbs/03_synth.ipynb #b5ecbb59
 @patch
 def ihc_file_to_tissue(self:SyntheticPair, u, v):
-    "IHC slide (file) level-0 coordinates to the IHC tissue frame (where `nuclei('ihc')` and `render('ihc')` live): the layout's turn, mirror, scale, shift and elastic field."
+    """IHC slide (file) level-0 coordinates to the IHC tissue frame (where `nuclei('ihc')` and `render('ihc')` live):
+    the layout's turn, mirror, scale, shift and elastic field."""
     u,v = np.asarray(u, np.float64),np.asarray(v, np.float64)
     L,p = self.layout,self.params
     if L is None: return u.astype(np.float32),v.astype(np.float32)
@@ -424,6 +444,7 @@ def ihc_file_to_tissue(self:SyntheticPair, u, v):
         x,y = x + amp*fx(u, v),y + amp*fy(u, v)
     return x.astype(np.float32),y.astype(np.float32)
 
+# %% ../nbs/03_synth.ipynb #39f26bb0
 @patch
 def tissue_to_ihc_file(self:SyntheticPair, x, y, iters:int=20):
     "Inverse of `ihc_file_to_tissue` (the elastic field inverted by fixed-point iteration)."
@@ -442,9 +463,11 @@ def tissue_to_ihc_file(self:SyntheticPair, x, y, iters:int=20):
         for _ in range(iters): u,v = affine(x - amp*fx(u, v), y - amp*fy(u, v))
     return np.asarray(u, np.float32),np.asarray(v, np.float32)
 
+# %% ../nbs/03_synth.ipynb #a9f6672a
 @patch
 def ihc_file_to_he(self:SyntheticPair, u, v):
-    "IHC slide (file) level-0 coordinates to the H&E slide's: the truth a registration recovers (`ihc_file_to_tissue`, then `ihc_to_he`)."
+    """IHC slide (file) level-0 coordinates to the H&E slide's: the truth a registration recovers
+    (`ihc_file_to_tissue`, then `ihc_to_he`)."""
     return self.ihc_to_he(*self.ihc_file_to_tissue(u, v))
 
 # %% ../nbs/03_synth.ipynb #c286b324
@@ -452,7 +475,8 @@ def ihc_file_to_he(self:SyntheticPair, u, v):
 def registration_points(self:SyntheticPair, n:int=2000, # Number of points
                         seed:int=0, # Sampling seed
                        ) -> tuple:
-    "(ihc_xy, he_xy), each (n, 2) float: random points of the IHC slide on tissue and where the same tissue lies in the H&E slide."
+    """(ihc_xy, he_xy), each (n, 2) float: random points of the IHC slide on tissue and where the same tissue lies in
+    the H&E slide."""
     rng = np.random.default_rng([seed, 7919])
     H,W = self.slide_shape('ihc')
     p = self.params
@@ -472,7 +496,8 @@ def render_slide(self:SyntheticPair, section:str, # 'he' or 'ihc'
                  x:int, y:int, w:int, h:int, # Rectangle of the section's slide file, level-0 px
                  step:int=16, # The layout's map is evaluated every `step` px and interpolated
                 ) -> np.ndarray:
-    "RGB uint8 image of a rectangle of the section's slide file: `render` itself, except for an unregistered IHC, resampled from the tissue frame through the layout."
+    """RGB uint8 image of a rectangle of the section's slide file: `render` itself, except for an unregistered IHC,
+    resampled from the tissue frame through the layout."""
     if section == 'he' or self.layout is None: return self.render(section, x, y, w, h)
     gy,gx = np.arange(y, y + h + step, step, dtype=np.float64),np.arange(x, x + w + step, step, dtype=np.float64)
     tx,ty = self.ihc_file_to_tissue(*np.meshgrid(gx, gy))
@@ -480,7 +505,8 @@ def render_slide(self:SyntheticPair, section:str, # 'he' or 'ihc'
     X0,Y0 = int(math.floor(tx.min())) - 2,int(math.floor(ty.min())) - 2
     X1,Y1 = int(math.ceil(tx.max())) + 3,int(math.ceil(ty.max())) + 3
     src = self.render(section, X0, Y0, X1 - X0, Y1 - Y0).astype(np.float32)
-    if self.layout.scale < 0.95: src = ndimage.gaussian_filter(src, (0.5/self.layout.scale - 0.5,)*2 + (0,))   # no aliasing
+    # no aliasing
+    if self.layout.scale < 0.95: src = ndimage.gaussian_filter(src, (0.5/self.layout.scale - 0.5,)*2 + (0,))
     out = [ndimage.map_coordinates(src[..., k], [ty - Y0, tx - X0], order=1, mode='nearest') for k in range(3)]
     return np.clip(np.stack(out, -1), 0, 255).round().astype(np.uint8)
 
@@ -590,7 +616,8 @@ class _DoneFuture:
 
 @patch
 def _flush_rows(self:SyntheticPair, pending:list, bar, final:bool, w:int|None=None):
-    "Assemble and yield every complete strip at the head of `pending` (all of them when `final`); `w`: the slide's width."
+    """Assemble and yield every complete strip at the head of `pending` (all of them when `final`); `w`: the slide's
+    width."""
     w = self.params.width if w is None else w
     while pending:
         y = pending[0][0][0]
@@ -717,7 +744,8 @@ def write_pair(pair:SyntheticPair, # The pair to write
 def nuclei_path(truth_json, # A pair's truth JSON (`DATASET/truth/<slide_id>.json`)
                 section:str='ihc', # 'he' or 'ihc'
                ) -> Path:
-    "The table of every true nucleus of one section, stored next to the truth JSON: `truth/<slide_id>_<HE|IHC>_nuclei.parquet`."
+    """The table of every true nucleus of one section, stored next to the truth JSON:
+    `truth/<slide_id>_<HE|IHC>_nuclei.parquet`."""
     truth_json = Path(truth_json)
     return truth_json.with_name(f'{truth_json.stem}_{section.upper()}_nuclei.parquet')
 
