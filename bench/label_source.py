@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import tiles as tile_bench                                  # bench/tiles.py: the cached synthetic pair
 from ki67_nb.core import Dataset, peak_rss_mb
 from ki67_nb.tiles import tile_dataset
-from ki67_nb.label import label_dataset
+from ki67_nb.labelset import label_dataset
 
 def datasets(cache:Path, size, patch:int) -> tuple:
     "(files, free): the cached pair tiled with lossless patch files and without, the second linking the first's slides."

@@ -6,55 +6,39 @@ Docs: https://ki67-nb.github.io/ki67_nb/label.html.md"""
 
 # %% ../nbs/06_label.ipynb #59da8dc5
 from __future__ import annotations
-import concurrent.futures as cf, functools, math, os, time
-from fastcore.meta import delegates
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import ndimage
+from fastcore.meta import delegates
 
 from .core import *
-from .cluster import executor
 from .stains import (estimate_ihc_stains, REFERENCE_HDAB, Stains, as_stains, hed_to_rgb, optical_density,
                             macenko_ends, REFERENCE_HE, rgb_to_hed, stain_concentrations, white_point)
 from .nuclei import *   # the detectors; their names stay importable from here too (moved in issue 27)
-from .pairs import patch_source, read_patch
 from .wsi import artefact_mask
 
 # %% auto #0
 __all__ = ['CONTRIBUTION_COLUMNS', 'METHODS', 'LABEL_FLAG_SEP', 'DAB_THRESHOLD', 'MIN_NUCLEI', 'PIXELS_PER_NUCLEUS',
            'IHC_NUCLEI_COLUMNS', 'ARTEFACT_FLAG', 'CONE_TOL', 'ARTEFACT_MAX_SHARE', 'EOSIN_SHARE', 'COUNTERSTAIN_RATIO',
-           'LABEL_COLUMNS', 'LABEL_KEYS', 'TILE_LABEL_COLUMNS', 'MANIFEST_NEEDS', 'READ_COLUMNS', 'POOL_PATCHES',
-           'POOL_PX', 'blank_reason', 'Labelling', 'ratios_of_sums', 'patch_row', 'nuclei_table', 'ihc_stains',
-           'nuclear_contributions', 'label_nuclear', 'to_work_rgb', 'ihc_scale', 'ihc_work_conc', 'detect_nuclei',
-           'label_watershed', 'seed_images', 'label_seed', 'label_threshold', 'stain_coloured', 'mask_artefacts',
-           'not_ihc_reason', 'LabelSettings', 'label_with', 'label_image', 'label_patch', 'tile_labels',
-           'plot_labelling', 'slide_stains', 'label_dataset', 'patch_labels', 'with_reference']
-
-# %% ../nbs/06_label.ipynb #0db42569
-def blank_reason(img:np.ndarray, # RGB uint8 image
-                 od:np.ndarray|None=None, # Its optical density, when already computed
-                 min_contrast:float=20., # Grey-level range (0.5-99.5 percentile) below which the image is blank
-                 min_tissue:float=0.02, # Stained fraction below which there is no tissue
-                ) -> str:
-    "'blank' or 'no tissue' when a patch cannot be labelled, else ''. Measured on a ~0.25 MP pixel sample of a large image."
-    step = max(1, int(np.sqrt(img.shape[0]*img.shape[1]/2.5e5)))
-    img = img[::step, ::step]
-    lo,hi = np.percentile(img.mean(-1, dtype=np.float32), [0.5, 99.5])
-    if hi - lo < min_contrast: return 'blank'
-    od = optical_density(img) if od is None else od[::step, ::step]
-    return 'no tissue' if (np.einsum('...c,...c->...', od, od) > 0.05**2).mean() < min_tissue else ''
+           'TILE_COLUMNS', 'Labelling', 'ratios_of_sums', 'patch_row', 'nuclei_table', 'ihc_stains',
+           'nuclear_contributions', 'label_nuclear', 'ihc_scale', 'ihc_work_conc', 'no_dab', 'detect_nuclei',
+           'label_watershed', 'seed_images', 'label_seed', 'label_threshold', 'in_hdab_cone', 'stain_coloured',
+           'mask_artefacts', 'not_ihc_reason', 'check_label_settings', 'LabelSettings', 'label_with', 'label_image',
+           'label_patch', 'tile_origins', 'tile_labels', 'plot_labelling']
 
 # %% ../nbs/06_label.ipynb #cc186f3e
 CONTRIBUTION_COLUMNS = ['y', 'x', 'area_pos', 'area_all', 'n_pos', 'n_all']
 METHODS = ('nuclear', 'seed', 'threshold')
 LABEL_FLAG_SEP = ';'
-DAB_THRESHOLD = 0.2   # mean nuclear DAB OD (unit-vector concentration) above which a nucleus is Ki-67 positive; calibrated below
+# mean nuclear DAB OD (unit-vector concentration) above which a nucleus is Ki-67 positive; calibrated below
+DAB_THRESHOLD = 0.2
 MIN_NUCLEI = 10       # fewer nuclei than this: the ratio is NaN ('too few nuclei')
 PIXELS_PER_NUCLEUS = 80  # the pixel method's stand-in for a nucleus, for the same rule
 
+# %% ../nbs/06_label.ipynb #s2b17c0f
 @dataclass
 class Labelling:
     "What a labeller found in one image: contributions, and (when it has them) label images, nuclei and stains."
@@ -76,39 +60,53 @@ def ratios_of_sums(area_pos, area_all, n_pos, n_all, # Sums over a patch or tile
                    reason:str='', # A reason found before counting
                    min_nuclei:int=MIN_NUCLEI, # Fewer nuclei: NaN ratio with reason 'too few nuclei'
                   ) -> dict:
-    "Label row from summed contributions: ratios, counts, method and reason (NaN ratios whenever reason is set; a ratio above 1 is NaN, 'ratio > 1')."
+    """Label row from summed contributions: ratios, counts, method and reason (NaN ratios whenever reason is set; a
+    ratio above 1 is NaN, 'ratio > 1')."""
     pixel = method == 'threshold'
     enough = (area_all >= min_nuclei*PIXELS_PER_NUCLEUS) if pixel else (n_all >= min_nuclei)
     reason = reason or ('' if enough else 'too few nuclei')
-    if not reason and (area_pos > area_all or (not pixel and n_pos > n_all)): reason = 'ratio > 1'   # the seed's DAB / H sums can exceed 1
+    # the seed's DAB / H sums can exceed 1
+    if not reason and (area_pos > area_all or (not pixel and n_pos > n_all)): reason = 'ratio > 1'
     ok = not reason
     return dict(ratio_area=float(area_pos/area_all) if ok else np.nan,
                 ratio_count=np.nan if pixel or not ok else float(n_pos/n_all),
                 n_nuclei=None if pixel else int(n_all), n_positive=None if pixel else int(n_pos),
                 label_method=method, label_reason=reason)
 
+# %% ../nbs/06_label.ipynb #q289c385
+def _row_flags(lab:Labelling, # The labelling
+               s:pd.Series, # Its summed contributions
+               reason:str, # The row's reason
+               min_nuclei:int, # Fewer nuclei: 'few nuclei'
+              ) -> list:
+    "The labelling's flags, with 'few nuclei', a ratio above 1 (the seed's sums) and 'stain fallback' where they hold."
+    flags = list(lab.flags)
+    if lab.method != 'threshold' and not lab.reason and s['n_all'] < min_nuclei: flags.append('few nuclei')
+    if reason == 'ratio > 1':   # kept as the seed computes it, reported here, never used as a label
+        area,count = s['area_pos']/max(s['area_all'], 1e-9),s['n_pos']/max(s['n_all'], 1)
+        flags.append(f"ratio > 1 (area {area:.2f}, count {count:.2f})")
+    fallback = lab.stains is not None and lab.stains.source.startswith('reference (')
+    return flags + (['stain fallback'] if fallback and 'stain fallback' not in flags else [])
+
 # %% ../nbs/06_label.ipynb #0f201255
 def patch_row(lab:Labelling, # Result of `label_image`
               min_nuclei:int=MIN_NUCLEI, # Fewer nuclei: NaN ratio with reason 'too few nuclei'
              ) -> dict:
-    "The label row of a whole image, with the stain vectors, detector, µm/px, artefact fraction and quality flags (`label_flags`, ';'-joined)."
+    "The label row of a whole image: ratios, counts, stains, detector, µm/px, artefact fraction, flags (';'-joined)."
     s = lab.contributions[CONTRIBUTION_COLUMNS[2:]].sum()
     row = ratios_of_sums(*s, method=lab.method, reason=lab.reason, min_nuclei=min_nuclei)
-    flags = list(lab.flags)
-    if lab.method != 'threshold' and not lab.reason and s['n_all'] < min_nuclei: flags.append('few nuclei')
-    if row['label_reason'] == 'ratio > 1':   # kept as the seed computes it, reported here, never used as a label
-        flags.append(f"ratio > 1 (area {s['area_pos']/max(s['area_all'], 1e-9):.2f}, count {s['n_pos']/max(s['n_all'], 1):.2f})")
-    if lab.stains is not None and lab.stains.source.startswith('reference (') and 'stain fallback' not in flags: flags.append('stain fallback')
-    return row | dict(stain_vectors=lab.stains.text() if lab.stains else '', stain_source=lab.stains.source if lab.stains else '',
-                      label_flags=LABEL_FLAG_SEP.join(flags), mpp=None if lab.mpp is None else float(lab.mpp), detector=lab.detector,
-                      artefact_fraction=float(lab.artefact_fraction))
+    flags,st = _row_flags(lab, s, row['label_reason'], min_nuclei),lab.stains
+    return row | dict(stain_vectors=st.text() if st else '', stain_source=st.source if st else '',
+                      label_flags=LABEL_FLAG_SEP.join(flags), mpp=None if lab.mpp is None else float(lab.mpp),
+                      detector=lab.detector, artefact_fraction=float(lab.artefact_fraction))
 
 # %% ../nbs/06_label.ipynb #1b15c70c
 def nuclei_table(labels:np.ndarray, # Instance labels
                  conc:np.ndarray, # HxWx2 stain concentrations (hematoxylin, DAB)
                  dab_threshold:float=DAB_THRESHOLD, # Mean DAB OD above which a nucleus is positive
                 ) -> pd.DataFrame:
-    "Per nucleus: label, centroid y/x, area (px), mean hematoxylin and DAB OD over its mask, positive (`measure_labels`)."
+    """Per nucleus: label, centroid y/x, area (px), mean hematoxylin and DAB OD over its mask, positive
+    (`measure_labels`)."""
     t = measure_labels(labels, {'h_od': conc[..., 0], 'dab_od': conc[..., 1]})
     return t[['label', 'y', 'x', 'area', 'h_od', 'dab_od']].assign(positive=t.dab_od > dab_threshold)
 
@@ -118,7 +116,7 @@ def ihc_stains(img:np.ndarray, # RGB uint8 IHC image
                white=None, # Its white point (default: `white_point` of a 1/4 sample)
                min_step:int=1, # Least sampling step of the estimate
               ) -> tuple:
-    "(Stains, flags): the given vectors, or `estimate_ihc_stains` on a ~0.25 MP sample (single-stain test, faint-DAB flag)."
+    "(Stains, flags): the given vectors, or `estimate_ihc_stains` on a ~0.25 MP sample of the image."
     if stains is not None: return as_stains(stains),[]
     white = white_point(img[::4, ::4]) if white is None else white
     step = max(min_step, int(np.sqrt(img.shape[0]*img.shape[1]/2.5e5)))   # 0.25 MP is plenty to estimate two vectors
@@ -127,44 +125,45 @@ def ihc_stains(img:np.ndarray, # RGB uint8 IHC image
 # %% ../nbs/06_label.ipynb #n47d113b
 def nuclear_contributions(nuc:pd.DataFrame, # Nuclei that count: y, x, area (px), positive
                          ) -> pd.DataFrame:
-    "Contributions of counted nuclei: each adds its area to `area_all` (and `area_pos` when positive) and 1 to the counts."
+    """Contributions of counted nuclei: each adds its area to `area_all` (and `area_pos` when positive) and 1 to the
+    counts."""
     pos = nuc.positive.to_numpy(bool)
-    return pd.DataFrame(dict(y=nuc.y, x=nuc.x, area_pos=nuc.area*pos, area_all=nuc.area, n_pos=pos.astype(int), n_all=1))
+    return pd.DataFrame(dict(y=nuc.y, x=nuc.x, area_pos=nuc.area*pos, area_all=nuc.area, n_pos=pos.astype(int),
+                             n_all=1))
+
+# %% ../nbs/06_label.ipynb #q0c08406
+def _ihc_conc(img:np.ndarray, # RGB uint8 IHC image
+              stains=None, # Given vectors, or None: estimated (`ihc_stains`)
+             ) -> tuple:
+    "(stains, flags, HxWx2 H and DAB concentrations) of an IHC image at its own scale."
+    white = white_point(img[::4, ::4])
+    stains,flags = ihc_stains(img, stains, white)
+    return stains,flags,concentrations_u8(img, white, stains)
 
 # %% ../nbs/06_label.ipynb #n10127a7
 def label_nuclear(img:np.ndarray, # RGB uint8 IHC image
                   model, # One-channel StarDist2D model
                   stains=None, # Stain vectors (`Stains` or 2x3); default: `estimate_ihc_stains` on the image
                   dab_threshold:float=DAB_THRESHOLD, # Mean DAB OD above which a nucleus is positive
-                  mpp:float|None=None, # µm per pixel; when known the image is resampled to the model's scale (`model_mpp`)
+                  mpp:float|None=None, # µm per pixel; when known the image is resampled to the model's scale
                  ) -> Labelling:
-    "Segment all nuclei once on the nuclear image with StarDist (`stardist_nuclei`); positive = mean DAB OD above the threshold."
-    if reason := blank_reason(img): return Labelling('nuclear', img.shape[:2], reason=reason, detector='stardist', mpp=mpp)
-    white = white_point(img[::4, ::4])
-    stains,flags = ihc_stains(img, stains, white)
-    conc = concentrations_u8(img, white, stains)
+    """Segment all nuclei once on the nuclear image with StarDist (`stardist_nuclei`); positive = mean DAB OD above the
+    threshold."""
+    if reason := blank_reason(img): return Labelling('nuclear', img.shape[:2], reason=reason, detector='stardist',
+                                                     mpp=mpp)
+    stains,flags,conc = _ihc_conc(img, stains)
     nim = np.clip(conc[..., 0] + conc[..., 1], 0, 3)
     found = stardist_nuclei(model, nim, mpp, {'h_od': conc[..., 0], 'dab_od': conc[..., 1]})
     t = found.table
     nuc = t[['label', 'y', 'x', 'area', 'h_od', 'dab_od']].assign(positive=t.dab_od > dab_threshold)
     if mpp: flags += plausibility_flags(t.area_um2.to_numpy(float), found.tissue_um2, True)
     else: flags += ['scale unknown, not resampled']
-    return Labelling('nuclear', img.shape[:2], nuclear_contributions(nuc), stains=stains, labels={'nuclei': found.labels},
+    return Labelling('nuclear', img.shape[:2], nuclear_contributions(nuc), stains=stains,
+                     labels={'nuclei': found.labels},
                      nuclei=nuc, detector='stardist', mpp=mpp, flags=flags)
 
 # %% ../nbs/06_label.ipynb #d7fc876b
 IHC_NUCLEI_COLUMNS = ['label', 'y', 'x', 'area', 'area_um2', 'core_um2', 'h_od', 'dab_od', 'positive', 'counted']
-
-# %% ../nbs/06_label.ipynb #52d5ebc6
-def to_work_rgb(img:np.ndarray, # HxWx3 uint8 RGB
-                factor:float, # Input px per working px; > 1 shrinks
-               ) -> np.ndarray:
-    "RGB uint8 area-averaged to the working size (PIL box filter) when `factor` > 1.02; else unchanged."
-    if factor <= 1.02: return img
-    from PIL import Image
-    h,w = img.shape[:2]
-    size = (max(1, int(round(w/factor))), max(1, int(round(h/factor))))
-    return np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize(size, Image.BOX))
 
 # %% ../nbs/06_label.ipynb #nf427f86
 def ihc_scale(img:np.ndarray, # RGB uint8 IHC image whose µm/px is unknown
@@ -189,6 +188,12 @@ def ihc_work_conc(img:np.ndarray, # RGB uint8 IHC image
     np.maximum(conc, 0, out=conc)
     return conc
 
+# %% ../nbs/06_label.ipynb #r1fec959
+def no_dab(conc:np.ndarray, # HxWx2 H and DAB concentrations
+          ) -> bool:
+    "Under 0.2 % of the pixels are DAB-dominated (DAB OD > 0.15 and above the hematoxylin OD)."
+    return ((conc[..., 1] > 0.15) & (conc[..., 1] > conc[..., 0])).mean() < 0.002
+
 # %% ../nbs/06_label.ipynb #4473f394
 def detect_nuclei(img:np.ndarray, # HxWx3 uint8 RGB brightfield IHC (DAB + hematoxylin)
                   mpp:float|None=None, # µm per pixel; None: estimated from the nucleus size
@@ -205,12 +210,14 @@ def detect_nuclei(img:np.ndarray, # HxWx3 uint8 RGB brightfield IHC (DAB + hemat
     if mpp is None: mpp,source,more = ihc_scale(img, white, stains); flags += more
     conc = ihc_work_conc(img, mpp, white, stains)
     dab = conc[..., 1]
-    if given and ((dab > 0.15) & (dab > conc[..., 0])).mean() < 0.002:
-        flags.append('no DAB')   # given (e.g. slide-pooled) vectors: this patch has (almost) no DAB
-    found = watershed_nuclei(conc[..., 0] + conc[..., 1], mpp*img.shape[0]/conc.shape[0], {'h_od': conc[..., 0], 'dab_od': dab},
+    # given (e.g. slide-pooled) vectors: this patch has (almost) none
+    if given and no_dab(conc): flags.append('no DAB')
+    found = watershed_nuclei(conc[..., 0] + conc[..., 1], mpp*img.shape[0]/conc.shape[0],
+                             {'h_od': conc[..., 0], 'dab_od': dab},
                              split=conc, od_threshold=od_threshold, work_mpp=None, frame=(*img.shape[:2], mpp))
     nuc = found.table.assign(positive=found.table.dab_od > dab_threshold)[IHC_NUCLEI_COLUMNS]
-    return nuc,found.labels,dict(stains=stains, mpp_source=source, mpp=float(mpp), tissue_um2=found.tissue_um2, flags=flags)
+    return nuc,found.labels,dict(stains=stains, mpp_source=source, mpp=float(mpp), tissue_um2=found.tissue_um2,
+                                 flags=flags)
 
 # %% ../nbs/06_label.ipynb #a04dfa13
 def label_watershed(img:np.ndarray, # RGB uint8 IHC image
@@ -218,18 +225,22 @@ def label_watershed(img:np.ndarray, # RGB uint8 IHC image
                     dab_threshold:float=DAB_THRESHOLD, # Mean DAB OD above which a nucleus is positive
                     mpp:float|None=None, # µm per pixel; None: estimated from the image
                    ) -> Labelling:
-    "The 'nuclear' labeller with the weight-free detector (`detect_nuclei`): the counted (tumour-sized) nuclei make the ratios."
-    if reason := blank_reason(img): return Labelling('nuclear', img.shape[:2], reason=reason, detector='watershed', mpp=mpp)
+    """The 'nuclear' labeller with the weight-free detector (`detect_nuclei`): the counted (tumour-sized) nuclei make
+    the ratios."""
+    if reason := blank_reason(img): return Labelling('nuclear', img.shape[:2], reason=reason, detector='watershed',
+                                                     mpp=mpp)
     nuc,labels,info = detect_nuclei(img, mpp, stains, dab_threshold)
     contrib = nuclear_contributions(nuc[nuc.counted.to_numpy(bool)])
-    flags = info['flags'] + plausibility_flags(nuc.area_um2.to_numpy(float), info['tissue_um2'], info['mpp_source'] == 'given')
+    flags = info['flags'] + plausibility_flags(nuc.area_um2.to_numpy(float), info['tissue_um2'],
+                                               info['mpp_source'] == 'given')
     return Labelling('nuclear', img.shape[:2], contrib, stains=info['stains'], labels={'nuclei': labels}, nuclei=nuc,
                      detector='watershed', mpp=info['mpp'], flags=flags)
 
 # %% ../nbs/06_label.ipynb #dbb4a201
 def seed_images(img:np.ndarray, # RGB uint8 IHC image
                ) -> tuple:
-    "The seed study's StarDist inputs: (H image, DAB image), each hed2rgb'd, blue channel inverted, normalised per image."
+    """The seed study's StarDist inputs: (H image, DAB image), each hed2rgb'd, blue channel inverted, normalised per
+    image."""
     from csbdeep.utils import normalize
     hed = rgb_to_hed(img); null = np.zeros_like(hed[..., 0])
     h = 1 - hed_to_rgb(np.stack([hed[..., 0], null, null], -1))[..., 2]
@@ -244,6 +255,7 @@ def _objects(labels):
     cy,cx = np.array(ndimage.center_of_mass(np.ones_like(labels, np.uint8), labels, ids)).reshape(-1, 2).T
     return cy,cx,area
 
+# %% ../nbs/06_label.ipynb #s04d0f34
 def label_seed(img:np.ndarray, # RGB uint8 IHC image
                model, # One-channel StarDist2D model (the seed used `2D_versatile_fluo`)
               ) -> Labelling:
@@ -255,7 +267,17 @@ def label_seed(img:np.ndarray, # RGB uint8 IHC image
     (hy,hx,ha),(dy,dx,da) = _objects(lab_h),_objects(lab_d)
     contrib = pd.concat([pd.DataFrame(dict(y=hy, x=hx, area_pos=0., area_all=ha, n_pos=0, n_all=1)),
                          pd.DataFrame(dict(y=dy, x=dx, area_pos=da, area_all=0., n_pos=1, n_all=0))], ignore_index=True)
-    return Labelling('seed', img.shape[:2], contrib, stains=Stains(REFERENCE_HDAB, 'reference (skimage rgb2hed)'), labels={'h': lab_h, 'dab': lab_d})
+    return Labelling('seed', img.shape[:2], contrib, stains=Stains(REFERENCE_HDAB, 'reference (skimage rgb2hed)'),
+                     labels={'h': lab_h, 'dab': lab_d})
+
+# %% ../nbs/06_label.ipynb #q67090cb
+def _cell_sums(m:np.ndarray, # HxW bool
+               cell:int, # Cell side, px
+              ) -> np.ndarray:
+    "Count of `m` in each cell x cell block (zero-padded at the bottom and right)."
+    H,W = m.shape
+    gy,gx = -(-H//cell),-(-W//cell)
+    return np.pad(m, ((0, gy*cell - H), (0, gx*cell - W))).reshape(gy, cell, gx, cell).sum((1, 3))
 
 # %% ../nbs/06_label.ipynb #84a34162
 def label_threshold(img:np.ndarray, # RGB uint8 IHC image
@@ -266,46 +288,54 @@ def label_threshold(img:np.ndarray, # RGB uint8 IHC image
                    ) -> Labelling:
     "The original study's labeller: brown / (brown + blue) stained pixels."
     od = optical_density(img)
-    reason = blank_reason(img, od)
-    if reason: return Labelling('threshold', img.shape[:2], reason=reason)
+    if reason := blank_reason(img, od): return Labelling('threshold', img.shape[:2], reason=reason)
     stains = Stains(REFERENCE_HDAB, 'reference (skimage rgb2hed)') if stains is None else as_stains(stains)
     conc = stain_concentrations(od, stains)
     brown = conc[..., 1] > brown_od
-    blue = (conc[..., 0] > blue_od) & ~brown
-    H,W = brown.shape
-    gy,gx = -(-H//cell),-(-W//cell)
-    pad = lambda m: np.pad(m, ((0, gy*cell - H), (0, gx*cell - W))).reshape(gy, cell, gx, cell).sum((1, 3))
-    nb,nbl = pad(brown),pad(blue)
-    cy,cx = np.mgrid[0:gy, 0:gx]*cell + cell/2 - 0.5
-    contrib = pd.DataFrame(dict(y=cy.ravel(), x=cx.ravel(), area_pos=nb.ravel().astype(float), area_all=(nb + nbl).ravel().astype(float), n_pos=0, n_all=0))
+    nb,nbl = _cell_sums(brown, cell),_cell_sums((conc[..., 0] > blue_od) & ~brown, cell)
+    cy,cx = np.mgrid[0:nb.shape[0], 0:nb.shape[1]]*cell + cell/2 - 0.5
+    contrib = pd.DataFrame(dict(y=cy.ravel(), x=cx.ravel(), area_pos=nb.ravel().astype(float),
+                                area_all=(nb + nbl).ravel().astype(float), n_pos=0, n_all=0))
     return Labelling('threshold', img.shape[:2], contrib[contrib.area_all > 0].reset_index(drop=True), stains=stains)
 
 # %% ../nbs/06_label.ipynb #db06d0cf
 ARTEFACT_FLAG = 0.01       # artefact fraction from which a label row is flagged 'artefact N%'
-CONE_TOL = 0.25            # OD off the reference H-DAB cone (negative or out-of-plane part / OD norm, ~15°) still taken as stain
+# OD off the reference H-DAB cone (negative or out-of-plane part / OD norm, ~15°) still taken as stain
+CONE_TOL = 0.25
 ARTEFACT_MAX_SHARE = 0.4   # artefact share of the non-glass area from which a patch is not labelled ('mostly artefact')
 
+# %% ../nbs/06_label.ipynb #r7c07028
+def in_hdab_cone(od:np.ndarray, # (n, 3) optical densities
+                 tol:float=CONE_TOL, # Tolerance: negative or out-of-plane part / OD norm
+                ) -> np.ndarray:
+    "(n,) bool: the OD is a non-negative mix of the reference hematoxylin and DAB, within `tol`."
+    c = od @ np.linalg.inv(Stains(REFERENCE_HDAB, 'reference').matrix()).astype(np.float32)
+    norm = np.linalg.norm(od, axis=1) + 1e-6
+    return (c[:, 0] >= -tol*norm) & (c[:, 1] >= -tol*norm) & (np.abs(c[:, 2]) <= tol*norm)
+
+# %% ../nbs/06_label.ipynb #s371fcc0
 def stain_coloured(img:np.ndarray, # RGB uint8 image
                    art:np.ndarray, # Its artefact mask (`wsi.artefact_mask`)
                    tol:float=CONE_TOL, # Tolerance around the reference hematoxylin-DAB cone
                    frac:float=0.9, # Share of a region's pixels in the cone that makes it stain
                   ) -> np.ndarray:
-    "`art` without the regions whose colours are hematoxylin and DAB (>= `frac` of their optical densities in the reference H-DAB cone): reddish DAB is stain, not red ink."
+    """`art` without the regions whose colours are hematoxylin and DAB (>= `frac` of their optical densities in the
+    reference H-DAB cone): reddish DAB is stain, not red ink."""
     lab,n = ndimage.label(art, structure=np.ones((3, 3), bool))
     if n == 0: return art
     px = img[art][None].astype(np.float32)
     od = optical_density(px, white_point(img[::4, ::4]))[0]
-    c = od @ np.linalg.inv(Stains(REFERENCE_HDAB, 'reference').matrix()).astype(np.float32)
-    norm = np.linalg.norm(od, axis=1) + 1e-6
-    cone = (c[:, 0] >= -tol*norm) & (c[:, 1] >= -tol*norm) & (np.abs(c[:, 2]) <= tol*norm)
+    cone = in_hdab_cone(od, tol)
     ids = lab[art]
     share = np.bincount(ids, cone, minlength=n + 1)/np.maximum(np.bincount(ids, minlength=n + 1), 1)
     keep = share < frac; keep[0] = False
     return keep[lab]
 
+# %% ../nbs/06_label.ipynb #sd93f7e0
 def mask_artefacts(img:np.ndarray, # RGB uint8 image
                   ) -> tuple:
-    "(image with artefact pixels (`wsi.artefact_mask`, grown by 1 px for anti-aliased edges) set to white, their fraction of the image, their share of the non-glass area)."
+    """(image with artefact pixels (`wsi.artefact_mask`, grown by 1 px for anti-aliased edges) set to white, their
+    fraction of the image, their share of the non-glass area)."""
     k = 2 if img.shape[0]*img.shape[1] > 2e6 else 1   # a large patch: the mask at half resolution
     art = stain_coloured(img[::k, ::k], artefact_mask(img[::k, ::k]))
     if not art.any(): return img, 0., 0.
@@ -318,34 +348,64 @@ def mask_artefacts(img:np.ndarray, # RGB uint8 image
     return out, float(art.mean()), float(a.sum()/max(1, (a | stained).sum()))
 
 # %% ../nbs/06_label.ipynb #cfd8c40b
-EOSIN_SHARE = 0.4          # share of the stained pixels where the second stain dominates, from which it is the main stain of the tissue
-COUNTERSTAIN_RATIO = 0.2   # median second-stain/hematoxylin OD in hematoxylin-dominated pixels from which the nuclei carry it (a counterstain)
+# share of the stained pixels where the second stain dominates, from which it is the main stain of the tissue
+EOSIN_SHARE = 0.4
+# median second-stain/hematoxylin OD in hematoxylin-dominated pixels from which the nuclei carry it (a counterstain)
+COUNTERSTAIN_RATIO = 0.2
 
-def not_ihc_reason(img:np.ndarray, # RGB uint8 image, HxWx3 (artefacts masked)
-                   share:float=EOSIN_SHARE, # Dominated share from which the second stain is a stain of the tissue
-                   ratio:float=COUNTERSTAIN_RATIO, # Second stain / hematoxylin in the nuclei from which it is a counterstain
-                   beta:float=0.15, # OD norm above which a pixel is stained (Macenko)
-                  ) -> str:
-    """'not DAB IHC (eosin-like counterstain: ...)' when the image's second stain is eosin, not DAB; else ''. On a ~0.25 MP
-    pixel sample, with the image's own stain directions (Macenko's ends; the pinker second): its blue OD is below its
-    green OD (eosin absorbs most in the green, DAB most in the blue), it dominates >= `share` of the stained pixels, and
-    the hematoxylin-dominated pixels (nuclei) carry it at a median >= `ratio` of their hematoxylin OD (a counterstain of
-    the whole tissue, where Ki-67 DAB leaves negative nuclei free)."""
+# %% ../nbs/06_label.ipynb #qc937129
+def _own_stains(img:np.ndarray, # RGB uint8 image
+                beta:float, # OD norm above which a pixel is stained
+               ) -> tuple:
+    "(stained px OD (n x 3), H and second-stain directions: Macenko's ends) of a ~0.25 MP sample; None: < 500 px."
+
     step = max(1, int(np.sqrt(img.shape[0]*img.shape[1]/2.5e5)))
     sample = img[::step, ::step]
     od = optical_density(sample, white_point(sample)).reshape(-1, 3)
     px = od[np.einsum('ij,ij->i', od, od) > beta**2]
-    if len(px) < 500: return ''
-    h,e = macenko_ends(px[::max(1, len(px)//50_000)], REFERENCE_HE)   # the image's own two stains
+    if len(px) < 500: return None
+    return (px, *macenko_ends(px[::max(1, len(px)//50_000)], REFERENCE_HE))   # the image's own two stains
+
+# %% ../nbs/06_label.ipynb #r8208598
+def _counterstain(c:np.ndarray, # (n, 2) hematoxylin and second-stain concentrations of stained pixels
+                  beta:float, # Least hematoxylin OD of a nucleus pixel
+                 ) -> float:
+    "Median second-stain / hematoxylin ratio of the hematoxylin-dominated pixels (nuclei); NaN with under 100."
+    nuc = (c[:, 0] > c[:, 1]) & (c[:, 0] > beta)
+    return float(np.median(c[nuc, 1]/c[nuc, 0])) if nuc.sum() >= 100 else np.nan
+
+# %% ../nbs/06_label.ipynb #s5080e16
+def not_ihc_reason(img:np.ndarray, # RGB uint8 image, HxWx3 (artefacts masked)
+                   share:float=EOSIN_SHARE, # Dominated share from which the second stain is a stain of the tissue
+                   ratio:float=COUNTERSTAIN_RATIO, # Second stain / hematoxylin in the nuclei: a counterstain from here
+                   beta:float=0.15, # OD norm above which a pixel is stained (Macenko)
+                  ) -> str:
+    """'not DAB IHC (eosin-like counterstain: ...)' when the image's second stain is eosin, not DAB; else ''. With
+    the image's own stain directions (`_own_stains`; the pinker second): its blue OD is below its green OD (eosin
+    absorbs most in the green, DAB most in the blue), it dominates >= `share` of the stained pixels, and the
+    hematoxylin-dominated pixels (nuclei) carry it at a median >= `ratio` of their hematoxylin OD (a counterstain of
+    the whole tissue, where Ki-67 DAB leaves negative nuclei free)."""
+    if (own := _own_stains(img, beta)) is None: return ''
+    px,h,e = own
     if e[2] >= e[1]: return ''   # absorbs blue at least as much as green: DAB-like, not eosin
     c = stain_concentrations(px[None], Stains(np.stack([h, e]), 'own'))[0]
     dom = float((c[:, 1] > np.maximum(c[:, 0], 0.1)).mean())
     if dom < share: return ''   # no second stain of the tissue (an IHC image without DAB)
-    nuc = (c[:, 0] > c[:, 1]) & (c[:, 0] > beta)
-    if nuc.sum() < 100: return ''
-    r = float(np.median(c[nuc, 1]/c[nuc, 0]))
-    if r < ratio: return ''   # hematoxylin nuclei free of the second stain: a nuclear marker
-    return f'not DAB IHC (eosin-like counterstain: blue/green OD {e[2]/e[1]:.2f}, {r:.2f} of the nuclear hematoxylin, dominant on {100*dom:.0f}% of the tissue)'
+    r = _counterstain(c, beta)
+    if not r >= ratio: return ''   # hematoxylin nuclei free of the second stain: a nuclear marker
+    return (f'not DAB IHC (eosin-like counterstain: blue/green OD {e[2]/e[1]:.2f}, {r:.2f} of the nuclear hematoxylin, '
+            f'dominant on {100*dom:.0f}% of the tissue)')
+
+# %% ../nbs/06_label.ipynb #qe742fd1
+def check_label_settings(method:str, detector:str, mpp) -> float|None:
+    """The µm/px as a float (or None); an `InputError` naming the option for an unknown method or detector or a bad
+    µm/px."""
+    if method not in METHODS: raise InputError('--method', f"must be one of {', '.join(METHODS)}, got {method!r}")
+    if detector not in DETECTORS: raise InputError('--detector',
+                                                   f"must be one of {', '.join(DETECTORS)}, got {detector!r}")
+    if mpp is not None and not (np.isfinite(mpp) and mpp > 0):
+        raise InputError('--mpp', f'must be a positive number of µm per pixel, got {mpp!r}')
+    return None if mpp is None else float(mpp)
 
 # %% ../nbs/06_label.ipynb #n461dbeb
 @dataclass
@@ -362,29 +422,29 @@ class LabelSettings:
     stride:int=112 # Step between tiles, px
 
     def __post_init__(self):
-        if self.method not in METHODS: raise InputError('--method', f"must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if self.detector not in DETECTORS:
-            raise InputError('--detector', f"must be one of {', '.join(DETECTORS)}, got {self.detector!r}")
-        if self.mpp is not None and not (np.isfinite(self.mpp) and self.mpp > 0):
-            raise InputError('--mpp', f'must be a positive number of µm per pixel, got {self.mpp!r}')
-        self.mpp = None if self.mpp is None else float(self.mpp)
+        self.mpp = check_label_settings(self.method, self.detector, self.mpp)
         if self.stains is not None: self.stains = as_stains(self.stains, '--stains')
 
     @property
-    def needs_model(self) -> bool: return self.method == 'seed' or (self.method == 'nuclear' and self.detector == 'stardist')
+    def needs_model(self) -> bool: return self.method == 'seed' or (self.method == 'nuclear'
+                                                                    and self.detector == 'stardist')
 
 # %% ../nbs/06_label.ipynb #ne7d8c54
 def _run_labeller(img:np.ndarray, # RGB uint8 image, artefacts masked
                   s:LabelSettings, # The settings
                  ) -> Labelling:
-    "The labelling of `img` by the chosen method and detector (a model is loaded only where one is needed and the image is not blank)."
+    """The labelling of `img` by the chosen method and detector (a model is loaded only where one is needed and the
+    image is not blank)."""
     if s.method == 'threshold':
         lab = label_threshold(img, stains=s.stains); lab.mpp = s.mpp
         return lab
-    if s.method == 'nuclear' and s.detector == 'watershed': return label_watershed(img, s.stains, s.dab_threshold, s.mpp)
-    if reason := blank_reason(img): return Labelling(s.method, img.shape[:2], reason=reason, detector='stardist', mpp=s.mpp)
+    if s.method == 'nuclear' and s.detector == 'watershed': return label_watershed(img, s.stains, s.dab_threshold,
+                                                                                   s.mpp)
+    if reason := blank_reason(img): return Labelling(s.method, img.shape[:2], reason=reason, detector='stardist',
+                                                     mpp=s.mpp)
     model = load_nuclei_model(s.model)
-    return label_nuclear(img, model, s.stains, s.dab_threshold, s.mpp) if s.method == 'nuclear' else label_seed(img, model)
+    return label_nuclear(img, model, s.stains, s.dab_threshold, s.mpp) if s.method == 'nuclear' else label_seed(img,
+                                                                                                                model)
 
 # %% ../nbs/06_label.ipynb #n9b2ceab
 def _flag_quality(img:np.ndarray, # The labelled image, artefacts masked
@@ -398,7 +458,8 @@ def _flag_quality(img:np.ndarray, # The labelled image, artefacts masked
     if art >= ARTEFACT_FLAG:
         lab.flags.append(f'artefact {100*art:.0f}%')
         if lab.reason in ('blank', 'no tissue'): lab.reason = 'no tissue (artefact)'   # ink / black only
-        elif share >= ARTEFACT_MAX_SHARE and not lab.reason: lab.reason = 'mostly artefact'   # what is left is not trusted
+        # what is left is not trusted
+        elif share >= ARTEFACT_MAX_SHARE and not lab.reason: lab.reason = 'mostly artefact'
     return lab
 
 # %% ../nbs/06_label.ipynb #n648ccfb
@@ -432,8 +493,35 @@ def label_patch(img, # Image array (RGB/RGBA; uint8, uint16 or float in [0, 1])
                 model=None, # StarDist2D, or a name/folder for `load_nuclei_model`
                 min_nuclei:int=MIN_NUCLEI, # Fewer nuclei: NaN with reason 'too few nuclei'
                 **kwargs) -> dict:
-    "Label row of one IHC image: ratio_area, ratio_count, n_nuclei, n_positive, label_method, label_reason, stains, flags, mpp, detector."
+    """Label row of one IHC image: ratio_area, ratio_count, n_nuclei, n_positive, label_method, label_reason, stains,
+    flags, mpp, detector."""
     return patch_row(label_image(img, method, model, **kwargs), min_nuclei)
+
+# %% ../nbs/06_label.ipynb #q2203690
+TILE_COLUMNS = ['tile_x', 'tile_y', 'tile_size', 'ratio_area', 'ratio_count', 'n_nuclei', 'n_positive', 'label_method',
+                'label_reason']
+
+def _grid_sums(c:pd.DataFrame, # Contributions: y, x and the summed columns
+               cell:int, gy:int, gx:int, # Cell side, px, and the grid's size in cells
+              ) -> list:
+    """Per summed column, the (gy+1)x(gx+1) integral image of its per-cell sums (a contribution counts where its y, x
+    fall)."""
+    iy = np.clip((c.y.to_numpy(float) + 0.5)//cell, 0, gy - 1).astype(int) if len(c) else np.zeros(0, int)
+    ix = np.clip((c.x.to_numpy(float) + 0.5)//cell, 0, gx - 1).astype(int) if len(c) else np.zeros(0, int)
+    sums = []
+    for col in CONTRIBUTION_COLUMNS[2:]:
+        g = np.zeros((gy + 1, gx + 1))
+        np.add.at(g, (iy + 1, ix + 1), c[col].to_numpy(float) if len(c) else np.zeros(0))
+        sums.append(g.cumsum(0).cumsum(1))
+    return sums
+
+# %% ../nbs/06_label.ipynb #r33cf671
+def tile_origins(H:int, W:int, # Image size, px
+                 tile:int, stride:int, # Tile side and step, px
+                ) -> tuple:
+    "(y, x) of the top-left corners of the whole tiles, row by row."
+    ty,tx = np.meshgrid(np.arange(0, H - tile + 1, stride), np.arange(0, W - tile + 1, stride), indexing='ij')
+    return ty.ravel(),tx.ravel()
 
 # %% ../nbs/06_label.ipynb #05a0767d
 def tile_labels(lab:Labelling, # Result of `label_image` on the whole patch
@@ -443,26 +531,33 @@ def tile_labels(lab:Labelling, # Result of `label_image` on the whole patch
                ) -> pd.DataFrame:
     "One label row per tile of the patch: tile_x, tile_y, tile_size, ratios, counts, method, reason."
     H,W = lab.shape
-    cols = ['tile_x', 'tile_y', 'tile_size', 'ratio_area', 'ratio_count', 'n_nuclei', 'n_positive', 'label_method', 'label_reason']
-    if H < tile or W < tile: return pd.DataFrame(columns=cols)
+    if H < tile or W < tile: return pd.DataFrame(columns=TILE_COLUMNS)
     cell = math.gcd(tile, stride)
-    if lab.method == 'threshold' and cell % 16: raise InputError('tile', f'tile {tile} and stride {stride} must be multiples of 16 for the threshold labeller')
-    gy,gx = -(-H//cell),-(-W//cell)
-    c = lab.contributions
-    iy = np.clip((c.y.to_numpy(float) + 0.5)//cell, 0, gy - 1).astype(int) if len(c) else np.zeros(0, int)
-    ix = np.clip((c.x.to_numpy(float) + 0.5)//cell, 0, gx - 1).astype(int) if len(c) else np.zeros(0, int)
-    sums = []
-    for col in CONTRIBUTION_COLUMNS[2:]:
-        g = np.zeros((gy + 1, gx + 1))
-        np.add.at(g, (iy + 1, ix + 1), c[col].to_numpy(float) if len(c) else np.zeros(0))
-        sums.append(g.cumsum(0).cumsum(1))
-    ty,tx = np.meshgrid(np.arange(0, H - tile + 1, stride), np.arange(0, W - tile + 1, stride), indexing='ij')
-    ty,tx = ty.ravel(),tx.ravel()
+    if lab.method == 'threshold' and cell % 16:
+        raise InputError('tile', f'tile {tile} and stride {stride} must be multiples of 16 for the threshold labeller')
+    sums = _grid_sums(lab.contributions, cell, -(-H//cell), -(-W//cell))
+    ty,tx = tile_origins(H, W, tile, stride)
     a0y,a0x,a1y,a1x = ty//cell,tx//cell,(ty + tile)//cell,(tx + tile)//cell
     box = [s[a1y, a1x] - s[a0y, a1x] - s[a1y, a0x] + s[a0y, a0x] for s in sums]
-    rows = [dict(tile_x=int(x), tile_y=int(y), tile_size=tile, **ratios_of_sums(*b, method=lab.method, reason=lab.reason, min_nuclei=min_nuclei))
-            for x,y,*b in zip(tx, ty, *box)]
-    return pd.DataFrame(rows, columns=cols)
+    ratios = lambda b: ratios_of_sums(*b, method=lab.method, reason=lab.reason, min_nuclei=min_nuclei)
+    rows = [dict(tile_x=int(x), tile_y=int(y), tile_size=tile, **ratios(b)) for x,y,*b in zip(tx, ty, *box)]
+    return pd.DataFrame(rows, columns=TILE_COLUMNS)
+
+# %% ../nbs/06_label.ipynb #qa1a5d27
+def _draw_outlines(img:np.ndarray, # RGB uint8 (changed in place)
+                   lab:Labelling, # Its labelling
+                  ) -> np.ndarray:
+    "`img` with the nuclei outlined: gold positive, cyan negative (the seed's: DAB gold, H cyan)."
+    from skimage.segmentation import find_boundaries
+    if lab.method == 'nuclear' and 'nuclei' in lab.labels:
+        labels = lab.labels['nuclei']
+        pos = np.isin(labels, lab.nuclei.label[lab.nuclei.positive].to_numpy())
+        edge = find_boundaries(labels, mode='inner')
+        img[edge & ~pos] = (0, 200, 255); img[edge & pos] = (255, 215, 0)
+    elif lab.method == 'seed' and lab.labels:
+        img[find_boundaries(lab.labels['h'], mode='inner')] = (0, 200, 255)
+        img[find_boundaries(lab.labels['dab'], mode='inner')] = (255, 215, 0)
+    return img
 
 # %% ../nbs/06_label.ipynb #16c108dd
 def plot_labelling(img, # The labelled RGB image
@@ -472,298 +567,17 @@ def plot_labelling(img, # The labelled RGB image
                   ):
     "Overlay of the nuclei outlines (gold positive / cyan negative) on the image, titled with the patch ratios."
     import matplotlib.pyplot as plt
-    from skimage.segmentation import find_boundaries
-    img = as_rgb_uint8(img).copy()
-    if lab.method == 'nuclear' and 'nuclei' in lab.labels:
-        labels = lab.labels['nuclei']
-        pos = np.isin(labels, lab.nuclei.label[lab.nuclei.positive].to_numpy())
-        edge = find_boundaries(labels, mode='inner')
-        img[edge & ~pos] = (0, 200, 255); img[edge & pos] = (255, 215, 0)
-    elif lab.method == 'seed' and lab.labels:
-        img[find_boundaries(lab.labels['h'], mode='inner')] = (0, 200, 255)
-        img[find_boundaries(lab.labels['dab'], mode='inner')] = (255, 215, 0)
     if ax is None: _,ax = plt.subplots(figsize=(6, 6))
     r = patch_row(lab)
     counts = '' if lab.method == 'threshold' else f", count {r['ratio_count']:.2f}, {r['n_nuclei']} nuclei"
-    ax.imshow(img); ax.axis('off')
+    ax.imshow(_draw_outlines(as_rgb_uint8(img).copy(), lab)); ax.axis('off')
     ax.set_title(title or f"{lab.method}: area {r['ratio_area']:.2f}{counts} {r['label_reason']}", fontsize=9)
     return ax
 
-# %% ../nbs/06_label.ipynb #68399e90
-LABEL_COLUMNS = ['ratio_area', 'ratio_count', 'n_nuclei', 'n_positive', 'label_method', 'label_reason', 'stain_vectors', 'stain_source',
-                 'label_flags', 'mpp', 'detector', 'artefact_fraction']
-LABEL_KEYS = ['slide_id', 'patch_id', 'x', 'y', 'ihc_x', 'ihc_y']   # which patch a label row is of, and where its IHC patch was cut
-TILE_LABEL_COLUMNS = ['slide_id', 'patch_id', 'x', 'y', 'tile_x', 'tile_y', 'tile_size', 'ratio_area', 'ratio_count', 'n_nuclei', 'n_positive',
-                      'label_method', 'label_reason']
-MANIFEST_NEEDS = ['slide_id', 'patch_id', 'x', 'y', 'keep', 'ihc_patch']
-READ_COLUMNS = ['slide_id', 'patch_id', 'x', 'y', 'size', 'ihc_x', 'ihc_y', 'ihc_patch']   # what `tiles.read_patch` reads an IHC patch by
+# %% ../nbs/06_label.ipynb #a5120164
+_MOVED = {'label_dataset', 'patch_labels', 'with_reference', 'slide_stains', 'LABEL_COLUMNS', 'LABEL_KEYS',
+          'TILE_LABEL_COLUMNS', 'MANIFEST_NEEDS', 'READ_COLUMNS', 'POOL_PATCHES', 'POOL_PX'}
 
-_WORKER_MODEL = None   # (process id, nuclei model) from `_init_label_worker`: a worker's own, never a parent's
-
-def _init_label_worker(model_ref, # Model name or folder (None: the default model)
-                      ):
-    "Worker initializer (process pool or Dask worker) of labellers that need a model: load the nuclei model once per worker."
-    global _WORKER_MODEL
-    _WORKER_MODEL = os.getpid(),load_nuclei_model(model_ref)
-
-def _worker_model():
-    "The nuclei model `_init_label_worker` loaded in this process, or None: none was, or it was a forked parent's (TensorFlow does not survive fork)."
-    return _WORKER_MODEL[1] if _WORKER_MODEL is not None and _WORKER_MODEL[0] == os.getpid() else None
-
-def _forget_worker_model():
-    "Drop a parent's worker model in a forked child."
-    global _WORKER_MODEL
-    _WORKER_MODEL = None
-os.register_at_fork(after_in_child=_forget_worker_model)
-
-def _model_ref(model):
-    "A name or folder that a worker process can load `model` from."
-    if model is None or isinstance(model, (str, Path)): return model
-    return str(Path(model.basedir)/model.name)
-
-# %% ../nbs/06_label.ipynb #2b58bc7e
-POOL_PATCHES = 8        # patches per slide whose optical densities are pooled for its stain estimate
-POOL_PX = 250_000       # pixels sampled from each
-
-def _read_ihc(patch, # IHC patch file, or a manifest row (read with `tiles.read_patch`, from its file or the slide)
-              dataset=None, # The dataset of a manifest row
-             ) -> tuple:
-    "(RGB uint8 image, where it came from) of an IHC patch."
-    if isinstance(patch, (str, Path)): return as_rgb_uint8(read_image(patch, 'IHC patch'), str(patch)),str(patch)
-    return read_patch(dataset, patch, 'ihc'),patch_source(dataset, patch, 'ihc')
-
-def slide_stains(patches:list, # IHC patches of one slide: files, or manifest rows (with `dataset`: read from their file or the slide)
-                 n:int=POOL_PATCHES, # Most patches read (evenly spread over `patches`)
-                 dataset=None, # Dataset of the manifest rows
-                ) -> tuple|None:
-    "(Stains, flags) of `estimate_ihc_stains` on the pooled optical densities of a slide's patches; None when none is readable or the estimate falls back to the reference."
-    patches = list(patches)
-    ods = []
-    for p in patches[::max(1, -(-len(patches)//n))][:n]:
-        try: img,_ = _read_ihc(p, dataset)
-        except Exception: continue
-        step = max(1, int(np.sqrt(img.shape[0]*img.shape[1]/POOL_PX)))
-        small,_,_ = mask_artefacts(img[::step, ::step])
-        ods.append(optical_density(small, white_point(small)).reshape(-1, 3))
-    if not ods: return None
-    st,flags = estimate_ihc_stains(np.concatenate(ods)[None])
-    if st.source.startswith('reference ('): return None   # too little stain in the pool: each patch on its own
-    return Stains(st.vectors, f'slide ({len(ods)} patches): {st.source}'), flags
-
-# %% ../nbs/06_label.ipynb #nf48eaa8
-def _label_one(patch, # IHC patch file, or a manifest row (`dataset` given: read from its file or the slide)
-               mpp:float|None=None, # Its µm per pixel (None: estimated)
-               pooled:tuple|None=None, # (Stains, flags) of its slide (`slide_stains`), or None: estimated per patch
-               *, settings:LabelSettings, # The labeller's settings (model None in a pool worker: the worker's own)
-               dataset=None, # Dataset of a manifest row
-              ) -> tuple:
-    "Label one IHC patch: (patch label row, its tile labels)."
-    s = settings
-    try: img,source = _read_ihc(patch, dataset)
-    except Exception as e:
-        lab = Labelling(s.method, (0, 0), reason=f'unreadable: {e}'.replace('\n', ' '))
-        return patch_row(lab, s.min_nuclei),tile_labels(lab, s.tile, s.stride)
-    model = _worker_model() if s.model is None else s.model
-    ps = replace(s, model=model, mpp=mpp, stains=s.stains if pooled is None else pooled[0])
-    lab = label_with(img, ps, source)
-    if pooled is not None: lab.flags = list(pooled[1]) + [f for f in lab.flags if f not in pooled[1]]
-    return patch_row(lab, s.min_nuclei),tile_labels(lab, s.tile, s.stride, s.min_nuclei)
-
-# %% ../nbs/06_label.ipynb #b2f0a010
-def _submit_by_slide(pool, # Executor (`cluster.executor`: local processes or a Dask cluster)
-                     job, # patch, mpp, pooled -> result (`_label_one`)
-                     stain_job, # A slide's patches -> pooled (Stains, flags) (`slide_stains`)
-                     groups:dict, # slide_id -> its patches, for the slides whose stains are pooled
-                     patches:list, mpps:list, slide_ids:list, # The patches to label, their µm/px and slide
-                    ) -> list:
-    "Futures of `job` for every patch, in order. A slide's patches are submitted as soon as its pooled stain estimate is done, the others at once: no worker waits for the slowest slide's estimate."
-    futures,where = [None]*len(patches),{}
-    for i,s in enumerate(slide_ids): where.setdefault(s, []).append(i)
-    def submit(sid, pooled):
-        for i in where[sid]: futures[i] = pool.submit(job, patches[i], mpps[i], pooled)
-    stain_futures = {pool.submit(stain_job, groups[s]): s for s in where if s in groups}
-    for s in where:
-        if s not in groups: submit(s, None)
-    for f in cf.as_completed(stain_futures): submit(stain_futures[f], f.result())
-    return futures
-
-# %% ../nbs/06_label.ipynb #n6a5269f
-def _kept_patches(ds:Dataset, # The dataset
-                 ) -> pd.DataFrame:
-    "The manifest's kept rows (IHC cut at the H&E place where it states none); `InputError` when it lacks a column."
-    manifest = ds.read_manifest()
-    missing = [c for c in MANIFEST_NEEDS if c not in manifest.columns]
-    if missing: raise InputError(ds.manifest_path, f'lacks the columns {missing}', 'Write it with `ki67 tile`')
-    if 'ihc_x' not in manifest.columns: manifest = manifest.assign(ihc_x=manifest.x, ihc_y=manifest.y)
-    return manifest[manifest.keep.astype(bool)].reset_index(drop=True)   # IHC patch file, or the region of the slide
-
-# %% ../nbs/06_label.ipynb #n7953c6b
-def _still_valid(prev:pd.DataFrame, # Label rows written before
-                 kept:pd.DataFrame, # The kept manifest rows
-                 s:LabelSettings, # The settings
-                ) -> pd.Series:
-    "Which rows of `prev` are of a kept patch cut at the same IHC place (and, for 'nuclear', by the same detector)."
-    current = set(zip(kept.patch_id, kept.ihc_x.astype(int), kept.ihc_y.astype(int)))
-    valid = pd.Series([(p, int(x), int(y)) in current for p,x,y in zip(prev.patch_id, prev.ihc_x, prev.ihc_y)],
-                      index=prev.index, dtype=bool)
-    if s.method == 'nuclear':   # a row of another detector (or written before detectors existed) is labelled again
-        valid &= (prev.detector if 'detector' in prev else pd.Series('', index=prev.index)).fillna('').eq(s.detector)
-    return valid
-
-def _resume(ds:Dataset, kept:pd.DataFrame, s:LabelSettings, force:bool) -> tuple:
-    "(done, todo, tiles, prev): label rows still valid, kept rows to label, the done rows' tile labels, all rows before."
-    lpath,tpath = ds.labels_path(s.method),ds.tile_labels_path(s.method)
-    empty = pd.DataFrame(columns=LABEL_KEYS + LABEL_COLUMNS)
-    prev = read_table(lpath) if lpath.exists() else empty
-    done = empty if force else prev[_still_valid(prev, kept, s)]
-    todo = kept[~kept.patch_id.isin(set(done.patch_id))]
-    tiles = read_table(tpath) if tpath.exists() and len(done) else pd.DataFrame(columns=TILE_LABEL_COLUMNS)
-    return done,todo,tiles[tiles.patch_id.isin(set(done.patch_id))],prev
-
-# %% ../nbs/06_label.ipynb #n0601744
-def _in_order(parts:list, # DataFrames with patch_id
-              columns:list, # Columns of the result
-              by:list, # Further sort columns
-              order:dict, # patch_id -> its position in the manifest
-             ) -> pd.DataFrame:
-    "Rows of `parts` in manifest order of their patch (then `by`)."
-    parts = [p for p in parts if len(p)]
-    if not parts: return pd.DataFrame(columns=columns)
-    t = pd.concat(parts, ignore_index=True)
-    t = t.assign(_o=t.patch_id.map(order)).sort_values(['_o'] + by, kind='stable')
-    return t.drop(columns='_o').reset_index(drop=True)[columns]
-
-def _save_labels(done, new_rows:list, tiles, new_tiles:list, # Label rows and tile labels: kept and new
-                 order:dict, lpath:Path, tpath:Path, # Manifest order; the two tables' paths
-                ) -> pd.DataFrame:
-    "Write both tables, in manifest order; the label table."
-    cols = LABEL_KEYS + LABEL_COLUMNS
-    labels = _in_order([done, pd.DataFrame(new_rows, columns=cols)], cols, [], order)
-    labels = labels.astype({'n_nuclei': 'Int64', 'n_positive': 'Int64', 'mpp': float})
-    write_table(_in_order([tiles] + new_tiles, TILE_LABEL_COLUMNS, ['tile_y', 'tile_x'], order), tpath)
-    write_table(labels, lpath)
-    return labels
-
-# %% ../nbs/06_label.ipynb #ndf8b2be
-def _patch_mpps(todo:pd.DataFrame, # Manifest rows to label
-                mpp:float|None, # µm/px given for every patch
-               ) -> list:
-    "µm/px of each patch: `mpp` when given, else the manifest's (the slide's level 0) where known, else None."
-    known = todo['mpp'].astype(float) if 'mpp' in todo else pd.Series(np.nan, index=todo.index)
-    return [mpp if mpp is not None else (float(v) if np.isfinite(v) and v > 0 else None) for v in known]
-
-def _labeller(s:LabelSettings, todo:pd.DataFrame, workers:int, scheduler) -> tuple:
-    "(pool or None, settings of the jobs): a pool's workers load their own model (`_init_label_worker`); here, once."
-    model = s.model if s.needs_model else None
-    init = (_init_label_worker, (_model_ref(model),)) if s.needs_model else ()    # weight-free: no worker set-up
-    pool = executor(workers, scheduler, *init) if len(todo) else None
-    if s.needs_model and pool is None and len(todo): model = load_nuclei_model(model)
-    return pool,replace(s, model=None if pool else model)
-
-# %% ../nbs/06_label.ipynb #n22a8427
-def _label_results(pool, s:LabelSettings, # Executor (or None) and the jobs' settings (`_labeller`)
-                   todo:pd.DataFrame, kept:pd.DataFrame, # Manifest rows to label; all kept rows
-                   root:Path, # The dataset, by its absolute path (workers, local or on a cluster, see it so)
-                   pool_stains:bool, # One stain estimate per slide ('nuclear' without fixed stains)
-                  ):
-    "Iterator of (label row, tile labels) of each row of `todo`, in order, stains pooled per slide where asked."
-    job = functools.partial(_label_one, settings=s, dataset=root)
-    reads = [c for c in READ_COLUMNS if c in kept.columns]
-    paths,mpps = todo[reads].to_dict('records'),_patch_mpps(todo, s.mpp)
-    groups = {}
-    if pool_stains and s.method == 'nuclear' and s.stains is None and len(todo):   # every kept patch of a slide pools
-        slides = kept[kept.slide_id.isin(set(todo.slide_id))].groupby('slide_id', sort=False)
-        groups = {sid: g[reads].to_dict('records') for sid,g in slides if len(g) > 1}
-    pool_one = functools.partial(slide_stains, dataset=root)
-    if pool: return (f.result() for f in _submit_by_slide(pool, job, pool_one, groups, paths, mpps, list(todo.slide_id)))
-    est = {sid: pool_one(g) for sid,g in groups.items()}
-    return map(job, paths, mpps, [est.get(sid) for sid in todo.slide_id])
-
-# %% ../nbs/06_label.ipynb #ncb7daf0
-def _label_row(r, # A manifest row (`itertuples`)
-               row:dict, # Its label row (`patch_row`)
-               s:LabelSettings, # The settings
-              ) -> dict:
-    "The stored row: the patch's keys, the label columns, and the detector of a 'nuclear' label."
-    return ({c: getattr(r, c) for c in LABEL_KEYS} | {c: row.get(c) for c in LABEL_COLUMNS}
-            | ({'detector': s.detector} if s.method == 'nuclear' else {}))
-
-def _log_labelled(labels:pd.DataFrame, todo:pd.DataFrame, method:str):
-    "Log how many of the new patches got a ratio, and why the others did not."
-    new = labels[labels.patch_id.isin(set(todo.patch_id))]
-    ok,why = new.label_reason.eq(''),', '.join(sorted(set(new.label_reason) - {''})) or 'none'
-    get_logger(__name__).info(f'labelled {len(todo)} patches with {method!r}: {ok.sum()} with a ratio, {(~ok).sum()} NaN ({why})')
-
-# %% ../nbs/06_label.ipynb #nfc21fab
-def _label_dataset(ds:Dataset, s:LabelSettings, # The dataset and the labeller's settings
-                   workers:int, force:bool, checkpoint:int, scheduler, pool_stains:bool, # As `label_dataset`
-                  ) -> pd.DataFrame:
-    "`label_dataset` with its settings as one `LabelSettings`."
-    kept = _kept_patches(ds)
-    order = {p: i for i,p in enumerate(kept.patch_id)}
-    done,todo,tiles,prev = _resume(ds, kept, s, force)
-    lpath,tpath = ds.labels_path(s.method),ds.tile_labels_path(s.method)
-    if todo.empty and len(done) == len(prev):
-        get_logger(__name__).info(f'{lpath}: every kept patch is labelled with {s.method!r}; nothing to do')
-        return prev.reset_index(drop=True)
-    pool,js = _labeller(s, todo, workers, scheduler)
-    results = _label_results(pool, js, todo, kept, ds.root.resolve(), pool_stains)
-    new_rows,new_tiles = [],[]
-    save = lambda: _save_labels(done, new_rows, tiles, new_tiles, order, lpath, tpath)
-    ensure_writable_dir(ds.labels_dir)
-    try:
-        for k,(r,(row,tl)) in enumerate(progress(zip(todo.itertuples(), results), total=len(todo), desc=f'label {s.method}'), 1):
-            new_rows.append(_label_row(r, row, s))   # unreadable rows too: resumed alike
-            new_tiles.append(tl.assign(slide_id=r.slide_id, patch_id=r.patch_id, x=r.x + tl.tile_x, y=r.y + tl.tile_y)[TILE_LABEL_COLUMNS])
-            if k % checkpoint == 0: save()
-        labels = save()
-    finally:
-        if pool: pool.shutdown(cancel_futures=True)
-    _log_labelled(labels, todo, s.method)
-    return labels
-
-# %% ../nbs/06_label.ipynb #n4a808c5
-def label_dataset(dataset, # Dataset directory with the tile stage's manifest
-                  method:str='nuclear', # 'nuclear', 'seed' or 'threshold'
-                  model=None, # StarDist model: StarDist2D, folder or pretrained name (default: `load_nuclei_model()`)
-                  workers:int=1, # Processes labelling patches in parallel (each loads the model)
-                  stains=None, # Fixed stain vectors (2x3) for every patch; default: estimated per patch
-                  dab_threshold:float=DAB_THRESHOLD, # 'nuclear': mean DAB OD above which a nucleus is positive
-                  min_nuclei:int=MIN_NUCLEI, # Fewer nuclei in a patch or tile: NaN with reason
-                  tile:int=224, # Tile side of the tile labels, px
-                  stride:int=112, # Step between tiles, px
-                  force:bool=False, # Relabel patches already labelled with this method
-                  checkpoint:int=20, # Write both tables every this many patches
-                  detector:str='watershed', # 'nuclear': 'watershed' (weight-free) or 'stardist' (`model`)
-                  mpp:float|None=None, # µm per pixel of every patch; None: the manifest's `mpp` where known, else estimated per patch
-                  scheduler:str|None=None, # Dask scheduler address (or Client): label on that cluster; None: `$KI67_SCHEDULER`, else here
-                  pool_stains:bool=True, # 'nuclear' without `stains`: one stain estimate per slide from its pooled patches (a lone patch: its own)
-                 ) -> pd.DataFrame:
-    """Label the kept IHC patches of a dataset (resumable) into `labels/<method>.parquet` and its tile labels; return
-    the patch labels (rejected manifest rows are absent; NaN rows carry a `label_reason`)."""
-    ds = Dataset(dataset)
-    s = LabelSettings(method, model, stains, dab_threshold, detector, mpp, min_nuclei, tile, stride)
-    if workers < 1: raise InputError('--workers', f'must be at least 1, got {workers}')
-    return _label_dataset(ds, s, workers, force, checkpoint, scheduler, pool_stains)
-
-# %% ../nbs/06_label.ipynb #c6a0b002
-def patch_labels(dataset, # Dataset directory (or `Dataset`) after `ki67 tile` and `ki67 label`
-                 labels:str='nuclear', # Labeller whose patch labels to read
-                ) -> pd.DataFrame:
-    "Every patch pair of the manifest (slide_id, patch_id, x, y, ihc_x, ihc_y, size) with the labels of its IHC patch as it is now, and `labelled`."
-    ds = Dataset(dataset)
-    manifest,lab = ds.read_manifest(),ds.read_labels(labels)
-    cols = [c for c in ['slide_id', 'patch_id', 'x', 'y', 'ihc_x', 'ihc_y', 'size'] if c in manifest]
-    key = [c for c in ['patch_id', 'ihc_x', 'ihc_y'] if c in manifest and c in lab]   # a label belongs to the IHC patch it was made on
-    values = [c for c in lab.columns if c not in cols]
-    out = manifest[cols].merge(lab[key + values].drop_duplicates('patch_id', keep='last'), on=key, how='left', indicator=True)
-    return out.assign(labelled=out.pop('_merge') == 'both')
-
-# %% ../nbs/06_label.ipynb #c6a0b003
-def with_reference(dataset, # Dataset directory (or `Dataset`) after `ki67 label`
-                   preds:pd.DataFrame, # Patch predictions with slide_id, patch_id, pred
-                   labels:str='nuclear', # Labeller whose `ratio_area` is the reference
-                  ) -> pd.DataFrame:
-    "Patch predictions joined to their patch's position and reference label (`patch_labels`): what `method_results` hands the report."
-    ref = patch_labels(dataset, labels).drop(columns='slide_id').rename(columns={'ratio_area': 'reference'})
-    return preds[['slide_id', 'patch_id', 'pred']].merge(ref[['patch_id', 'x', 'y', 'ihc_x', 'ihc_y', 'size', 'reference']], on='patch_id')
+def __getattr__(name):   # temporary (issue 27): the dataset stage moved to `ki67_nb.labelset`
+    if name in _MOVED: from ki67_nb import labelset; return getattr(labelset, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -21,13 +21,13 @@ from .stains import REFERENCE_HDAB, REFERENCE_HE, Stains, estimate_stains, optic
 __all__ = ['NUCLEI_COLUMNS', 'DETECTORS', 'NUCLEUS_AREA_UM2', 'MAX_NUCLEI_PER_MM2', 'MIN_CHECKED', 'WORK_MPP', 'SCALE_D_MIN',
            'NUCLEUS_DIAMETER_UM', 'BACKGROUND_UM', 'MAX_BACKGROUND', 'SIGMA_UM', 'OD_THRESHOLD', 'GROW_UM', 'GROW_OD',
            'SPLIT_UM', 'MIN_AREA_UM2', 'MAX_AREA_UM2', 'HALF_MAX', 'MIN_RELATIVE_AREA', 'PRETRAINED', 'MODEL_NAMES',
-           'STARDIST_MPP', 'nuclear_image', 'concentrations_u8', 'Nuclei', 'plausibility_flags', 'square_filter',
-           'blob_scale_maxima', 'suppress_overlaps', 'estimate_nucleus_scale', 'estimate_mpp', 'block_mean',
-           'to_work_scale', 'upscale_labels', 'subtract_background', 'fill_holes', 'split_by_distance',
-           'grow_to_threshold', 'pack_boxes', 'split_by_stain', 'split_nuclei', 'nuclei_measures', 'half_max_area',
-           'filter_areas', 'filter_sizes', 'smooth_nuclear', 'watershed_nuclei', 'configure_tensorflow',
-           'cached_model_dir', 'load_nuclei_model', 'fit_nuclei_model', 'model_mpp', 'predict_nuclei', 'measure_labels',
-           'stardist_nuclei', 'find_nuclei']
+           'STARDIST_MPP', 'nuclear_image', 'concentrations_u8', 'blank_reason', 'Nuclei', 'plausibility_flags',
+           'square_filter', 'blob_scale_maxima', 'suppress_overlaps', 'estimate_nucleus_scale', 'estimate_mpp',
+           'block_mean', 'to_work_scale', 'upscale_labels', 'to_work_rgb', 'subtract_background', 'fill_holes',
+           'split_by_distance', 'grow_to_threshold', 'pack_boxes', 'split_by_stain', 'split_nuclei', 'nuclei_measures',
+           'half_max_area', 'filter_areas', 'filter_sizes', 'smooth_nuclear', 'watershed_nuclei',
+           'configure_tensorflow', 'cached_model_dir', 'load_nuclei_model', 'fit_nuclei_model', 'model_mpp',
+           'predict_nuclei', 'measure_labels', 'stardist_nuclei', 'find_nuclei']
 
 # %% ../nbs/02b_nuclei.ipynb #899641d6
 def nuclear_image(img:np.ndarray, # RGB uint8 image, HxWx3
@@ -56,10 +56,26 @@ def concentrations_u8(img:np.ndarray, # HxWx3 uint8 RGB
         t[:, 0].take(ch[0], out=out[j]); out[j] += t[:, 1].take(ch[1]); out[j] += t[:, 2].take(ch[2])
     return out.transpose(1, 2, 0)
 
+# %% ../nbs/02b_nuclei.ipynb #ne857cd9
+def blank_reason(img:np.ndarray, # RGB uint8 image
+                 od:np.ndarray|None=None, # Its optical density, when already computed
+                 min_contrast:float=20., # Grey-level range (0.5-99.5 percentile) below which the image is blank
+                 min_tissue:float=0.02, # Stained fraction below which there is no tissue
+                ) -> str:
+    """'blank' or 'no tissue' when a patch cannot be labelled, else ''. Measured on a ~0.25 MP pixel sample of a large
+    image."""
+    step = max(1, int(np.sqrt(img.shape[0]*img.shape[1]/2.5e5)))
+    img = img[::step, ::step]
+    lo,hi = np.percentile(img.mean(-1, dtype=np.float32), [0.5, 99.5])
+    if hi - lo < min_contrast: return 'blank'
+    od = optical_density(img) if od is None else od[::step, ::step]
+    return 'no tissue' if (np.einsum('...c,...c->...', od, od) > 0.05**2).mean() < min_tissue else ''
+
 # %% ../nbs/02b_nuclei.ipynb #f262fe41
 NUCLEI_COLUMNS = ['label', 'y', 'x', 'area', 'area_um2', 'core_um2', 'half_um2', 'counted']
 DETECTORS = ('watershed', 'stardist')   # the nuclei detectors behind `find_nuclei`
 
+# %% ../nbs/02b_nuclei.ipynb #s5c16178
 @dataclass
 class Nuclei:
     "Nuclei one detector found in one image."
@@ -153,6 +169,7 @@ def _log_pyramid(nuc:np.ndarray, # HxW float32 nuclear OD
     R = [ndimage.laplace(ndimage.gaussian_filter(pyr[k], s/2**k, truncate=3.))*-(s/2**k)**2 for s,k in zip(sig, lev)]
     return sig,lev,pyr,R
 
+# %% ../nbs/02b_nuclei.ipynb #sbe45202
 def _response_at(R:list, lev:list, j:int, yb, xb) -> np.ndarray:
     "Response of scale `j` at full-resolution positions (yb, xb): the nearest pixel of its pyramid level."
     k,r = lev[j],R[j]
@@ -192,7 +209,8 @@ def suppress_overlaps(d:np.ndarray, # Blob diameters, px
     blob is dropped."""
     kept,ky,kx,kr = [], [], [], []
     for i in np.argsort(-w):
-        if kept and np.any((np.subtract(ky, y[i])**2 + np.subtract(kx, x[i])**2) < ((np.add(kr, d[i]/2))/2)**2): continue
+        if kept and np.any((np.subtract(ky, y[i])**2 + np.subtract(kx,
+                                                                   x[i])**2) < ((np.add(kr, d[i]/2))/2)**2): continue
         kept.append(i); ky.append(y[i]); kx.append(x[i]); kr.append(d[i]/2)
     return np.array(kept, int)
 
@@ -237,13 +255,15 @@ def block_mean(img:np.ndarray, # HxW or HxWxC array
 def to_work_scale(img:np.ndarray, # HxW or HxWxC float image
                   factor:float, # Input px per working px (mpp_work/mpp); > 1 shrinks
                  ) -> np.ndarray:
-    "Resample to the working pixel size: block mean over the integer part of a shrink factor, then bilinear for the rest."
+    """Resample to the working pixel size: block mean over the integer part of a shrink factor, then bilinear for the
+    rest."""
     img = img.astype(np.float32, copy=False)
     k = int(factor) if factor >= 2 else 1
     img = block_mean(img, k)
     rest = factor/k
     if abs(rest - 1) < 0.02: return img
-    return ndimage.zoom(img, (1/rest, 1/rest) + (1,)*(img.ndim - 2), order=1, prefilter=False, grid_mode=True, mode='nearest')
+    return ndimage.zoom(img, (1/rest, 1/rest) + (1,)*(img.ndim - 2), order=1, prefilter=False, grid_mode=True,
+                        mode='nearest')
 
 # %% ../nbs/02b_nuclei.ipynb #72f87bb3
 def upscale_labels(labels:np.ndarray, # int32 labels at the working scale
@@ -254,6 +274,17 @@ def upscale_labels(labels:np.ndarray, # int32 labels at the working scale
     r = np.minimum((np.arange(shape[0]) + 0.5)*labels.shape[0]/shape[0], labels.shape[0] - 1).astype(int)
     c = np.minimum((np.arange(shape[1]) + 0.5)*labels.shape[1]/shape[1], labels.shape[1] - 1).astype(int)
     return labels.take(r, 0).take(c, 1)
+
+# %% ../nbs/02b_nuclei.ipynb #nc18a510
+def to_work_rgb(img:np.ndarray, # HxWx3 uint8 RGB
+                factor:float, # Input px per working px; > 1 shrinks
+               ) -> np.ndarray:
+    "RGB uint8 area-averaged to the working size (PIL box filter) when `factor` > 1.02; else unchanged."
+    if factor <= 1.02: return img
+    from PIL import Image
+    h,w = img.shape[:2]
+    size = (max(1, int(round(w/factor))), max(1, int(round(h/factor))))
+    return np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize(size, Image.BOX))
 
 # %% ../nbs/02b_nuclei.ipynb #25b6a88c
 def _block_min(img:np.ndarray, b:int) -> np.ndarray:
@@ -325,7 +356,8 @@ def grow_to_threshold(labels:np.ndarray, # int32 nucleus cores
                       od_low:float, # OD above which a pixel next to a core joins it
                       max_px:float, # Farthest growth from a core, px
                      ) -> np.ndarray:
-    "Each core grown to its OD contour: round(`max_px`) steps of 3x3 dilation into pixels above `od_low` (ties: the larger id)."
+    """Each core grown to its OD contour: round(`max_px`) steps of 3x3 dilation into pixels above `od_low` (ties: the
+    larger id)."""
     out,free = labels.astype(np.int32, copy=False), smooth > od_low
     for _ in range(max(1, int(round(max_px)))):
         grow = free & (out == 0)
@@ -417,7 +449,8 @@ def _new_ids(cores:np.ndarray, p:np.ndarray, ids:np.ndarray, # Cores; flat index
              regc, k, rank, mark, # From `_colour_regions`
              min_px:float, # Least area of each piece, px
             ) -> np.ndarray:
-    "`cores` with each core whose every piece has `min_px` split: its first piece keeps the id, the others get new ones."
+    """`cores` with each core whose every piece has `min_px` split: its first piece keeps the id, the others get new
+    ones."""
     n,mr = len(k) - 1,np.flatnonzero(mark)
     piece = np.bincount(asg[two], minlength=len(mark))
     least = np.full(n + 1, np.inf); np.minimum.at(least, regc[mr], piece[mr])
@@ -519,7 +552,8 @@ def filter_areas(labels:np.ndarray, # int32 labels
 def filter_sizes(labels:np.ndarray, # int32 labels, working scale
                  df:pd.DataFrame, # Their `nuclei_measures`
                 ) -> tuple:
-    "(labels, df) without the nuclei whose core is under `MIN_AREA_UM2` or whose area is over `MAX_AREA_UM2` (renumbered)."
+    """(labels, df) without the nuclei whose core is under `MIN_AREA_UM2` or whose area is over `MAX_AREA_UM2`
+    (renumbered)."""
     ok = ((df.core_um2 >= MIN_AREA_UM2) & (df.area_um2 <= MAX_AREA_UM2)).to_numpy(bool)
     keep = np.zeros(int(labels.max()), bool); keep[df.label.to_numpy(int)[ok] - 1] = True
     return filter_areas(labels, keep),df[ok].reset_index(drop=True)
@@ -591,6 +625,7 @@ _HOW = ('Train one offline with `ki67_nb.truth.train_nuclei_model(ki67_nb.nuclei
         '(synthetic nuclei, CPU, ~10 min), or on Colab use the pretrained 2D_versatile_fluo, '
         'or pass --model DIR / set KI67_STARDIST_MODEL')
 
+# %% ../nbs/02b_nuclei.ipynb #sfcbcafc
 def _model_ref(name_or_dir) -> Path|str:
     "The model asked for: the argument, else `$KI67_STARDIST_MODEL`, else the cached trained model (full, then tiny)."
     ref = name_or_dir or os.environ.get('KI67_STARDIST_MODEL') or None
@@ -609,14 +644,18 @@ def load_nuclei_model(name_or_dir=None, # Pretrained name, model folder, a model
     ref = _model_ref(name_or_dir)
     path = Path(ref).expanduser()
     if path.is_dir():
-        if not (path/'config.json').exists(): raise InputError(path, 'is not a StarDist model folder (no config.json)', _HOW)
+        if not (path/'config.json').exists(): raise InputError(path, 'is not a StarDist model folder (no config.json)',
+                                                               _HOW)
         model = StarDist2D(None, name=path.name, basedir=str(path.parent))
     elif str(ref) in PRETRAINED:
         try: model = StarDist2D.from_pretrained(str(ref))
-        except Exception as e: raise InputError(ref, f'pretrained model could not be downloaded ({type(e).__name__})', _HOW) from None
-    else: raise InputError(ref, f'neither a model folder nor a pretrained one-channel StarDist model ({", ".join(PRETRAINED)})', _HOW)
+        except Exception as e: raise InputError(ref, f'pretrained model could not be downloaded ({type(e).__name__})',
+                                                _HOW) from None
+    else: raise InputError(ref,
+        f'neither a model folder nor a pretrained one-channel StarDist model ({", ".join(PRETRAINED)})', _HOW)
     if model.config.n_channel_in != 1:
-        raise InputError(ref, f'has {model.config.n_channel_in} input channels; the labeller needs a one-channel model', _HOW)
+        raise InputError(ref, f'has {model.config.n_channel_in} input channels; the labeller needs a one-channel model',
+                         _HOW)
     return model
 
 # %% ../nbs/02b_nuclei.ipynb #79d312cf
@@ -626,8 +665,10 @@ def _stardist_config(size:str, # 'tiny' or 'full'
     "StarDist's `Config2D` of a one-channel model: tiny (16 rays, 2-level U-Net of 8 filters) or full (32, 3, 16)."
     from stardist.models import Config2D
     tiny = size == 'tiny'
-    arch = dict(n_rays=16, unet_n_depth=2, unet_n_filter_base=8) if tiny else dict(n_rays=32, unet_n_depth=3, unet_n_filter_base=16)
-    return Config2D(n_channel_in=1, grid=(2, 2), train_patch_size=(128, 128), train_batch_size=4, train_learning_rate=3e-3,
+    arch = dict(n_rays=16, unet_n_depth=2, unet_n_filter_base=8) if tiny else dict(n_rays=32, unet_n_depth=3,
+                                                                                   unet_n_filter_base=16)
+    return Config2D(n_channel_in=1, grid=(2, 2), train_patch_size=(128, 128), train_batch_size=4,
+                    train_learning_rate=3e-3,
                     train_epochs=epochs or (6 if tiny else 25), train_steps_per_epoch=25 if tiny else 40,
                     train_tensorboard=False, **arch)
 
@@ -640,7 +681,8 @@ def fit_nuclei_model(out_dir, # Folder of the model (its name is the folder name
                      force:bool=False, # Retrain even if `out_dir` holds a model
                      about:str='', # What the data is, kept in the model's training.json
                     ):
-    "Train (or load the cached) one-channel StarDist2D on nuclear images and instance masks; written atomically to `out_dir`."
+    """Train (or load the cached) one-channel StarDist2D on nuclear images and instance masks; written atomically to
+    `out_dir`."""
     if size not in MODEL_NAMES: raise InputError('size', f"must be 'tiny' or 'full', got {size!r}")
     out = Path(out_dir)
     if (out/'config.json').exists() and not force: return load_nuclei_model(out)
@@ -650,7 +692,8 @@ def fit_nuclei_model(out_dir, # Folder of the model (its name is the folder name
     X,Y = data() if callable(data) else data
     Y,n_images = [fill_label_holes(y) for y in Y],len(X)
     n_val = max(4, n_images//8)
-    if n_images < n_val + 4: raise InputError('data', f'{n_images} images are too few to train and validate a nuclei model (at least {n_val + 4})')
+    if n_images < n_val + 4: raise InputError('data',
+        f'{n_images} images are too few to train and validate a nuclei model (at least {n_val + 4})')
     conf = _stardist_config(size, epochs)
     tf.keras.utils.set_random_seed(seed)
     log = get_logger(__name__)
@@ -676,11 +719,13 @@ def model_mpp(model, # StarDist2D model
 # %% ../nbs/02b_nuclei.ipynb #4e4ecede
 def _n_tiles(shape, tile:int=1024): return tuple(max(1, math.ceil(s/tile)) for s in shape[:2])
 
+# %% ../nbs/02b_nuclei.ipynb #s148ca3c
 def predict_nuclei(model, # StarDist2D model
                    image:np.ndarray, # One-channel float image
                   ) -> np.ndarray:
     "Instance labels of `image` (int32), predicted in ~1024-px tiles when it is large."
-    labels,_ = model.predict_instances(image, axes='YX', n_tiles=_n_tiles(image.shape), show_tile_progress=False, verbose=False)
+    labels,_ = model.predict_instances(image, axes='YX', n_tiles=_n_tiles(image.shape), show_tile_progress=False,
+                                       verbose=False)
     return labels.astype(np.int32)
 
 # %% ../nbs/02b_nuclei.ipynb #1f835534
@@ -725,7 +770,9 @@ def find_nuclei(nuclear_od:np.ndarray, # HxW nuclear OD (IHC: hematoxylin + DAB;
                 **kwargs, # More `watershed_nuclei` settings (split, od_threshold, work_mpp, frame)
                ) -> Nuclei:
     "The nuclei of one nuclear OD image, by the chosen detector (`DETECTORS`)."
-    if detector not in DETECTORS: raise InputError('--detector', f"must be one of {', '.join(DETECTORS)}, got {detector!r}")
+    if detector not in DETECTORS: raise InputError('--detector',
+                                                   f"must be one of {', '.join(DETECTORS)}, got {detector!r}")
     if detector == 'stardist': return stardist_nuclei(model, nuclear_od, mpp, measure)
-    if mpp is None or not mpp > 0: raise InputError('mpp', f'the watershed detector needs the µm/px, got {mpp!r}', 'Use estimate_mpp')
+    if mpp is None or not mpp > 0: raise InputError('mpp', f'the watershed detector needs the µm/px, got {mpp!r}',
+                                                    'Use estimate_mpp')
     return watershed_nuclei(nuclear_od, mpp, measure, **kwargs)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .core import *
-from .nuclei import DETECTORS, load_nuclei_model
+from .nuclei import load_nuclei_model
 from .label import LABEL_FLAG_SEP, label_image
 
 # %% auto #0
@@ -40,7 +40,8 @@ def read_bench_index(bench, # Benchmark folder: images/, cells/, index.csv
     if not (bench/'index.csv').is_file():
         raise InputError(bench, 'has no index.csv', 'A benchmark folder holds images/, cells/ and index.csv')
     idx = pd.read_csv(bench/'index.csv', dtype={'id': str})
-    if 'source' not in idx: idx['source'] = idx.source_repo if 'source_repo' in idx else idx.id.str.rsplit('_', n=1).str[0]
+    if 'source' not in idx: idx['source'] = idx.source_repo if 'source_repo' in idx else idx.id.str.rsplit('_',
+                                                                                                           n=1).str[0]
     idx['mpp'] = idx['mpp'].astype(float) if 'mpp' in idx else np.nan
     return idx if mpp_csv is None else _bench_mpp(idx, mpp_csv)
 
@@ -49,7 +50,8 @@ def score_detections(cells:pd.DataFrame, # Truth points: x, y (column, row), pos
                      nuclei:pd.DataFrame, # Detections: label, positive
                      labels:np.ndarray, # Label image of the detections
                     ) -> dict:
-    "Per-image counts: truth and predicted index (over `counted` nuclei where marked), found positives/negatives (any detection), and positive calls on found cells (tp, fp, fn)."
+    """Per-image counts: truth and predicted index (over `counted` nuclei where marked), found positives/negatives (any
+    detection), and positive calls on found cells (tp, fp, fn)."""
     y = np.clip(np.round(cells.y).astype(int), 0, labels.shape[0] - 1)
     x = np.clip(np.round(cells.x).astype(int), 0, labels.shape[1] - 1)
     hit = labels[y, x]
@@ -57,7 +59,8 @@ def score_detections(cells:pd.DataFrame, # Truth points: x, y (column, row), pos
     pos_of = np.zeros(int(labels.max()) + 1, bool)
     if len(nuclei): pos_of[nuclei.label.to_numpy(int)] = nuclei.positive.to_numpy(bool)
     found,called = hit > 0, pos_of[hit]
-    counted = nuclei[nuclei.counted.astype(bool)] if 'counted' in nuclei else nuclei   # the nuclei the Ki-67 index is made of
+    # the nuclei the Ki-67 index is made of
+    counted = nuclei[nuclei.counted.astype(bool)] if 'counted' in nuclei else nuclei
     return dict(truth_index=truth.mean(), pred_index=float(counted.positive.mean()) if len(counted) else np.nan,
                 n_pos=int(truth.sum()), n_neg=int((~truth).sum()), found_pos=int((found & truth).sum()),
                 found_neg=int((found & ~truth).sum()), tp=int((found & truth & called).sum()),
@@ -66,14 +69,17 @@ def score_detections(cells:pd.DataFrame, # Truth points: x, y (column, row), pos
 # %% ../nbs/06e_realbench.ipynb #c06bf9aa
 def summarise_bench(rows:pd.DataFrame, # One row per image: `score_detections` + id, mp (megapixels), seconds
                    ) -> dict:
-    "Index MAE, worst image and its error, images off by > 0.25, recall of positive and negative cells, positive-call F1, s/MP (wall; CPU where timed)."
+    """Index MAE, worst image and its error, images off by > 0.25, recall of positive and negative cells, positive-call
+    F1, s/MP (wall; CPU where timed)."""
     err = (rows.pred_index - rows.truth_index).abs().fillna(1.)
     tp,fp,fn = rows.tp.sum(), rows.fp.sum(), rows.fn.sum()
     w = err.idxmax()
-    return dict(n_images=len(rows), index_mae=round(err.mean(), 4), worst_image=rows.id[w], worst_error=round(err[w], 4),
+    return dict(n_images=len(rows), index_mae=round(err.mean(), 4), worst_image=rows.id[w],
+                worst_error=round(err[w], 4),
                 n_over_0_25=int((err > 0.25).sum()), recall_pos=round(rows.found_pos.sum()/max(1, rows.n_pos.sum()), 4),
                 recall_neg=round(rows.found_neg.sum()/max(1, rows.n_neg.sum()), 4),
-                f1_positive=round(2*tp/max(1, 2*tp + fp + fn), 4), s_per_mp=round(rows.seconds.sum()/rows.mp.sum(), 4)) \
+                f1_positive=round(2*tp/max(1, 2*tp + fp + fn), 4),
+                s_per_mp=round(rows.seconds.sum()/rows.mp.sum(), 4)) \
            | ({'cpu_s_per_mp': round(rows.cpu_seconds.sum()/rows.mp.sum(), 4)} if 'cpu_seconds' in rows else {})
 
 # %% ../nbs/06e_realbench.ipynb #68de4af9
@@ -97,7 +103,8 @@ def bench_image(bench:Path, # Benchmark folder
     img = read_image(bench/'images'/f'{r.id}.png', 'benchmark image')
     cells = pd.read_csv(bench/'cells'/f'{r.id}.csv')
     t,c = time.perf_counter(),time.process_time()
-    lab = label_image(img, method, model, source=r.id, detector=detector, mpp=float(r.mpp) if np.isfinite(r.mpp) else None)
+    lab = label_image(img, method, model, source=r.id, detector=detector,
+                      mpp=float(r.mpp) if np.isfinite(r.mpp) else None)
     sec,cpu = time.perf_counter() - t,time.process_time() - c
     nuc,labels = bench_detections(lab, img.shape[:2])
     return dict(id=r.id, source=r.source, mp=img.shape[0]*img.shape[1]/1e6, seconds=sec, cpu_seconds=cpu, mpp=lab.mpp,

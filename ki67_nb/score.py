@@ -27,13 +27,15 @@ __all__ = ['IMAGE_MAX_MP', 'TILE_UM', 'HOTSPOT_MM2', 'MIN_HOTSPOT_CELLS', 'BLOCK
            'expand_inputs', 'output_names', 'score_inputs']
 
 # %% ../nbs/06c_score.ipynb #880553a2
-IMAGE_MAX_MP = 30.      # level-0 megapixels up to which an input is scored whole (an image); above: tile by tile (a slide)
+# level-0 megapixels up to which an input is scored whole (an image); above: tile by tile (a slide)
+IMAGE_MAX_MP = 30.
 TILE_UM = 500.          # side of a slide's scoring tiles, µm (1000 px at 0.5 µm/px)
 HOTSPOT_MM2 = 0.2       # hotspot area, mm²: about one 40x high-power field (IKWG: the most proliferative field)
 MIN_HOTSPOT_CELLS = 100 # fewest counted cells a hotspot window needs
 BLOCK_UM = 250.         # side of the blocks the global interval resamples (spatially correlated cells move together)
 MAX_POLYGONS = 200_000  # more cells than this: GeoJSON points (centroids) instead of outlines
 
+# %% ../nbs/06c_score.ipynb #s6fdbf46
 @dataclass
 class ScoreInput:
     "One input of `ki67 score`: its file, kind, size and µm/px (with the source of that number)."
@@ -43,6 +45,7 @@ class ScoreInput:
     mpp:float|None # µm per level-0 pixel; None: to be estimated from the nuclei
     mpp_source:str # 'given', 'file' or 'estimate'
 
+# %% ../nbs/06c_score.ipynb #s0f32dc8
 def score_input(path, # Image or slide file
                 mpp:float|None=None, # µm/px stated by the user: overrides the file
                ) -> ScoreInput:
@@ -55,15 +58,18 @@ def score_input(path, # Image or slide file
         m = slide_mpp(slide, mpp)
     finally: slide.close()
     kind = 'image' if W*H <= IMAGE_MAX_MP*1e6 else 'slide'
-    return ScoreInput(path, kind, int(W), int(H), m, 'given' if mpp is not None else 'file' if m is not None else 'estimate')
+    return ScoreInput(path, kind, int(W), int(H), m, 'given' if mpp is not None else 'file' if m is not None
+                      else 'estimate')
 
 # %% ../nbs/06c_score.ipynb #c8d992d5
 CLASS_COLOURS = {'Positive': [200, 0, 0], 'Negative': [0, 0, 200]}   # QuPath's colours of the two classes
 
+# %% ../nbs/06c_score.ipynb #sa7fb29b
 def cell_outlines(labels:np.ndarray, # int32 label image of the nuclei (0 background)
                   ids, # Labels to outline
                  ) -> dict:
-    "Closed outline of each label in `ids` as a list of [x, y] (pixel corners, level-0 of the image), from its largest contour."
+    """Closed outline of each label in `ids` as a list of [x, y] (pixel corners, level-0 of the image), from its largest
+    contour."""
     from skimage.measure import approximate_polygon, find_contours, regionprops
     want,out = set(int(i) for i in ids),{}
     for p in regionprops(labels):
@@ -82,19 +88,24 @@ def cell_features(nuclei:pd.DataFrame, # Counted nuclei: x, y (image px), positi
                   outlines:dict|None=None, # label -> outline (`cell_outlines`); None: points at the centroids
                   offset:tuple=(0, 0), # (x, y) of the image's top-left in the level-0 frame
                  ) -> list:
-    "QuPath detection features of the cells: Polygon (or Point) geometry, classification Positive/Negative, measurements."
+    """QuPath detection features of the cells: Polygon (or Point) geometry, classification Positive/Negative,
+    measurements."""
     ox,oy = offset
     feats = []
     for r in nuclei.itertuples():
         name = 'Positive' if r.positive else 'Negative'
-        if outlines and int(r.label) in outlines: geom = dict(type='Polygon', coordinates=[[[x + ox, y + oy] for x,y in outlines[int(r.label)]]])
+        if outlines and int(r.label) in outlines: geom = dict(type='Polygon',
+            coordinates=[[[x + ox, y + oy] for x,y in outlines[int(r.label)]]])
         else: geom = dict(type='Point', coordinates=[round(float(r.x) + ox, 1), round(float(r.y) + oy, 1)])
-        meas = {'DAB: Nucleus: Mean (OD)': float(r.dab_od), 'Hematoxylin: Nucleus: Mean (OD)': float(r.h_od), 'Nucleus: Area µm^2': float(r.area_um2)}
+        meas = {'DAB: Nucleus: Mean (OD)': float(r.dab_od), 'Hematoxylin: Nucleus: Mean (OD)': float(r.h_od),
+                'Nucleus: Area µm^2': float(r.area_um2)}
         feats.append(dict(type='Feature', id=str(uuid.uuid4()), geometry=geom,
-                          properties=dict(objectType='detection', classification=dict(name=name, color=CLASS_COLOURS[name]),
+                          properties=dict(objectType='detection',
+                                          classification=dict(name=name, color=CLASS_COLOURS[name]),
                                           measurements={k: round(v, 4) for k,v in meas.items() if np.isfinite(v)})))
     return feats
 
+# %% ../nbs/06c_score.ipynb #sab490cd
 def write_cells_geojson(features:list, # From `cell_features`
                         path, # Destination `.geojson`
                        ) -> Path:
@@ -109,7 +120,8 @@ def read_cells_geojson(path, # A `.geojson` of detections
     path = Path(path)
     try: fc = json.loads(path.read_text())
     except (OSError, ValueError) as e: raise InputError(path, f'is not a GeoJSON file ({e})') from None
-    if fc.get('type') != 'FeatureCollection': raise InputError(path, f"expected a FeatureCollection, got {fc.get('type')!r}")
+    if fc.get('type') != 'FeatureCollection': raise InputError(path,
+                                                               f"expected a FeatureCollection, got {fc.get('type')!r}")
     rows = []
     for f in fc['features']:
         g,p = f['geometry'],f.get('properties', {})
@@ -121,6 +133,7 @@ def read_cells_geojson(path, # A `.geojson` of detections
 # %% ../nbs/06c_score.ipynb #cff8c393
 MIN_BLOCKS = 8  # fewer blocks than this (a single field): the interval is the cells' binomial (Wilson) one
 
+# %% ../nbs/06c_score.ipynb #s416fd39
 def wilson(k:float, n:float, # Positives and total
            ci:float=0.9, # Coverage
           ) -> tuple:
@@ -131,19 +144,22 @@ def wilson(k:float, n:float, # Positives and total
     c,h = (p + z*z/(2*n))/(1 + z*z/n),z*math.sqrt(p*(1 - p)/n + z*z/(4*n*n))/(1 + z*z/n)
     return (max(0., c - h), min(1., c + h))
 
+# %% ../nbs/06c_score.ipynb #sd754f80
 def block_bootstrap_index(cells:pd.DataFrame, # Counted cells: x, y (level-0 px), positive
                           mpp:float, # µm per pixel
                           block_um:float=BLOCK_UM, # Block side, µm
                           n_boot:int=2000, ci:float=0.9, seed:int=0, # Bootstrap
                          ) -> dict:
-    "Global index (positive/all) with a block-bootstrap interval (Wilson's with fewer than `MIN_BLOCKS` blocks): `dict(index, lo, hi, n_cells, n_blocks)`."
+    """Global index (positive/all) with a block-bootstrap interval (Wilson's with fewer than `MIN_BLOCKS` blocks):
+    `dict(index, lo, hi, n_cells, n_blocks)`."""
     n = len(cells)
     if n == 0: return dict(index=np.nan, lo=np.nan, hi=np.nan, n_cells=0, n_blocks=0)
     b = block_um/mpp
     key = (cells.x.to_numpy()//b).astype(np.int64)*1_000_003 + (cells.y.to_numpy()//b).astype(np.int64)
     _,blk = np.unique(key, return_inverse=True)
     pos,tot = np.bincount(blk, cells.positive.to_numpy(float)),np.bincount(blk).astype(float)
-    if len(tot) < MIN_BLOCKS: lo,hi = wilson(pos.sum(), n, ci)    # an image of a few blocks: the cells' binomial interval
+    # an image of a few blocks: the cells' binomial interval
+    if len(tot) < MIN_BLOCKS: lo,hi = wilson(pos.sum(), n, ci)
     else:
         idx = np.random.default_rng(seed).integers(0, len(tot), (n_boot, len(tot)))
         boots = pos[idx].sum(1)/tot[idx].sum(1)
@@ -158,7 +174,8 @@ def hotspot_index(cells:pd.DataFrame, # Counted cells: x, y (level-0 px), positi
                   min_cells:int=MIN_HOTSPOT_CELLS, # Fewest cells a window needs
                   ci:float=0.9, # Coverage of its Wilson interval
                  ) -> dict:
-    "The square of `area_mm2` with the highest index: `dict(index, lo, hi, n_cells, x, y, size, reason)` (x, y, size in level-0 px; NaN and a reason when no window has enough cells)."
+    """The square of `area_mm2` with the highest index: `dict(index, lo, hi, n_cells, x, y, size, reason)` (x, y, size
+    in level-0 px; NaN and a reason when no window has enough cells)."""
     none = lambda why: dict(index=np.nan, lo=np.nan, hi=np.nan, n_cells=0, x=None, y=None, size=None, reason=why)
     if len(cells) == 0: return none('no cells')
     step = BLOCK_UM/5/mpp
@@ -166,7 +183,8 @@ def hotspot_index(cells:pd.DataFrame, # Counted cells: x, y (level-0 px), positi
     gw,gh = max(1, math.ceil(extent[0]/step)),max(1, math.ceil(extent[1]/step))
     full = max(1, round(side/step))
     k = min(full, gw, gh)
-    ix,iy = np.minimum((cells.x.to_numpy()//step).astype(int), gw - 1),np.minimum((cells.y.to_numpy()//step).astype(int), gh - 1)
+    ix,iy = np.minimum((cells.x.to_numpy()//step).astype(int),
+                       gw - 1),np.minimum((cells.y.to_numpy()//step).astype(int), gh - 1)
     sums = []
     for w in (cells.positive.to_numpy(float), np.ones(len(cells))):
         s = np.zeros((gh + 1, gw + 1)); np.add.at(s, (iy + 1, ix + 1), w); sums.append(s.cumsum(0).cumsum(1))
@@ -177,29 +195,39 @@ def hotspot_index(cells:pd.DataFrame, # Counted cells: x, y (level-0 px), positi
     r,c = np.unravel_index(np.argmax(score), score.shape)
     pos,tot = box[0][r, c],box[1][r, c]
     lo,hi = wilson(pos, tot, ci)
-    return dict(index=float(pos/tot), lo=lo, hi=hi, n_cells=int(tot), x=int(c*step), y=int(r*step), size=int(round(k*step)),
-                reason='' if k == full else 'the image is smaller than the hotspot area: the hotspot is the whole image')
+    return dict(index=float(pos/tot), lo=lo, hi=hi, n_cells=int(tot), x=int(c*step), y=int(r*step),
+                size=int(round(k*step)),
+                reason='' if k == full
+                else 'the image is smaller than the hotspot area: the hotspot is the whole image')
 
 # %% ../nbs/06c_score.ipynb #d89cc9c0
 @dataclass
 class Score:
-    "What `score_image` / `score_slide` found in one input: its `scores.csv` row, the counted cells (level-0 px) and their outlines."
+    """What `score_image` / `score_slide` found in one input: its `scores.csv` row, the counted cells (level-0 px) and
+    their outlines."""
     row:dict # The CSV row (`SCORE_COLUMNS`)
     cells:pd.DataFrame # Counted nuclei: x, y (level-0 px), positive, dab_od, h_od, area_um2, label
     outlines:dict|None=None # label -> outline, for an image; None: cells are written as points
     labelling:object=None # The `label.Labelling` of an image (for the overlay)
     tiles:pd.DataFrame|None=None # A slide's tiles: x, y, size, n_positive, n_cells (for the heatmap)
 
-SCORE_COLUMNS = ['input', 'kind', 'width', 'height', 'mpp', 'mpp_source', 'ki67_index', 'ki67_index_area', 'n_positive', 'n_negative',
-                 'index_lo', 'index_hi', 'hotspot_index', 'hotspot_lo', 'hotspot_hi', 'hotspot_cells', 'hotspot_x', 'hotspot_y',
+# %% ../nbs/06c_score.ipynb #sefb2dcf
+SCORE_COLUMNS = ['input', 'kind', 'width', 'height', 'mpp', 'mpp_source', 'ki67_index', 'ki67_index_area', 'n_positive',
+                 'n_negative',
+                 'index_lo', 'index_hi', 'hotspot_index', 'hotspot_lo', 'hotspot_hi', 'hotspot_cells', 'hotspot_x',
+                 'hotspot_y',
                  'hotspot_size', 'n_tiles', 'stain_vectors', 'stain_source', 'flags', 'reason']
 
+# %% ../nbs/06c_score.ipynb #s7f1ce35
 def _summary(cells, mpp, extent, hotspot_mm2, row) -> dict:
     "Fill the index columns of `row` from the counted cells (NaN with the row's reason when it has one)."
     g = block_bootstrap_index(cells, mpp) if not row['reason'] else dict(index=np.nan, lo=np.nan, hi=np.nan)
-    h = hotspot_index(cells, mpp, extent, hotspot_mm2) if not row['reason'] else dict(index=np.nan, lo=np.nan, hi=np.nan, n_cells=0, x=None, y=None, size=None, reason='')
-    if h['reason'] and not row['reason']: row['flags'] = ';'.join(filter(None, [row['flags'], 'hotspot: ' + h['reason']]))
-    return row | dict(index_lo=g['lo'], index_hi=g['hi'], hotspot_index=h['index'], hotspot_lo=h['lo'], hotspot_hi=h['hi'],
+    h = hotspot_index(cells, mpp, extent, hotspot_mm2) if not row['reason'] else dict(index=np.nan, lo=np.nan,
+        hi=np.nan, n_cells=0, x=None, y=None, size=None, reason='')
+    if h['reason'] and not row['reason']: row['flags'] = ';'.join(filter(None,
+                                                                         [row['flags'], 'hotspot: ' + h['reason']]))
+    return row | dict(index_lo=g['lo'], index_hi=g['hi'], hotspot_index=h['index'], hotspot_lo=h['lo'],
+                      hotspot_hi=h['hi'],
                       hotspot_cells=h['n_cells'], hotspot_x=h['x'], hotspot_y=h['y'], hotspot_size=h['size'])
 
 # %% ../nbs/06c_score.ipynb #e6af4991
@@ -209,13 +237,15 @@ def _counted(lab) -> pd.DataFrame:
     if lab.reason or lab.nuclei is None: return pd.DataFrame(columns=cols)
     return lab.nuclei[lab.nuclei.counted.to_numpy(bool)][cols].reset_index(drop=True)
 
+# %% ../nbs/06c_score.ipynb #sa6ba3ca
 def score_image(img, # RGB image (any dtype `as_rgb_uint8` reads) or an image file
                 mpp:float|None=None, # µm/px; None: the file's, else estimated from the nuclei
                 stains=None, # Stain vectors (`Stains` or 2x3); None: estimated on the image
                 hotspot_mm2:float=HOTSPOT_MM2, # Hotspot area, mm²
                 source:str|None=None, # Name in the row and in messages (default: the file, or 'image')
                ) -> Score:
-    "Score one IHC image whole: Ki-67 index by count and area with a block-bootstrap interval, hotspot, cells with outlines."
+    """Score one IHC image whole: Ki-67 index by count and area with a block-bootstrap interval, hotspot, cells with
+    outlines."""
     mpp_source = 'given' if mpp is not None else 'estimate'
     if isinstance(img, (str, Path)):
         si = score_input(img, mpp); source = source or str(si.path)
@@ -240,19 +270,22 @@ def plot_score(img, # The scored RGB image
                score:Score, # Its `score_image` result
                ax=None, # Matplotlib axes (default: a new figure)
               ):
-    "Figure: the image with the counted nuclei outlined (gold positive, cyan negative), titled with the indices and the hotspot square."
+    """Figure: the image with the counted nuclei outlined (gold positive, cyan negative), titled with the indices and
+    the hotspot square."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
     from skimage.segmentation import find_boundaries
     img,r = as_rgb_uint8(img).copy(),score.row
     if score.labelling is not None and 'nuclei' in score.labelling.labels and len(score.cells):
         labels = score.labelling.labels['nuclei']
-        counted,pos = np.isin(labels, score.cells.label),np.isin(labels, score.cells.label[score.cells.positive.astype(bool)])
+        counted,pos = np.isin(labels, score.cells.label),np.isin(labels,
+                                                                 score.cells.label[score.cells.positive.astype(bool)])
         edge = find_boundaries(labels, mode='inner') & counted
         img[edge & ~pos] = (0, 200, 255); img[edge & pos] = (255, 215, 0)
     if ax is None: _,ax = plt.subplots(figsize=(6, 6))
     ax.imshow(img); ax.axis('off')
-    if r.get('hotspot_size'): ax.add_patch(Rectangle((r['hotspot_x'], r['hotspot_y']), r['hotspot_size'], r['hotspot_size'], fill=False, ec='red', lw=1.5))
+    if r.get('hotspot_size'): ax.add_patch(Rectangle((r['hotspot_x'], r['hotspot_y']), r['hotspot_size'],
+                                                     r['hotspot_size'], fill=False, ec='red', lw=1.5))
     title = (f"Ki-67 {r['ki67_index']:.1%} [{r['index_lo']:.1%}, {r['index_hi']:.1%}] of {r['n_positive'] + r['n_negative']} cells; hotspot {r['hotspot_index']:.1%}"
              if not r['reason'] else f"not scored: {r['reason']}")
     ax.set_title(f"{Path(str(r['input'])).name}\n{title}", fontsize=9)
@@ -260,37 +293,45 @@ def plot_score(img, # The scored RGB image
 
 # %% ../nbs/06c_score.ipynb #4e534b88
 def _slide_tiles(slide, mpp:float|None, min_tissue:float=0.25) -> tuple:
-    "(tile side px, tissue tiles x, y) of a slide: `TILE_UM` tiles (1000 px when the µm/px is unknown) with at least `min_tissue` tissue."
+    """(tile side px, tissue tiles x, y) of a slide: `TILE_UM` tiles (1000 px when the µm/px is unknown) with at least
+    `min_tissue` tissue."""
     size = int(round(TILE_UM/mpp)) if mpp else 1000
     W,H = slide.dimensions
     size = max(64, min(size, W, H))
     grid = tissue_grid(slide, size, thumb_px=2048)
     return size,grid[grid.tissue >= min_tissue].reset_index(drop=True)
 
+# %% ../nbs/06c_score.ipynb #sd598b60
 def score_tile(path, # Slide file
                x:int, y:int, size:int, # Tile: top-left and side, level-0 px
                mpp:float|None, # µm/px (None: estimated on the tile)
               ) -> dict:
-    "Label one tile of a slide (read through this process's `wsi.cached_slide`): its counted cells in level-0 px, counts, reason, flags, µm/px and row."
+    """Label one tile of a slide (read through this process's `wsi.cached_slide`): its counted cells in level-0 px,
+    counts, reason, flags, µm/px and row."""
     from ki67_nb.wsi import cached_slide
-    lab = label_image(cached_slide(path).read_region(x, y, size, size), 'nuclear', source=f'{path} at ({x}, {y})', mpp=mpp)
+    lab = label_image(cached_slide(path).read_region(x, y, size, size), 'nuclear', source=f'{path} at ({x}, {y})',
+                      mpp=mpp)
     c = _counted(lab).assign(x=lambda d: d.x + x, y=lambda d: d.y + y)
-    return dict(cells=c, tile=dict(x=x, y=y, size=size, n_positive=int(c.positive.sum()), n_cells=len(c), reason=lab.reason),
+    return dict(cells=c, tile=dict(x=x, y=y, size=size, n_positive=int(c.positive.sum()), n_cells=len(c),
+                                   reason=lab.reason),
                 flags=[f for f in lab.flags if not f.startswith('scale ')], row=None if lab.reason else patch_row(lab),
                 mpp=lab.mpp if not lab.reason and lab.nuclei is not None and len(lab.nuclei) >= MIN_NUCLEI else None)
 
 # %% ../nbs/06c_score.ipynb #9f3f2be9
 def _tile_results(path, grid, size, mpp, workers) -> tuple:
-    "Every tile's `score_tile` result in grid order, and the µm/px used: estimated on the first tiles (one by one) until one has nuclei, then held for all."
+    """Every tile's `score_tile` result in grid order, and the µm/px used: estimated on the first tiles (one by one)
+    until one has nuclei, then held for all."""
     done,todo = [],list(grid[['x', 'y']].itertuples(index=False))
     while mpp is None and todo:                       # the slide's scale, from its first tile with nuclei
         r = score_tile(path, int(todo[0].x), int(todo[0].y), size, None); todo = todo[1:]
         done.append(r); mpp = r['mpp']
     job = functools.partial(score_tile, path, size=size, mpp=mpp)
     pool = executor(workers) if workers > 1 and len(todo) > 1 else None
-    if pool is None: done += [job(int(t.x), int(t.y)) for t in progress(todo, desc=f'{Path(path).name} tiles', leave=False)]
+    if pool is None: done += [job(int(t.x), int(t.y))
+                              for t in progress(todo, desc=f'{Path(path).name} tiles', leave=False)]
     else:
-        with pool: done += list(progress(pool.map(job, [int(t.x) for t in todo], [int(t.y) for t in todo], chunksize=4), total=len(todo), desc=f'{Path(path).name} tiles', leave=False))
+        with pool: done += list(progress(pool.map(job, [int(t.x) for t in todo], [int(t.y) for t in todo], chunksize=4),
+                                         total=len(todo), desc=f'{Path(path).name} tiles', leave=False))
     return done,mpp
 
 # %% ../nbs/06c_score.ipynb #2c5ac888
@@ -300,16 +341,19 @@ def score_slide(path, # Slide file (`wsi.open_slide` reads it)
                 min_tissue:float=0.25, # Tissue fraction a tile needs
                 workers:int=1, # Local worker processes for the tiles
                ) -> Score:
-    "Score a whole IHC slide tile by tile over its tissue: global index with a block-bootstrap interval, hotspot, cells as points, per-tile counts."
+    """Score a whole IHC slide tile by tile over its tissue: global index with a block-bootstrap interval, hotspot,
+    cells as points, per-tile counts."""
     si = score_input(path, mpp)
     slide = open_slide(si.path)
     try: size,grid = _slide_tiles(slide, si.mpp, min_tissue)
     finally: slide.close()
-    if grid.empty: raise InputError(si.path, f'no tissue: no {size} px tile is {min_tissue:.0%} tissue on the thumbnail', 'Check the slide')
+    if grid.empty: raise InputError(si.path,
+        f'no tissue: no {size} px tile is {min_tissue:.0%} tissue on the thumbnail', 'Check the slide')
     res,mpp = _tile_results(si.path, grid, size, si.mpp, workers)
     cells,tiles = pd.concat([r['cells'] for r in res], ignore_index=True),pd.DataFrame([r['tile'] for r in res])
     first = next((r['row'] for r in res if r['row']), None)
-    n,reason = len(cells),'' if len(cells) >= MIN_NUCLEI else (tiles.reason.mode()[0] if (tiles.reason != '').all() else 'too few nuclei')
+    n,reason = len(cells),'' if len(cells) >= MIN_NUCLEI else (tiles.reason.mode()[0] if (tiles.reason != '').all()
+                                                               else 'too few nuclei')
     area = float((cells.area_um2*cells.positive).sum()/cells.area_um2.sum()) if n and not reason else np.nan
     row = dict(input=str(si.path), kind='slide', width=si.width, height=si.height, mpp=mpp,
                mpp_source=si.mpp_source if si.mpp else ('estimate' if mpp else 'unknown'),
@@ -337,20 +381,25 @@ def plot_slide_score(path, # The scored slide
         if n >= 10: heat[int(y*f):int((y + s)*f), int(x*f):int((x + s)*f)] = p/n
     fig,axs = plt.subplots(1, 2, figsize=(10, 5))
     axs[0].imshow(thumb); axs[1].imshow(thumb, alpha=0.35)
-    im = axs[1].imshow(heat, cmap='magma', vmin=0, vmax=max(0.3, np.nanmax(heat) if np.isfinite(heat).any() else 1), alpha=0.8)
+    im = axs[1].imshow(heat, cmap='magma', vmin=0, vmax=max(0.3, np.nanmax(heat) if np.isfinite(heat).any() else 1),
+                       alpha=0.8)
     fig.colorbar(im, ax=axs[1], fraction=0.046, label='Ki-67 index per tile')
-    if r.get('hotspot_size'): axs[1].add_patch(Rectangle((r['hotspot_x']*f, r['hotspot_y']*f), r['hotspot_size']*f, r['hotspot_size']*f, fill=False, ec='red', lw=1.5))
+    if r.get('hotspot_size'): axs[1].add_patch(Rectangle((r['hotspot_x']*f, r['hotspot_y']*f), r['hotspot_size']*f,
+                                                         r['hotspot_size']*f, fill=False, ec='red', lw=1.5))
     for a in axs: a.axis('off')
     fig.suptitle(f"{Path(path).name}: global {r['ki67_index']:.1%} [{r['index_lo']:.1%}, {r['index_hi']:.1%}], hotspot {r['hotspot_index']:.1%}, {r['n_positive'] + r['n_negative']} cells", fontsize=10)
     fig.tight_layout()
     return fig
 
 # %% ../nbs/06c_score.ipynb #d2ac37f7
-INPUT_SUFFIXES = {'.png', '.jpg', '.jpeg', '.tif', '.tiff', '.svs', '.ndpi', '.mrxs', '.scn', '.vms', '.vmu', '.bif', '.svslide'}
+INPUT_SUFFIXES = {'.png', '.jpg', '.jpeg', '.tif', '.tiff', '.svs', '.ndpi', '.mrxs', '.scn', '.vms', '.vmu', '.bif',
+                  '.svslide'}
 
+# %% ../nbs/06c_score.ipynb #s6a237b0
 def expand_inputs(inputs, # Files and folders
                  ) -> list:
-    "The files to score: each file as given, each folder's image and slide files (sorted); `InputError` for a path that does not exist."
+    """The files to score: each file as given, each folder's image and slide files (sorted); `InputError` for a path
+    that does not exist."""
     out = []
     for p in map(Path, inputs):
         if p.is_dir(): out += sorted(f for f in p.iterdir() if f.suffix.lower() in INPUT_SUFFIXES and f.is_file())
@@ -358,6 +407,7 @@ def expand_inputs(inputs, # Files and folders
         else: raise InputError(p, 'does not exist')
     return out
 
+# %% ../nbs/06c_score.ipynb #scf47b61
 def output_names(paths:list) -> list:
     "A unique, file-system-safe output name per input: its stem, with the parent folder's name where stems repeat."
     safe = lambda s: re.sub(r'[^\w.-]+', '_', s)
@@ -369,6 +419,7 @@ def output_names(paths:list) -> list:
 # %% ../nbs/06c_score.ipynb #1243c520
 def _stamp(path:Path) -> list: st = path.stat(); return [st.st_size, st.st_mtime_ns]
 
+# %% ../nbs/06c_score.ipynb #sf2845b8
 def _score_one(path:Path, name:str, *, out:Path, mpp, hotspot_mm2, stamp, workers=1) -> dict:
     "Score one input and write its cells, figure and row (last); the row. A failure is a row with the reason."
     import matplotlib.pyplot as plt
@@ -384,7 +435,8 @@ def _score_one(path:Path, name:str, *, out:Path, mpp, hotspot_mm2, stamp, worker
         else:
             s = score_slide(path, mpp, hotspot_mm2, workers=workers)
             fig = plot_slide_score(path, s)
-        with atomic_path(out/f'{name}.{"overlay" if si.kind == "image" else "heatmap"}.png') as tmp: fig.savefig(tmp, dpi=100)
+        with atomic_path(out/f'{name}.{"overlay" if si.kind == "image" else "heatmap"}.png') as tmp: fig.savefig(tmp,
+            dpi=100)
         plt.close(fig)
         write_cells_geojson(cell_features(s.cells, s.outlines), out/f'{name}.cells.geojson')
         row = s.row
@@ -403,9 +455,11 @@ def score_inputs(inputs:list, # Images, slides, or folders of them
                  scheduler=None, # Dask scheduler address (or `$KI67_SCHEDULER`): score on a cluster
                  force:bool=False, # Rescore inputs already scored
                 ) -> pd.DataFrame:
-    "Score Ki-67 IHC images and slides; write `scores.csv` and each input's cells and figure; the table. `Ki67Error` (the first failure) when every input failed."
+    """Score Ki-67 IHC images and slides; write `scores.csv` and each input's cells and figure; the table. `Ki67Error`
+    (the first failure) when every input failed."""
     paths = expand_inputs(inputs)
-    if not paths: raise InputError(', '.join(map(str, inputs)), 'holds no image or slide file', f"Give files, or folders with {', '.join(sorted(INPUT_SUFFIXES))}")
+    if not paths: raise InputError(', '.join(map(str, inputs)), 'holds no image or slide file',
+                                   f"Give files, or folders with {', '.join(sorted(INPUT_SUFFIXES))}")
     out = ensure_writable_dir(out); ensure_writable_dir(out/'.parts')
     names,rows = output_names(paths),{}
     for p,n in zip(paths, names):
@@ -413,10 +467,12 @@ def score_inputs(inputs:list, # Images, slides, or folders of them
         if not force and part.exists() and (r := json.loads(part.read_text())).get('stamp') == _stamp(p) and r.get('input') == str(p): rows[n] = r
     todo = [(p, n) for p,n in zip(paths, names) if n not in rows]
     pool = executor(workers, scheduler) if len(todo) > 1 else None      # one input: its tiles use the workers instead
-    job = lambda p, n: functools.partial(_score_one, p, n, out=out, mpp=mpp, hotspot_mm2=hotspot_mm2, stamp=_stamp(p), workers=1 if pool else workers)
+    job = lambda p, n: functools.partial(_score_one, p, n, out=out, mpp=mpp, hotspot_mm2=hotspot_mm2, stamp=_stamp(p),
+                                         workers=1 if pool else workers)
     if pool is None: rows |= {n: job(p, n)() for p,n in progress(todo, desc='ki67 score')}
     else:
-        with pool: rows |= {f.result()['name']: f.result() for f in as_completed_progress([pool.submit(job(p, n)) for p,n in todo], desc='ki67 score')}
+        with pool: rows |= {f.result()['name']: f.result()
+                            for f in as_completed_progress([pool.submit(job(p, n)) for p,n in todo], desc='ki67 score')}
     table = pd.DataFrame([rows[n] for n in names]).drop(columns=['stamp'])
     write_table(table, out/'scores.csv')
     failed = table.reason.fillna('').str.startswith('failed')
