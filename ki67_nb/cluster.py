@@ -35,30 +35,45 @@ def _worker_version():
     import ki67_nb
     return ki67_nb.__version__
 
+# %% ../nbs/00b_cluster.ipynb #824997ad
+def _check_workers(client, # The connected `distributed.Client`
+                   name:str, # The scheduler, as the user named it
+                   versions:dict, # Worker -> `_worker_version()` or the exception it raised
+                  ) -> int:
+    "Raise (closing `client`) when workers cannot run `ki67_nb`; warn about other versions or no worker; the workers."
+    # OSError: lost
+    broken = {w: e for w,e in versions.items() if isinstance(e, BaseException) and not isinstance(e, OSError)}
+    if broken:
+        client.close()
+        e = next(iter(broken.values()))
+        raise InputError(f'--scheduler {name}',
+                         f'{len(broken)} of its workers cannot run ki67_nb ({type(e).__name__}: {e})',
+                         'Start the workers from the environment ki67_nb is installed in')
+    versions,log,here = {w: v for w,
+                         v in versions.items() if not isinstance(v,
+                                                                 BaseException)},get_logger(__name__),_worker_version()
+    other = {w: v for w,v in versions.items() if v != here}
+    if other:
+        log.warning(f'{len(other)} Dask workers run another ki67_nb version ({sorted(set(other.values()))}, here {here})')
+    if not versions: log.warning(f'{name}: no Dask worker yet; the jobs wait until one joins (`dask worker {client.scheduler.address}`)')
+    else: log.info(f'{name}: {len(versions)} Dask workers')
+    return len(versions)
+
+# %% ../nbs/00b_cluster.ipynb #ec268ff3
 def connect(scheduler, # Address `tcp://host:port`, a `distributed.Client`, or a cluster (`LocalCluster`, `SLURMCluster`)
             timeout:float=10, # Seconds to wait for the scheduler to answer
            ):
-    "A `distributed.Client` for `scheduler` and whether the caller owns (closes) it; `InputError` saying how to start one."
+    """A `distributed.Client` for `scheduler` and whether the caller owns (closes) it; `InputError` saying how to start
+    one."""
     from distributed import Client
     if isinstance(scheduler, Client): return scheduler,False
     name = getattr(scheduler, 'scheduler_address', scheduler)
     try: client = Client(scheduler, timeout=timeout, set_as_default=False)
     except Exception as e:
-        raise InputError(f'--scheduler {name}', f'no Dask scheduler answers there ({type(e).__name__}: {e})'.replace('\n', ' '), START_HINT) from None
-    versions = client.run(_worker_version, on_error='return')
-    broken = {w: e for w,e in versions.items() if isinstance(e, BaseException) and not isinstance(e, OSError)}   # OSError: a worker lost meanwhile
-    if broken:
-        client.close()
-        e = next(iter(broken.values()))
-        raise InputError(f'--scheduler {name}', f'{len(broken)} of its workers cannot run ki67_nb ({type(e).__name__}: {e})',
-                         'Start the workers from the environment ki67_nb is installed in')
-    versions = {w: v for w,v in versions.items() if not isinstance(v, BaseException)}
-    log = get_logger(__name__)
-    import ki67_nb
-    other = {w: v for w,v in versions.items() if v != ki67_nb.__version__}
-    if other: log.warning(f'{len(other)} Dask workers run another ki67_nb version ({sorted(set(other.values()))}, here {ki67_nb.__version__})')
-    if not versions: log.warning(f'{name}: no Dask worker yet; the jobs wait until one joins (`dask worker {client.scheduler.address}`)')
-    else: log.info(f'{name}: {len(versions)} Dask workers')
+        raise InputError(f'--scheduler {name}',
+                         f'no Dask scheduler answers there ({type(e).__name__}: {e})'.replace('\n', ' '),
+                         START_HINT) from None
+    _check_workers(client, name, client.run(_worker_version, on_error='return'))
     return client,True
 
 # %% ../nbs/00b_cluster.ipynb #bec90d82
@@ -75,16 +90,19 @@ def _initializer_plugin():
 
 # %% ../nbs/00b_cluster.ipynb #97600cce
 def _absolute(x):
-    "`x` with relative `Path`s (in it, or in the arguments of a `functools.partial`) made absolute against this directory."
+    """`x` with relative `Path`s (in it, or in the arguments of a `functools.partial`) made absolute against this
+    directory."""
     if isinstance(x, Path): return x if x.is_absolute() else x.absolute()
     if isinstance(x, functools.partial):
-        return functools.partial(_absolute(x.func), *map(_absolute, x.args), **{k: _absolute(v) for k,v in x.keywords.items()})
+        return functools.partial(_absolute(x.func), *map(_absolute, x.args),
+                                 **{k: _absolute(v) for k,v in x.keywords.items()})
     if type(x) in (list, tuple): return type(x)(map(_absolute, x))
     return x
 
 # %% ../nbs/00b_cluster.ipynb #e2626d1d
 class DaskExecutor(cf.Executor):
-    "A `concurrent.futures` executor over a Dask cluster: `submit`, `map` and `shutdown(cancel_futures=)` as a process pool's."
+    """A `concurrent.futures` executor over a Dask cluster: `submit`, `map` and `shutdown(cancel_futures=)` as a
+    process pool's."""
     def __init__(self, client, # `distributed.Client` of the cluster
                  own:bool=False, # Close the client on shutdown (it was opened for this executor)
                  initializer=None, initargs:tuple=(), # Run once on each worker (a worker plugin), as a pool's initializer
@@ -93,7 +111,8 @@ class DaskExecutor(cf.Executor):
         if initializer is not None:
             self.plugin = f'ki67-init-{uuid.uuid4().hex[:12]}'
             try: client.register_plugin(_initializer_plugin()(initializer, initargs), name=self.plugin)
-            except OSError as e:   # a worker lost while the plugin was sent: the scheduler holds it and sets up the restarted worker
+            # a worker lost while the plugin was sent: the scheduler holds it and sets up the restarted worker
+            except OSError as e:
                 get_logger(__name__).debug(f'worker plugin {self.plugin}: {e}')
             except Exception:
                 if own: client.close()
@@ -101,7 +120,8 @@ class DaskExecutor(cf.Executor):
         self._ex = client.get_executor(pure=False)   # never merge two jobs with equal arguments: each submit is one run
 
     def submit(self, fn, /, *args, **kwargs) -> cf.Future:
-        "Run `fn(*args, **kwargs)` on a worker (relative `Path` arguments made absolute); a `concurrent.futures.Future` of its result."
+        """Run `fn(*args, **kwargs)` on a worker (relative `Path` arguments made absolute); a
+        `concurrent.futures.Future` of its result."""
         return self._ex.submit(_absolute(fn), *map(_absolute, args), **{k: _absolute(v) for k,v in kwargs.items()})
 
     def shutdown(self, wait:bool=True, *, cancel_futures:bool=False):
@@ -125,7 +145,8 @@ def executor(workers:int=1, # Local worker processes (ignored with a scheduler: 
              initializer=None, # Called once in each worker process (e.g. to load a model), as `ProcessPoolExecutor`'s
              initargs:tuple=(), # Its arguments (picklable)
             ) -> cf.Executor|None:
-    "Where a stage runs its jobs: a `DaskExecutor` with a scheduler, else a spawn `ProcessPoolExecutor` when `workers > 1`, else None (run here)."
+    """Where a stage runs its jobs: a `DaskExecutor` with a scheduler, else a spawn `ProcessPoolExecutor` when `workers
+    > 1`, else None (run here)."""
     scheduler = scheduler_address(scheduler)
     if scheduler is not None:
         if workers > 1: get_logger(__name__).debug(f'workers={workers} ignored: the Dask cluster has its own workers')
@@ -133,7 +154,8 @@ def executor(workers:int=1, # Local worker processes (ignored with a scheduler: 
         return DaskExecutor(client, own, initializer, initargs)
     if workers < 1: raise InputError('--workers', f'must be at least 1, got {workers}')
     if workers == 1: return None
-    return ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn'), initializer=initializer, initargs=tuple(initargs))
+    return ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn'), initializer=initializer,
+                               initargs=tuple(initargs))
 
 # %% ../nbs/00b_cluster.ipynb #96bc0c6b
 def as_completed_progress(futures, # `concurrent.futures` futures (local pool or `DaskExecutor`) or Dask futures

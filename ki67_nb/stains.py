@@ -23,7 +23,8 @@ __all__ = ['REFERENCE_STAINS', 'REFERENCE_HDAB', 'REFERENCE_HE', 'white_point', 
 def white_point(img:np.ndarray, # RGB uint8 image, HxWx3
                 q:float=99., # Percentile of brightness above which pixels count as glass
                ) -> np.ndarray:
-    "White point (RGB of glass, shape (3,), float32, 0-255) of an image: the median colour of its brightest pixels, at least 150."
+    """White point (RGB of glass, shape (3,), float32, 0-255) of an image: the median colour of its brightest pixels,
+    at least 150."""
     grey = img.mean(-1)
     bright = img[grey >= np.percentile(grey, q)]
     return np.clip(np.median(bright, axis=0), 150, 255).astype(np.float32)
@@ -51,8 +52,10 @@ def white_luminance(img:np.ndarray, # RGB uint8 image, usually a whole-slide thu
 
 # %% ../nbs/01_stains.ipynb #7c38bd46
 REFERENCE_STAINS = {   # measured stain vectors (RGB optical density, not all unit length)
-    'ruifrok': {'hematoxylin': rgb_from_hed[0], 'eosin': rgb_from_hed[1], 'dab': rgb_from_hed[2]},  # Ruifrok & Johnston 2001 (skimage)
-    'macenko': {'hematoxylin': np.array([0.5626, 0.7201, 0.4062]), 'eosin': np.array([0.2159, 0.8012, 0.5581])},  # Macenko et al. 2009
+    # Ruifrok & Johnston 2001 (skimage)
+    'ruifrok': {'hematoxylin': rgb_from_hed[0], 'eosin': rgb_from_hed[1], 'dab': rgb_from_hed[2]},
+    # Macenko et al. 2009
+    'macenko': {'hematoxylin': np.array([0.5626, 0.7201, 0.4062]), 'eosin': np.array([0.2159, 0.8012, 0.5581])},
 }
 
 def _unit(v): v = np.asarray(v, float); return v/np.linalg.norm(v)
@@ -76,8 +79,10 @@ def rotate_stain(vector, # Reference stain vector (optical density per RGB chann
     return _unit(np.clip(out, 0.02, None))
 
 # %% ../nbs/01_stains.ipynb #2ff5c41c
-REFERENCE_HDAB = np.stack([rgb_from_hed[k]/np.linalg.norm(rgb_from_hed[k]) for k in (0, 2)])   # skimage's hematoxylin, DAB (unit), 2x3
-REFERENCE_HE = np.stack([REFERENCE_STAINS['macenko']['hematoxylin'], REFERENCE_STAINS['macenko']['eosin']])  # Macenko's H&E, 2x3
+# skimage's hematoxylin, DAB (unit), 2x3
+REFERENCE_HDAB = np.stack([rgb_from_hed[k]/np.linalg.norm(rgb_from_hed[k]) for k in (0, 2)])
+# Macenko's H&E, 2x3
+REFERENCE_HE = np.stack([REFERENCE_STAINS['macenko']['hematoxylin'], REFERENCE_STAINS['macenko']['eosin']])
 
 # %% ../nbs/01_stains.ipynb #b26d797e
 @dataclass
@@ -87,7 +92,8 @@ class Stains:
     source:str='user' # 'macenko', 'macenko, reference DAB (weak DAB)', 'reference', 'user'
 
     def matrix(self) -> np.ndarray:
-        "3x3 deconvolution matrix (Ruifrok & Johnston 2001): the two unit vectors and their normalised cross product, as rows."
+        """3x3 deconvolution matrix (Ruifrok & Johnston 2001): the two unit vectors and their normalised cross product,
+        as rows."""
         v = self.vectors/np.linalg.norm(self.vectors, axis=1, keepdims=True)
         resid = np.cross(v[0], v[1])
         return np.stack([v[0], v[1], resid/np.linalg.norm(resid)])
@@ -100,14 +106,18 @@ class Stains:
 def as_stains(stains, # `Stains`, or a 2x3 array of (hematoxylin, DAB) OD vectors
               source:str='stains', # Argument name used in error messages
              ) -> Stains:
-    "Validate user-given stain vectors: 2x3, non-negative, not parallel; normalised to unit length. `InputError` otherwise."
+    """Validate user-given stain vectors: 2x3, non-negative, not parallel; normalised to unit length. `InputError`
+    otherwise."""
     if isinstance(stains, Stains): return stains
     v = np.asarray(stains, float)
-    if v.shape != (2, 3): raise InputError(source, f'expected 2x3 stain vectors (hematoxylin, DAB), got shape {v.shape}')
+    if v.shape != (2, 3):
+        raise InputError(source, f'expected 2x3 stain vectors (hematoxylin, DAB), got shape {v.shape}')
     if not np.isfinite(v).all() or (v < 0).any() or (np.linalg.norm(v, axis=1) == 0).any():
         raise InputError(source, 'stain vectors must be finite, non-negative and non-zero optical densities')
     v = v/np.linalg.norm(v, axis=1, keepdims=True)
-    if stain_angle(v[0], v[1]) < 5: raise InputError(source, f'the two stain vectors are {stain_angle(v[0], v[1]):.1f} deg apart; they cannot be separated')
+    if stain_angle(v[0], v[1]) < 5:
+        raise InputError(source,
+                         f'the two stain vectors are {stain_angle(v[0], v[1]):.1f} deg apart; they cannot be separated')
     return Stains(v, 'user')
 
 # %% ../nbs/01_stains.ipynb #3319f598
@@ -130,7 +140,8 @@ def estimate_stains(img:np.ndarray, # RGB uint8 image, HxWx3 (IHC, or H&E with `
                     seed:int=0, # Seed of that sample
                     od:np.ndarray|None=None, # The image's optical density, when already computed
                    ) -> Stains:
-    "Macenko (2009) stain vectors of an image, with a reference second stain when it is too weak to estimate; `Stains.source` says which."
+    """Macenko (2009) stain vectors of an image, with a reference second stain when it is too weak to estimate;
+    `Stains.source` says which."""
     ref = np.asarray(reference, float)
     od = (optical_density(img, white) if od is None else od).reshape(-1, 3)
     px = od[np.linalg.norm(od, axis=1) > beta]
@@ -176,7 +187,8 @@ def estimate_ihc_stains(od:np.ndarray, # HxWx3 optical density (`optical_density
                         max_angle:float=25., # Largest plausible deviation of an estimate from its reference, degrees
                         n_sample:int=50_000, # Stained pixels sampled (evenly, deterministic)
                        ) -> tuple:
-    "(`Stains`, flags): per-image hematoxylin and DAB vectors, with the single-stain test, faint-DAB flag and reference fallback."
+    """(`Stains`, flags): per-image hematoxylin and DAB vectors, with the single-stain test, faint-DAB flag and
+    reference fallback."""
     ref = np.asarray(reference, float)
     flat = od.reshape(-1, 3)
     px = flat[np.linalg.norm(flat, axis=1) > beta]
@@ -187,7 +199,8 @@ def estimate_ihc_stains(od:np.ndarray, # HxWx3 optical density (`optical_density
     if stain_angle(h, ref[0]) > max_angle: h = ref[0]
     conc = stain_concentrations(px[None], Stains(np.stack([h, ref[1]])))[0]
     is_dab = (conc[:, 1] > 0.15) & (conc[:, 1] > conc[:, 0])
-    if is_dab.mean()*stained < min_dab: return Stains(np.stack([h, ref[1]]), 'single stain (hematoxylin estimated, reference DAB)'), ['no DAB']
+    if is_dab.mean()*stained < min_dab:
+        return Stains(np.stack([h, ref[1]]), 'single stain (hematoxylin estimated, reference DAB)'), ['no DAB']
     flags,src = [], 'macenko'
     p95 = np.percentile(conc[is_dab, 1], 95)   # DAB OD under the reference vector: independent of the estimate tested
     off = stain_angle(d, ref[1]) > max_angle or stain_angle(h, d) < 10
@@ -201,13 +214,15 @@ def estimate_ihc_stains(od:np.ndarray, # HxWx3 optical density (`optical_density
 # %% ../nbs/01_stains.ipynb #549d5c29
 def rgb_to_hed(img:np.ndarray, # RGB image HxWx3: uint8, or float in [0, 1]
               ) -> np.ndarray:
-    "skimage's `rgb2hed`: hematoxylin, eosin, DAB concentrations (HxWx3 float64, >= 0) with the fixed Ruifrok & Johnston (2001) matrix."
+    """skimage's `rgb2hed`: hematoxylin, eosin, DAB concentrations (HxWx3 float64, >= 0) with the fixed Ruifrok &
+    Johnston (2001) matrix."""
     return rgb2hed(img)
 
 # %% ../nbs/01_stains.ipynb #9b4759fb
 def hed_to_rgb(hed:np.ndarray, # HxWx3 hematoxylin, eosin, DAB concentrations (as `rgb_to_hed` gives)
               ) -> np.ndarray:
-    "skimage's `hed2rgb`: the RGB image (HxWx3 float64 in [0, 1]) of HED concentrations, fixed Ruifrok & Johnston (2001) matrix."
+    """skimage's `hed2rgb`: the RGB image (HxWx3 float64 in [0, 1]) of HED concentrations, fixed Ruifrok & Johnston
+    (2001) matrix."""
     return hed2rgb(hed)
 
 # %% ../nbs/01_stains.ipynb #e8846525
@@ -218,7 +233,8 @@ def hed_jitter(x, # RGB images in [0, 1], channels first: (N, 3, H, W) (or (3, H
                beta, # Per-image, per-stain shift, shape (N, 3)
                xp=np, # Array namespace of `x`: numpy, or e.g. torch for tensors (kept on their device)
               ):
-    "Scale and shift the hematoxylin, eosin and DAB concentrations of RGB images (skimage's `rgb2hed` space, Ruifrok & Johnston 2001); same shape and dtype, in [0, 1]."
+    """Scale and shift the hematoxylin, eosin and DAB concentrations of RGB images (skimage's `rgb2hed` space, Ruifrok
+    & Johnston 2001); same shape and dtype, in [0, 1]."""
     kw = dict(dtype=x.dtype) if xp is np else dict(dtype=x.dtype, device=x.device)
     fwd,inv = xp.asarray(hed_from_rgb, **kw),xp.asarray(rgb_from_hed, **kw)
     od = xp.log(xp.clip(x, 1e-6, None))/_LOG_ADJUST                  # (..., 3, H, W), >= 0

@@ -93,7 +93,8 @@ def tile_truth(dataset, # Dataset directory (or `Dataset`) with `truth/` (and th
     "`tiles` with true_ratio_area, true_ratio_count of each tile's IHC square added (NaN for real slides)."
     ds = Dataset(dataset)
     missing = sorted({'slide_id', 'patch_id', 'tile_x', 'tile_y', 'tile_size'} - set(tiles.columns))
-    if missing: raise InputError('tiles', f'lacks the columns {missing}', 'Pass tile label rows as the label stage writes')
+    if missing:
+        raise InputError('tiles', f'lacks the columns {missing}', 'Pass tile label rows as the label stage writes')
     if {'ihc_x', 'ihc_y'} <= set(tiles.columns): corner = tiles[['ihc_x', 'ihc_y']].reset_index(drop=True)
     else: corner = tiles[['patch_id']].merge(ds.read_manifest()[['patch_id', 'ihc_x', 'ihc_y']], how='left')
     ra,rc = np.full(len(tiles), np.nan),np.full(len(tiles), np.nan)
@@ -104,7 +105,8 @@ def tile_truth(dataset, # Dataset directory (or `Dataset`) with `truth/` (and th
         if path is None or np.isnan(cx[rows[0]]) or np.isnan(cy[rows[0]]): continue
         ix,iy = int(cx[rows[0]]),int(cy[rows[0]])
         span = int(max(tx[rows].max(), ty[rows].max()) + ts[rows].max())
-        nuc = _nuclei_in(_load_truth(str(path)), ix, iy, span, span)   # once per patch; tiles count those centred in them
+        # once per patch; tiles count those centred in them
+        nuc = _nuclei_in(_load_truth(str(path)), ix, iy, span, span)
         for i in rows:
             x0,y0 = ix + tx[i],iy + ty[i]
             t = ratios_of(nuc[(nuc.x >= x0) & (nuc.x < x0 + ts[i]) & (nuc.y >= y0) & (nuc.y < y0 + ts[i])])
