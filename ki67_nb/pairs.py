@@ -14,7 +14,7 @@ import pandas as pd
 from fastcore.basics import patch
 
 from .core import *
-from .register import Registration, load_registration
+from .registration import Registration, load_registration
 from .wsi import SlideReader, cached_slide, slide_mpp
 
 # %% auto #0

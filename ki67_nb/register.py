@@ -1,4 +1,4 @@
-"""Whole-slide registration of each IHC slide to its H&E neighbour — any rotation, a flip, translation and scale, then affine, then a B-spline on tissue at an intermediate level — with points mapped both ways and IHC regions read in the H&E frame.
+"""Whole-slide registration of each IHC slide to its H&E neighbour — any rotation, a flip, translation and scale, then affine, then a B-spline on tissue at an intermediate level: the `registration.Registration` of each pair, with its quality and how far it can be trusted.
 
 Docs: https://ki67-nb.github.io/ki67_nb/register.html.md"""
 
@@ -6,7 +6,7 @@ Docs: https://ki67-nb.github.io/ki67_nb/register.html.md"""
 
 # %% ../nbs/04b_register.ipynb #96f3b188
 from __future__ import annotations
-import functools, json, math, time
+import functools, math, time
 from dataclasses import dataclass, asdict, field
 from fastcore.basics import patch
 from pathlib import Path
@@ -19,115 +19,16 @@ from scipy import fft as sfft, ndimage
 
 from .core import *
 from .cluster import as_completed_progress, executor
-from .stains import REFERENCE_HE, estimate_ihc_stains, estimate_stains, optical_density, stain_concentrations, white_luminance
+from .stains import (REFERENCE_HE, estimate_ihc_stains, estimate_stains, optical_density, stain_concentrations,
+                            white_luminance)
+from .registration import Registration, load_registration, save_registration, warp_ihc_image
 from .wsi import SlideReader, open_slide, slide_mpp, tissue_mask
 
 # %% auto #0
-__all__ = ['NUCLEUS_UM', 'SMOOTH_UM', 'DENSITY_UM', 'REGISTER_COLUMNS', 'Registration', 'RegisterParams', 'LevelImage',
-           'read_downsampled', 'hematoxylin', 'level_image', 'search_rotation', 'refine_linear', 'refine_elastic',
-           'local_ncc', 'choose_elastic', 'warp_ihc_image', 'registration_quality', 'structure_match',
-           'reliability_reasons', 'register_slides', 'save_registration', 'load_registration', 'register_pair',
-           'register_dataset', 'plot_registration']
-
-# %% ../nbs/04b_register.ipynb #be1d9daf
-class Registration:
-    "Maps H&E level-0 (x, y) <-> IHC level-0 (x, y): a global affine (rotation, flip, scale, shear, translation) after an optional smooth displacement field in the H&E frame."
-    def __init__(self, matrix, # 2x3: IHC (x, y) = matrix[:, :2] @ (x, y) + matrix[:, 2] for an H&E (x, y) (after the field)
-                 field:np.ndarray|None=None, # (gh, gw, 2) float32 displacement (dx, dy) in H&E level-0 px, sampled on a grid
-                 origin=(0., 0.), # H&E level-0 (x, y) of `field[0, 0]`
-                 spacing:float=1., # Grid step of `field`, H&E level-0 px
-                 info:dict|None=None, # Anything else worth keeping (quality, angle, µm per px...)
-                ):
-        self.matrix = np.asarray(matrix, np.float64).reshape(2, 3)
-        self.field = None if field is None else np.asarray(field, np.float32)
-        self.origin,self.spacing,self.info = tuple(map(float, origin)),float(spacing),dict(info or {})
-        self._inv = np.linalg.inv(self.matrix[:, :2])
-
-    @classmethod
-    def identity(cls): return cls(np.eye(2, 3))
-
-    @classmethod
-    def scale_only(cls, he_mpp:float, # µm per H&E level-0 px
-                   ihc_mpp:float, # µm per IHC level-0 px
-                  ) -> Registration:
-        "The same tissue frame at two magnifications: IHC (x, y) = H&E (x, y) x he_mpp/ihc_mpp."
-        s = float(he_mpp)/float(ihc_mpp)
-        return cls([[s, 0, 0], [0, s, 0]], info=dict(method='scale_only', he_mpp=float(he_mpp), ihc_mpp=float(ihc_mpp)))
-
-    def displacement(self, pts) -> np.ndarray:
-        "The field's (dx, dy) at H&E points (N, 2) (bilinear; the edge value outside the grid); zeros without a field."
-        pts = np.asarray(pts, np.float64).reshape(-1, 2)
-        if self.field is None: return np.zeros_like(pts)
-        c = [(pts[:, 1] - self.origin[1])/self.spacing, (pts[:, 0] - self.origin[0])/self.spacing]
-        return np.stack([ndimage.map_coordinates(self.field[..., k], c, order=1, mode='nearest') for k in range(2)], -1)
-
-    def he_to_ihc(self, pts, # (N, 2) H&E level-0 (x, y)
-                 ) -> np.ndarray:
-        "(N, 2) float IHC level-0 (x, y) showing the tissue at H&E `pts`."
-        p = np.asarray(pts, np.float64).reshape(-1, 2)
-        p = p + self.displacement(p)
-        return p @ self.matrix[:, :2].T + self.matrix[:, 2]
-
-    def ihc_to_he(self, pts, # (N, 2) IHC level-0 (x, y)
-                  iters:int=30, # Fixed-point iterations inverting the field
-                 ) -> np.ndarray:
-        "(N, 2) float H&E level-0 (x, y) showing the tissue at IHC `pts` (the field inverted by fixed-point iteration)."
-        q = (np.asarray(pts, np.float64).reshape(-1, 2) - self.matrix[:, 2]) @ self._inv.T
-        if self.field is None: return q
-        p = q.copy()
-        for _ in range(iters):
-            new = q - self.displacement(p)
-            done = np.abs(new - p).max() < 1e-3 if len(p) else True
-            p = new
-            if done: break
-        return p
-
-    @property
-    def scale(self) -> float:
-        "IHC level-0 px per H&E level-0 px (square root of the affine's determinant)."
-        return float(math.sqrt(abs(np.linalg.det(self.matrix[:, :2]))))
-
-    @property
-    def flip(self) -> bool: "True when the map mirrors (negative determinant)." ; return bool(np.linalg.det(self.matrix[:, :2]) < 0)
-
-    @property
-    def angle(self) -> float:
-        "Turn of the map in degrees, after undoing a left-right mirror when it mirrors."
-        r = self.matrix[:, :2] @ (np.diag([-1., 1.]) if self.flip else np.eye(2))
-        return math.degrees(math.atan2(r[1, 0], r[0, 0]))
-
-    def __repr__(self): return f'Registration(angle={self.angle:.1f}°, flip={self.flip}, scale={self.scale:.3f}, field={self.field is not None})'
-
-# %% ../nbs/04b_register.ipynb #22224e2b
-_MESH = 64   # read_ihc_region maps the box's grid corners every this many px; PIL interpolates the map bilinearly between them
-
-# %% ../nbs/04b_register.ipynb #4c651c4f
-@patch
-def read_ihc_region(self:Registration, ihc:SlideReader, # The IHC slide
-                    x:int, y:int, w:int, h:int, # Box in the H&E frame, level-0 px
-                   ) -> np.ndarray:
-    "RGB uint8 (h, w, 3): the IHC warped into the H&E frame for the H&E level-0 box (white outside the IHC slide)."
-    m = self.matrix
-    if self.field is None and m[0, 1] == 0 and m[1, 0] == 0 and m[0, 0] > 0 and abs(m[0, 0] - m[1, 1]) < 1e-9:
-        s = m[0, 0]
-        if s == 1 and float(m[0, 2]).is_integer() and float(m[1, 2]).is_integer(): return ihc.read_region(x + int(m[0, 2]), y + int(m[1, 2]), w, h)
-        img = ihc.read_scaled(round(x*s + m[0, 2]), round(y*s + m[1, 2]), round(w*s), round(h*s), s)
-        if img.shape[:2] == (h, w): return img
-    ex,ey = [np.array(sorted(set(range(0, n, _MESH)) | {n})) for n in (w, h)]    # piece edges, output px
-    q = self.he_to_ihc(np.stack(np.meshgrid(x + ex - 0.5, y + ey - 0.5), -1).reshape(-1, 2)).reshape(len(ey), len(ex), 2)
-    ds = max(1., math.floor(self.scale*0.999 + 1e-9))   # read a pyramid level near the H&E resolution: no aliasing
-    W,H = ihc.dimensions
-    x0,y0 = max(math.floor(q[..., 0].min()) - 4, -4),max(math.floor(q[..., 1].min()) - 4, -4)
-    x1,y1 = min(math.ceil(q[..., 0].max()) + 5, W + 4),min(math.ceil(q[..., 1].max()) + 5, H + 4)
-    if x1 <= x0 or y1 <= y0: return np.full((h, w, 3), 255, np.uint8)
-    src = ihc.read_scaled(x0, y0, x1 - x0, y1 - y0, ds) if ds > 1 else ihc.read_region(x0, y0, x1 - x0, y1 - y0)
-    sx,sy = (x1 - x0)/src.shape[1],(y1 - y0)/src.shape[0]     # level-0 px per source px
-    u,v = (q[..., 0] - x0 - 0.5*(sx - 1))/sx + 0.5,(q[..., 1] - y0 - 0.5*(sy - 1))/sy + 0.5   # PIL's pixel-edge coordinates
-    mesh = [((int(ex[j]), int(ey[i]), int(ex[j + 1]), int(ey[i + 1])),
-             (u[i, j], v[i, j], u[i + 1, j], v[i + 1, j], u[i + 1, j + 1], v[i + 1, j + 1], u[i, j + 1], v[i, j + 1]))
-            for i in range(len(ey) - 1) for j in range(len(ex) - 1)]
-    out = Image.fromarray(src).transform((int(w), int(h)), Image.MESH, mesh, resample=Image.BILINEAR, fillcolor=(255, 255, 255))
-    return np.asarray(out)
+__all__ = ['NUCLEUS_UM', 'SMOOTH_UM', 'DENSITY_UM', 'REGISTER_COLUMNS', 'RegisterParams', 'LevelImage', 'read_downsampled',
+           'hematoxylin', 'level_image', 'search_rotation', 'refine_linear', 'refine_elastic', 'local_ncc',
+           'choose_elastic', 'registration_quality', 'structure_match', 'reliability_reasons', 'register_slides',
+           'register_pair', 'register_dataset', 'plot_registration']
 
 # %% ../nbs/04b_register.ipynb #499e2117
 @dataclass
@@ -149,7 +50,8 @@ class RegisterParams:
     seed:int=0             # metric sampling seed: same input, same result
 
 # %% ../nbs/04b_register.ipynb #d1cd68db
-NUCLEUS_UM = 12.  # a large nucleus' diameter: optical-density spots this small are removed (each section cuts other cells)
+# a large nucleus' diameter: optical-density spots this small are removed (each section cuts other cells)
+NUCLEUS_UM = 12.
 SMOOTH_UM = 4.    # then smoothed over this scale, µm
 DENSITY_UM = 8.   # the hematoxylin image is smoothed over this scale: nuclear density, not single nuclei
 
@@ -168,7 +70,19 @@ class LevelImage:
         img.SetSpacing(tuple(map(float, self.spacing))); img.SetOrigin(tuple(0.5*s for s in self.spacing))
         return img
 
-# %% ../nbs/04b_register.ipynb #5bc37e94
+# %% ../nbs/04b_register.ipynb #60e48df0
+def _read_band(slide:SlideReader, # The slide
+               r0:int, r1:int, # Output rows of the band
+               h:int, w:int, # Output size of the whole slide, px
+               ds:float, # Output pixel size, level-0 px
+              ) -> np.ndarray:
+    "RGB uint8 (r1 - r0, w, 3): rows r0:r1 of the whole slide read at 1/`ds` (`SlideReader.read_scaled`)."
+    W,H = slide.dimensions
+    y0,y1 = round(r0*H/h),round(r1*H/h)
+    img = slide.read_scaled(0, y0, W, y1 - y0, ds)
+    return img if img.shape[:2] == (r1 - r0, w) else np.asarray(Image.fromarray(img).resize((w, r1 - r0), Image.BOX))
+
+# %% ../nbs/04b_register.ipynb #20584c8a
 def read_downsampled(slide:SlideReader, # The slide
                      ds:float, # Output pixel size, level-0 px
                      band:int=512, # Output rows read at a time: memory stays bounded on a gigapixel slide
@@ -177,11 +91,7 @@ def read_downsampled(slide:SlideReader, # The slide
     W,H = slide.dimensions
     w,h = max(1, round(W/ds)),max(1, round(H/ds))
     out = np.empty((h, w, 3), np.uint8)
-    for r0 in range(0, h, band):
-        r1 = min(h, r0 + band)
-        y0,y1 = round(r0*H/h),round(r1*H/h)
-        img = slide.read_scaled(0, y0, W, y1 - y0, ds)
-        out[r0:r1] = img if img.shape[:2] == (r1 - r0, w) else np.asarray(Image.fromarray(img).resize((w, r1 - r0), Image.BOX))
+    for r0 in range(0, h, band): out[r0:min(h, r0 + band)] = _read_band(slide, r0, min(h, r0 + band), h, w, ds)
     return out
 
 # %% ../nbs/04b_register.ipynb #352c4a61
@@ -189,18 +99,30 @@ def hematoxylin(rgb:np.ndarray, # RGB uint8 image, HxWx3
                 white:float, # Glass luminance (0-255)
                 stain:str, # 'he' (hematoxylin and eosin) or 'ihc' (hematoxylin and DAB)
                ) -> np.ndarray:
-    "HxW float32 hematoxylin concentration (OD, 0-3) by deconvolution with the image's own stain vectors (Macenko; the IHC estimate falls back to its references)."
+    """HxW float32 hematoxylin concentration (OD, 0-3) by deconvolution with the image's own stain vectors (Macenko;
+    the IHC estimate falls back to its references)."""
     od = optical_density(rgb, max(white, 1.))
     st = estimate_stains(rgb, reference=REFERENCE_HE, od=od) if stain == 'he' else estimate_ihc_stains(od)[0]
     return np.clip(stain_concentrations(od, st)[..., 0], 0, 3).astype(np.float32)
+
+# %% ../nbs/04b_register.ipynb #3b7d4c64
+def _tissue_od(rgb:np.ndarray, # RGB uint8 image
+               white:float, # Glass luminance (0-255)
+               um:float, # µm per px of `rgb`
+              ) -> np.ndarray:
+    "HxW float32 total optical density (at most 3), nuclei removed by a grey opening `NUCLEUS_UM` wide; in bands."
+    od = np.empty(rgb.shape[:2], np.float32)
+    for r in range(0, len(od), 1024): od[r:r + 1024] = np.minimum(optical_density(rgb[r:r + 1024], max(white, 1.)).sum(-1), 3.)
+    k = int(round(NUCLEUS_UM/um))
+    return ndimage.grey_opening(od, size=(k + 1, k + 1)) if k >= 2 else od   # nuclei (other cells in each section) out
 
 # %% ../nbs/04b_register.ipynb #43440aac
 def level_image(slide:SlideReader, # The slide
                 um:float, # µm per output pixel
                 mpp:float, # µm per level-0 px of the slide
                 white:float|None=None, # Glass luminance (0-255); default from the image
-                flip:bool=False, # Mirror left-right (the coordinates still refer to the unflipped slide through `Registration`)
-                stain:str|None=None, # None: total optical density; 'he' or 'ihc': hematoxylin from the image's own stain estimate
+                flip:bool=False, # Mirror left-right (coordinates still refer to the unflipped slide via `Registration`)
+                stain:str|None=None, # None: total optical density; 'he' or 'ihc': hematoxylin (the image's own stains)
                ) -> LevelImage:
     "The slide at `um` µm/px as a tissue-only feature image (optical density, or hematoxylin density) and tissue mask."
     W,H = slide.dimensions
@@ -208,11 +130,7 @@ def level_image(slide:SlideReader, # The slide
     white = white_luminance(rgb) if white is None else white
     mask = tissue_mask(rgb, white)
     if stain is not None: od,sigma = hematoxylin(rgb, white, stain),DENSITY_UM/um
-    else:
-        od,sigma = np.empty(mask.shape, np.float32),SMOOTH_UM/um
-        for r in range(0, len(od), 1024): od[r:r + 1024] = np.minimum(optical_density(rgb[r:r + 1024], max(white, 1.)).sum(-1), 3.)   # bands: bounded memory
-        k = int(round(NUCLEUS_UM/um))
-        if k >= 2: od = ndimage.grey_opening(od, size=(k + 1, k + 1))   # nuclei (bright in OD, different in each section) out
+    else: od,sigma = _tissue_od(rgb, white, um),SMOOTH_UM/um
     del rgb
     feat = ndimage.gaussian_filter(np.where(mask, od, 0).astype(np.float32), max(1., sigma))
     scale = np.percentile(feat[mask], 99) if mask.any() else 1.
@@ -230,7 +148,8 @@ def search_rotation(fixed:LevelImage, moving:LevelImage, # H&E and IHC (possibly
                     step:float=4., # Rotation step, degrees
                     top:int=3, # Candidates returned
                    ) -> list:
-    "Exhaustive rotation search: for each angle, the best translation by FFT cross-correlation; the `top` (score, 2x3 level-0 matrix) candidates."
+    """Exhaustive rotation search: for each angle, the best translation by FFT cross-correlation; the `top`
+    (score, angle, 2x3 level-0 matrix) candidates."""
     f,m = fixed.feature,moving.feature
     if not fixed.mask.any() or not moving.mask.any(): return []
     cm = np.array(ndimage.center_of_mass(m))[::-1]      # (x, y) pixel of the moving tissue's centre
@@ -247,7 +166,8 @@ def search_rotation(fixed:LevelImage, moving:LevelImage, # H&E and IHC (possibly
         g = ndimage.affine_transform(m, A, offset=cm[::-1] - A @ oc[::-1], output_shape=(D, D), order=1)
         gn = np.linalg.norm(g)
         if gn == 0: continue
-        corr = sfft.irfft2(F*sfft.rfft2(g[::-1, ::-1], s=shape, workers=-1), s=shape, workers=-1)[:f.shape[0] + D - 1, :f.shape[1] + D - 1]
+        corr = sfft.irfft2(F*sfft.rfft2(g[::-1, ::-1], s=shape, workers=-1), s=shape, workers=-1)[:f.shape[0] + D - 1,
+                                                                                                  :f.shape[1] + D - 1]
         k = np.unravel_index(np.argmax(corr), corr.shape)
         s = np.array([k[1], k[0]]) - (D - 1)            # (x, y) shift
         b = cm - R @ (s + oc)
@@ -269,7 +189,9 @@ def _to_sitk(kind:str, M:np.ndarray, center) -> sitk.Transform:
     tr = t - c + A @ c
     if kind == 'similarity':
         tx = sitk.Similarity2DTransform()
-        tx.SetCenter(tuple(c)); tx.SetScale(float(math.sqrt(abs(np.linalg.det(A))))); tx.SetAngle(float(math.atan2(A[1, 0], A[0, 0])))
+        tx.SetCenter(tuple(c))
+        tx.SetScale(float(math.sqrt(abs(np.linalg.det(A)))))
+        tx.SetAngle(float(math.atan2(A[1, 0], A[0, 0])))
     else:
         tx = sitk.AffineTransform(2); tx.SetCenter(tuple(c)); tx.SetMatrix(tuple(A.ravel()))
     tx.SetTranslation(tuple(tr))
@@ -296,13 +218,13 @@ def refine_linear(fixed:LevelImage, moving:LevelImage, # H&E and IHC (mirrored w
                   kind:str='affine', # 'similarity' (rotation, scale, shift) or 'affine'
                   params:RegisterParams=RegisterParams(), iters:int=100,
                  ) -> tuple:
-    "(2x3 matrix, metric) after maximising Mattes mutual information of the two optical-density images over the H&E tissue."
+    "(2x3 matrix, metric) after maximising Mattes mutual information of the two images over the H&E tissue."
     center = np.array(ndimage.center_of_mass(fixed.mask))[::-1]*fixed.spacing
     tx = _to_sitk(kind, M, center)
     R = _method(fixed, params)
     step = float(min(fixed.spacing))
-    R.SetOptimizerAsRegularStepGradientDescent(learningRate=2*step, minStep=0.01*step, numberOfIterations=iters, relaxationFactor=0.6,
-                                               gradientMagnitudeTolerance=1e-8)
+    R.SetOptimizerAsRegularStepGradientDescent(learningRate=2*step, minStep=0.01*step, numberOfIterations=iters,
+                                               relaxationFactor=0.6, gradientMagnitudeTolerance=1e-8)
     R.SetOptimizerScalesFromPhysicalShift()
     R.SetShrinkFactorsPerLevel([2, 1]); R.SetSmoothingSigmasPerLevel([1., 0.])
     R.SetInitialTransform(tx, inPlace=True)
@@ -311,7 +233,7 @@ def refine_linear(fixed:LevelImage, moving:LevelImage, # H&E and IHC (mirrored w
 
 # %% ../nbs/04b_register.ipynb #14a86de9
 def _mesh(extent_um:float, params:RegisterParams) -> int:
-    "B-spline mesh cells per side at the coarsest of the three meshes (x2 twice: the finest has control points ~`bspline_um` apart)."
+    "B-spline mesh cells per side at the coarsest of three meshes (x2 twice: the finest's points ~`bspline_um` apart)."
     return max(1, round(extent_um/params.bspline_um/4))
 
 # %% ../nbs/04b_register.ipynb #23ef160d
@@ -320,7 +242,8 @@ def refine_elastic(fixed:LevelImage, moving:LevelImage, # H&E and IHC at the int
                    params:RegisterParams=RegisterParams(),
                    mask:np.ndarray|None=None, # Where the metric is measured (H&E frame); default the dilated H&E tissue
                   ) -> tuple:
-    "(B-spline transform in the H&E frame, applied before `M`; metric): a cubic B-spline, coarse to fine mesh, maximising Mattes mutual information over the H&E tissue (or `mask`)."
+    """(B-spline transform in the H&E frame, applied before `M`; metric): a cubic B-spline, coarse to fine mesh,
+    maximising Mattes mutual information over the H&E tissue (or `mask`)."""
     center = np.array(ndimage.center_of_mass(fixed.mask))[::-1]*fixed.spacing
     fimg = fixed.sitk()
     mesh = _mesh(max(fixed.feature.shape)*fixed.um, params)
@@ -365,64 +288,63 @@ def _warped(reg:Registration, moving:LevelImage, fixed:LevelImage) -> np.ndarray
     "The moving feature image resampled into the fixed one's pixels through `reg`."
     return warp_ihc_image(reg, moving.feature, moving.spacing, fixed.feature.shape, fixed.spacing, cval=0.)
 
+# %% ../nbs/04b_register.ipynb #a426681f
+def _mask_image(li:LevelImage) -> LevelImage:
+    "`li` with its tissue mask (0/1 float) as the feature: warped like an image, it gives where the tissue went."
+    return LevelImage(li.mask.astype(np.float32), li.mask, li.spacing, li.um)
+
+# %% ../nbs/04b_register.ipynb #3f0ff0e3
+def _elastic_verdict(gains:list, # Held-back correlation gains of the two halves
+                     keep_gain:float, # The gain needed in both
+                    ) -> tuple:
+    "(keep, why) of the non-rigid step."
+    keep = min(gains) > keep_gain
+    return keep,(f'held-back structure correlation +{min(gains):.3f} or more in both halves' if keep else
+                 f'held-back structure correlation changed by {min(gains):+.3f} / {max(gains):+.3f} '
+                 f'(needs > +{keep_gain} in both halves)')
+
 # %% ../nbs/04b_register.ipynb #8c7e5245
-def choose_elastic(fixed:LevelImage, moving:LevelImage, # H&E and IHC at the intermediate level (IHC mirrored as `M` expects)
+def choose_elastic(fixed:LevelImage, moving:LevelImage, # H&E and IHC, intermediate level (IHC mirrored as `M` expects)
                    M:np.ndarray, # The affine (2x3 level-0 matrix, H&E -> IHC)
                    params:RegisterParams=RegisterParams(),
                   ) -> dict:
     """Two-fold cross-validation of the non-rigid step on held-back tissue: a B-spline fitted on one checkerboard half
-    must raise the local correlation of the two images on the other half over the affine's, in both halves, by `keep_gain`. Returns keep,
-    the gains, and the field (H&E level-0 grid): the mean of the two halves' fields (returned when rejected too, for benchmarks)."""
-    block = max(8, round(max(fixed.feature.shape)/(8*_mesh(max(fixed.feature.shape)*fixed.um, params))))   # half the finest control spacing
-    k = 2 if max(fixed.feature.shape) > 1024 else 1   # the correlations are measured on every k-th pixel: cheaper, as telling
+    must raise the local correlation of the two images on the other half over the affine's, in both halves, by
+    `keep_gain`. Returns keep, the gains, and the field (H&E level-0 grid): the mean of the two halves' fields
+    (returned when rejected too, for benchmarks)."""
+    n = max(fixed.feature.shape)
+    block = max(8, round(n/(8*_mesh(n*fixed.um, params))))   # half the finest control spacing
+    k = 2 if n > 1024 else 1             # the correlations are measured on every k-th pixel: cheaper, as telling
     fc = LevelImage(fixed.feature[::k, ::k], fixed.mask[::k, ::k], tuple(k*s for s in fixed.spacing), k*fixed.um)
-    valid = fc.mask & (_warped(Registration(M), LevelImage(moving.mask.astype(np.float32), moving.mask, moving.spacing, moving.um), fc) > 0.5)
+    valid = fc.mask & (_warped(Registration(M), _mask_image(moving), fc) > 0.5)
     base = local_ncc(fc.feature, _warped(Registration(M), moving, fc), 4.)
     H,W = (fixed.feature.shape[0]*fixed.spacing[1], fixed.feature.shape[1]*fixed.spacing[0])
     step = 2*float(max(fixed.spacing))
     gains,fields = [],[]
     for fit,held in zip(_folds(fixed.mask.shape, block), _folds(fixed.mask.shape, block)[::-1]):
         test = held[::k, ::k] & valid
-        if test.sum() < 64 or (fit & fixed.mask).sum() < 64: return dict(keep=False, gains=[], why='too little tissue to test a non-rigid step')
-        bs,_ = refine_elastic(fixed, moving, M, params, mask=(ndimage.binary_dilation(fixed.mask, iterations=3) & fit).astype(np.uint8))
+        if test.sum() < 64 or (fit & fixed.mask).sum() < 64:
+            return dict(keep=False, gains=[], why='too little tissue to test a non-rigid step')
+        bs,_ = refine_elastic(fixed, moving, M, params,
+                              mask=(ndimage.binary_dilation(fixed.mask, iterations=3) & fit).astype(np.uint8))
         f = _field(bs, (W, H), step)
         after = local_ncc(fc.feature, _warped(Registration(M, *f), moving, fc), 4.)
         gains.append(float(after[test].mean() - base[test].mean())); fields.append(f)
-    keep = min(gains) > params.keep_gain
-    why = (f'held-back structure correlation +{min(gains):.3f} or more in both halves' if keep else
-           f'held-back structure correlation changed by {min(gains):+.3f} / {max(gains):+.3f} (needs > +{params.keep_gain} in both halves)')
-    field = ((fields[0][0] + fields[1][0])/2, fields[0][1], fields[0][2])   # each half saw tissue in every control cell: their mean
+    keep,why = _elastic_verdict(gains, params.keep_gain)
+    # each half saw tissue in every control cell: their mean
+    field = ((fields[0][0] + fields[1][0])/2, fields[0][1], fields[0][2])
     return dict(keep=keep, gains=[round(g, 4) for g in gains], why=why, field=field)
-
-# %% ../nbs/04b_register.ipynb #9a2e23d3
-def warp_ihc_image(reg:Registration, # The pair's registration
-                   img:np.ndarray, # An image of the IHC slide (HxW or HxWxC): a thumbnail, a label map...
-                   img_spacing, # Its pixel size in IHC level-0 px: a number or (sx, sy)
-                   shape:tuple, # (h, w) of the output, in the H&E frame
-                   spacing, # Output pixel size in H&E level-0 px: a number or (sx, sy)
-                   order:int=1, # Interpolation: 0 nearest (labels), 1 bilinear
-                   cval=255, # Value outside the IHC image (255: white glass; NaN for maps)
-                  ) -> np.ndarray:
-    "Resample an IHC-frame raster into the H&E frame: output pixel (i, j) shows the IHC at `reg.he_to_ihc` of its centre."
-    sx,sy = (spacing, spacing) if np.isscalar(spacing) else spacing
-    ix,iy = (img_spacing, img_spacing) if np.isscalar(img_spacing) else img_spacing
-    h,w = shape
-    X,Y = np.meshgrid((np.arange(w) + 0.5)*sx, (np.arange(h) + 0.5)*sy)
-    q = reg.he_to_ihc(np.stack([X.ravel(), Y.ravel()], -1))
-    c = [(q[:, 1]/iy - 0.5).reshape(h, w), (q[:, 0]/ix - 0.5).reshape(h, w)]
-    chans = [img] if img.ndim == 2 else [img[..., k] for k in range(img.shape[2])]
-    out = [ndimage.map_coordinates(ch if np.issubdtype(ch.dtype, np.floating) else ch.astype(np.float32), c, order=order, cval=cval) for ch in chans]
-    out = out[0] if img.ndim == 2 else np.stack(out, -1)
-    return np.clip(out, 0, 255).round().astype(np.uint8) if img.dtype == np.uint8 else out.astype(img.dtype)
 
 # %% ../nbs/04b_register.ipynb #7fc37c97
 def registration_quality(reg:Registration, # The registration to judge
                          fixed:LevelImage, moving:LevelImage, # H&E and IHC (not mirrored) at one µm per px
                         ) -> dict:
-    "Normalised mutual information (1: independent, 2: identical), SSIM over the tissue's bounding box, and the Dice overlap of the two tissue masks, after warping the IHC into the H&E frame."
+    """Normalised mutual information (1: independent, 2: identical), SSIM over the tissue's bounding box, and the Dice
+    overlap of the two tissue masks, after warping the IHC into the H&E frame."""
     from skimage.metrics import normalized_mutual_information, structural_similarity
     feat = warp_ihc_image(reg, moving.feature, moving.spacing, fixed.feature.shape, fixed.spacing, cval=0.)
-    mask = warp_ihc_image(reg, moving.mask.astype(np.float32), moving.spacing, fixed.feature.shape, fixed.spacing, cval=0.) > 0.5
+    mask = warp_ihc_image(reg, moving.mask.astype(np.float32), moving.spacing, fixed.feature.shape, fixed.spacing,
+                          cval=0.) > 0.5
     both = fixed.mask | mask
     dice = 2*(fixed.mask & mask).sum()/max(1, fixed.mask.sum() + mask.sum())
     if both.sum() < 16: return dict(nmi=float('nan'), ssim=float('nan'), overlap=float(dice))
@@ -431,7 +353,8 @@ def registration_quality(reg:Registration, # The registration to judge
     rows,cols = np.flatnonzero(both.any(1)),np.flatnonzero(both.any(0))
     box = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
     fa,fb = np.clip(fixed.feature[box], 0, 2),np.clip(feat[box], 0, 2)
-    ssim = structural_similarity(fa, fb, data_range=2., win_size=min(7, *[s - (1 - s % 2) for s in fa.shape])) if min(fa.shape) >= 3 else float('nan')
+    win = min(7, *[s - (1 - s % 2) for s in fa.shape])     # odd, at most the box
+    ssim = structural_similarity(fa, fb, data_range=2., win_size=win) if min(fa.shape) >= 3 else float('nan')
     return dict(nmi=float(nmi), ssim=float(ssim), overlap=float(dice))
 
 # %% ../nbs/04b_register.ipynb #c1938037
@@ -440,156 +363,174 @@ def structure_match(reg:Registration, # The registration to judge
                     sigma:float=4., # Local-correlation window, px
                     shift:int=12, # Shift of the null copies, px: several windows
                    ) -> dict:
-    """How specific the match is: the mean local correlation of the two tissue images on the common tissue after registration
-    (`ncc`), against the same with the registered IHC shifted by `shift` px along both diagonals (`ncc_shifted`): a true
-    match loses its structure correlation when shifted, an unrelated image gains nothing from being 'registered'."""
+    """How specific the match is: the mean local correlation of the two tissue images on the common tissue after
+    registration (`ncc`), against the same with the registered IHC shifted by `shift` px along both diagonals
+    (`ncc_shifted`): a true match loses its structure correlation when shifted, an unrelated image gains nothing
+    from being 'registered'."""
     warped = _warped(reg, moving, fixed)
-    common = fixed.mask & (_warped(reg, LevelImage(moving.mask.astype(np.float32), moving.mask, moving.spacing, moving.um), fixed) > 0.5)
+    common = fixed.mask & (_warped(reg, _mask_image(moving), fixed) > 0.5)
     common = ndimage.binary_erosion(common, iterations=shift)
     if common.sum() < 64: return dict(ncc=float('nan'), ncc_shifted=float('nan'), specific=float('nan'))
     ncc = float(local_ncc(fixed.feature, warped, sigma)[common].mean())
-    null = [float(local_ncc(fixed.feature, np.roll(warped, s, axis=(0, 1)), sigma)[common].mean()) for s in [(shift, shift), (-shift, shift)]]
-    return dict(ncc=round(ncc, 4), ncc_shifted=round(float(np.mean(null)), 4), specific=round(ncc - float(np.mean(null)), 4))
+    null = [float(local_ncc(fixed.feature, np.roll(warped, s, axis=(0, 1)), sigma)[common].mean())
+            for s in [(shift, shift), (-shift, shift)]]
+    return dict(ncc=round(ncc, 4), ncc_shifted=round(float(np.mean(null)), 4),
+                specific=round(ncc - float(np.mean(null)), 4))
 
 # %% ../nbs/04b_register.ipynb #9882a1d4
 def reliability_reasons(q:dict, # `registration_quality` of the registration kept
                         match:dict, # `structure_match` of it
                         params:RegisterParams=RegisterParams(),
                        ) -> list:
-    "Why a registration cannot be trusted (empty when it can): tissue that does not overlap, or structure that matches no better than a shifted copy."
+    """Why a registration cannot be trusted (empty when it can): tissue that does not overlap, or structure that
+    matches no better than a shifted copy."""
     out = []
-    if not q['overlap'] >= params.min_overlap: out.append(f"only {q['overlap']:.2f} tissue overlap after registration (below {params.min_overlap})")
+    if not q['overlap'] >= params.min_overlap:
+        out.append(f"only {q['overlap']:.2f} tissue overlap after registration (below {params.min_overlap})")
     if not match['specific'] >= params.min_specific:
-        out.append(f"the tissue structure matches no better than when shifted (specificity {match['specific']:.3f}, below {params.min_specific}): unrelated sections, or a failed registration")
+        out.append(f"the tissue structure matches no better than when shifted (specificity {match['specific']:.3f}, "
+                   f"below {params.min_specific}): unrelated sections, or a failed registration")
     return out
 
 # %% ../nbs/04b_register.ipynb #48f1e714
 def _mpps(he:SlideReader, ihc:SlideReader, he_mpp=None, ihc_mpp=None, unknown:float=2.) -> tuple:
-    "µm per level-0 px of both slides; one unknown takes the other's; both unknown are taken as `unknown` (the finest the stage uses: no resolution thrown away on a guess), with a warning."
+    """µm per level-0 px of both slides; one unknown takes the other's; both unknown are taken as `unknown` (the finest
+    the stage uses: no resolution thrown away on a guess), with a warning."""
     mh,mi = slide_mpp(he, he_mpp),slide_mpp(ihc, ihc_mpp)
     if mh is None or mi is None:
-        get_logger(__name__).warning(f'{he.path.name} / {ihc.path.name}: µm per pixel unknown for {"both slides" if mh is mi else "one slide"}; the two are taken as equal')
+        get_logger(__name__).warning(f'{he.path.name} / {ihc.path.name}: µm per pixel unknown for '
+                                     f'{"both slides" if mh is mi else "one slide"}; the two are taken as equal')
         mh = mi = mh or mi or unknown
     return mh,mi
 
-# %% ../nbs/04b_register.ipynb #6a09efe7
+# %% ../nbs/04b_register.ipynb #7fc99bd9
+@dataclass
+class _PairViews:
+    "The two slides of a pair, with what reading them as `LevelImage`s needs."
+    he:SlideReader; ihc:SlideReader # The slides
+    mh:float; mi:float # Their µm per level-0 px
+    white_ihc:float # The IHC's glass luminance (0-255)
+    def fixed(self, um, stain=None): return level_image(self.he, um, self.mh, stain=stain)
+    def moving(self, um, flip=False, stain=None): return level_image(self.ihc, um, self.mi, self.white_ihc, flip,
+                                                                     stain=stain)
+
+# %% ../nbs/04b_register.ipynb #4836c1e4
+def _search(v:_PairViews, # The pair
+            us:float, # µm per px of the search
+            step:float, # Rotation step, degrees
+            name:str, # The pair, for messages
+           ) -> list:
+    "Up to 3 near-best (score, angle, flip, M) of the rotation x flip search; `InputError` for a slide without tissue."
+    fs = v.fixed(us)
+    if not fs.mask.any():
+        raise InputError(name, f'no tissue found in the H&E slide {v.he.path.name}', 'Is it blank, or all glass?')
+    cands = []
+    for flip in (False, True):
+        ms = v.moving(us, flip)
+        if not ms.mask.any():
+            raise InputError(name, f'no tissue found in the IHC slide {v.ihc.path.name}', 'Is it blank, or all glass?')
+        cands += [(score, ang, flip, M) for score,ang,M in search_rotation(fs, ms, step)]
+    cands = sorted(cands, key=lambda c: -c[0])
+    # near-ties (symmetric tissue): refine each, keep the best
+    return [c for c in cands if c[0] >= 0.85*cands[0][0]][:3]
+
+# %% ../nbs/04b_register.ipynb #04a0474a
+def _rigid(v:_PairViews, # The pair
+           ur:float, # µm per px of the refinement
+           cands:list, # `_search`'s candidates
+           params:RegisterParams, # Stage settings
+          ) -> tuple:
+    "(2x3 matrix, flip, angle, score) of the candidate with the best mutual information after a similarity refinement."
+    fr = v.fixed(ur)
+    mr = {f: v.moving(ur, f) for f in {c[2] for c in cands}}
+    (M, _),flip,angle,score = min(((refine_linear(fr, mr[f], M, 'similarity', params), f, ang, score)
+                                   for score,ang,f,M in cands), key=lambda r: r[0][1])
+    return M,flip,angle,score
+
+# %% ../nbs/04b_register.ipynb #32a39ede
+def _unflip(M:np.ndarray, # 2x3 H&E -> IHC matrix found on the IHC mirrored left-right
+            flip:bool, # Whether it was mirrored
+            Wi:int, # IHC width, level-0 px
+           ) -> np.ndarray:
+    "The 2x3 H&E -> IHC matrix on the IHC as scanned."
+    flip_m = np.array([[-1., 0, Wi], [0, 1, 0], [0, 0, 1]]) if flip else np.eye(3)
+    return (flip_m @ np.vstack([M, [0, 0, 1]]))[:2]
+
+# %% ../nbs/04b_register.ipynb #da4768fb
+def _elastic(v:_PairViews, # The pair
+             ue:float, # µm per px of the non-rigid step
+             M:np.ndarray, G:np.ndarray, # The affine on the IHC as searched (maybe mirrored) and as scanned
+             flip:bool, # Whether the IHC was mirrored
+             params:RegisterParams, # Stage settings
+            ) -> tuple:
+    "(registration kept, the non-rigid candidate or None, `choose_elastic`'s choice) of the B-spline step."
+    reg = Registration(G)
+    if not params.elastic: return reg,None,dict(keep=False, gains=[], why='non-rigid step switched off')
+    st = ('he', 'ihc') if params.elastic_on == 'hematoxylin' else (None, None)
+    choice = choose_elastic(v.fixed(ue, st[0]), v.moving(ue, flip, st[1]), M, params)
+    cand = Registration(G, *choice['field']) if choice.get('field') is not None else None
+    return (cand if choice['keep'] else reg),cand,choice
+
+# %% ../nbs/04b_register.ipynb #cbf4bff5
+def _judge(v:_PairViews, # The pair
+           uq:float, # µm per px of the quality measures
+           reg:Registration, G:np.ndarray, # The registration kept, and its affine
+           params:RegisterParams, # Stage settings
+          ) -> tuple:
+    "(quality before / affine / non-rigid, the kept one's, `structure_match`, `reliability_reasons`)."
+    fq,mq = v.fixed(uq),v.moving(uq)
+    quality = dict(before=registration_quality(Registration.scale_only(v.mh, v.mi), fq, mq),
+                   affine=registration_quality(Registration(G), fq, mq))
+    if reg.field is not None: quality['elastic'] = registration_quality(reg, fq, mq)
+    q = quality['elastic' if reg.field is not None else 'affine']
+    match = structure_match(reg, fq, mq)
+    return quality,q,match,reliability_reasons(q, match, params)
+
+# %% ../nbs/04b_register.ipynb #8587d1de
+def _confidence(q:dict, match:dict, # The kept registration's quality and structure match
+                reasons:list, # `reliability_reasons`
+                params:RegisterParams, # Stage settings
+               ) -> str:
+    "'unreliable' (with reasons), 'high' (twice the specificity needed, 80 % tissue overlap) or 'low'."
+    if reasons: return 'unreliable'
+    return 'high' if match['specific'] >= 2*params.min_specific and q['overlap'] >= 0.8 else 'low'
+
+# %% ../nbs/04b_register.ipynb #09e190df
 def register_slides(he, ihc, # H&E and IHC: `SlideReader`s or slide files
-                    he_mpp:float|None=None, ihc_mpp:float|None=None, # µm per level-0 px when the files do not say (or say wrong)
+                    he_mpp:float|None=None, ihc_mpp:float|None=None, # µm per level-0 px when the files do not say it
                     params:RegisterParams|None=None, # Stage settings
                     name:str|None=None, # Pair name used in messages (default: the two file names)
                    ) -> Registration:
-    "Register the IHC slide to the H&E slide: rotation/flip search, similarity, affine, then a cross-validated B-spline; `.info` holds the steps, timings, quality and reliability."
+    """Register the IHC slide to the H&E slide: rotation/flip search, similarity, affine, then a cross-validated
+    B-spline; `.info` holds the steps, timings, quality and reliability. `InputError` for a slide without tissue."""
     params = params or RegisterParams()
     he,ihc = (s if isinstance(s, SlideReader) else open_slide(s) for s in (he, ihc))
     name = name or f'{he.path.name} / {ihc.path.name}'
     mh,mi = _mpps(he, ihc, he_mpp, ihc_mpp, params.finest_um)
-    W,H = he.dimensions
-    extent = max(W, H)*mh
-    um = lambda px: max(extent/px, params.finest_um, mh, mi)
+    extent = max(he.dimensions)*mh
+    um = {k: max(extent/getattr(params, f'{k}_px'), params.finest_um, mh, mi)      # µm per px of each step
+          for k in ('search', 'rigid', 'affine', 'elastic', 'quality')}
     times,t0 = {},time.perf_counter()
     def lap(k): nonlocal t0; t = time.perf_counter(); times[k] = round(t - t0, 2); t0 = t
-    # 1. rotation x flip search on small images
-    us = um(params.search_px)
-    fs = level_image(he, us, mh)
-    if not fs.mask.any(): raise InputError(name, f'no tissue found in the H&E slide {he.path.name}', 'Is it blank, or all glass?')
-    white_ihc = white_luminance(ihc.thumbnail(1024))
-    cands = []
-    for flip in (False, True):
-        ms = level_image(ihc, us, mi, white_ihc, flip)
-        if not ms.mask.any(): raise InputError(name, f'no tissue found in the IHC slide {ihc.path.name}', 'Is it blank, or all glass?')
-        cands += [(score, ang, flip, M) for score,ang,M in search_rotation(fs, ms, params.search_step)]
-    cands = sorted(cands, key=lambda c: -c[0])
-    cands = [c for c in cands if c[0] >= 0.85*cands[0][0]][:3]   # near-ties (symmetric tissue): refine each, keep the best
-    lap('search')
-    # 2. similarity refinement of the best candidates; keep the best mutual information
-    ur = um(params.rigid_px)
-    fr = level_image(he, ur, mh)
-    mr = {f: level_image(ihc, ur, mi, white_ihc, f) for f in {c[2] for c in cands}}
-    best = min(((refine_linear(fr, mr[f], M, 'similarity', params), f, ang, score) for score,ang,f,M in cands), key=lambda r: r[0][1])
-    (M, _),flip,angle,score = best
-    lap('rigid')
-    # 3. affine
-    ua = um(params.affine_px)
-    fa,ma = level_image(he, ua, mh),level_image(ihc, ua, mi, white_ihc, flip)
-    M,metric = refine_linear(fa, ma, M, 'affine', params)
-    lap('affine')
-    Wi = ihc.dimensions[0]
-    flip_m = np.array([[-1., 0, Wi], [0, 1, 0], [0, 0, 1]]) if flip else np.eye(3)
-    G = (flip_m @ np.vstack([M, [0, 0, 1]]))[:2]
-    # 4. B-spline at the intermediate level, kept only when it predicts held-back tissue
-    reg,ue,cand = Registration(G),um(params.elastic_px),None
-    choice = dict(keep=False, gains=[], why='non-rigid step switched off')
-    if params.elastic:
-        st = ('he', 'ihc') if params.elastic_on == 'hematoxylin' else (None, None)
-        fe,mef = level_image(he, ue, mh, stain=st[0]),level_image(ihc, ue, mi, white_ihc, flip, stain=st[1])
-        choice = choose_elastic(fe, mef, M, params)
-        del fe,mef
-        if choice.get('field') is not None: cand = Registration(G, *choice['field'])
-        if choice['keep']: reg = cand
-    lap('elastic')
-    # 5. quality (before: scale only; affine; final) and how far the match can be trusted
-    uq = um(params.quality_px)
-    fq,mq = level_image(he, uq, mh),level_image(ihc, uq, mi, white_ihc)
-    quality = dict(before=registration_quality(Registration.scale_only(mh, mi), fq, mq), affine=registration_quality(Registration(G), fq, mq))
-    if reg.field is not None: quality['elastic'] = registration_quality(reg, fq, mq)
-    q = quality['elastic' if reg.field is not None else 'affine']
-    match = structure_match(reg, fq, mq)
-    reasons = reliability_reasons(q, match, params)
-    lap('quality')
+    v = _PairViews(he, ihc, mh, mi, white_luminance(ihc.thumbnail(1024)))
+    cands = _search(v, um['search'], params.search_step, name); lap('search')
+    M,flip,angle,score = _rigid(v, um['rigid'], cands, params); lap('rigid')
+    M,_ = refine_linear(v.fixed(um['affine']), v.moving(um['affine'], flip), M, 'affine', params); lap('affine')
+    G = _unflip(M, flip, ihc.dimensions[0])
+    reg,cand,choice = _elastic(v, um['elastic'], M, G, flip, params); lap('elastic')
+    quality,q,match,reasons = _judge(v, um['quality'], reg, G, params); lap('quality')
     reg.info = dict(he_mpp=mh, ihc_mpp=mi, flip=bool(flip), search_angle=angle, search_score=round(score, 4),
-                    angle=round(reg.angle, 3), scale=round(reg.scale, 5), kept='nonrigid' if reg.field is not None else 'affine',
-                    why=choice['why'], elastic_gains=choice['gains'], match=match, reliable=not reasons, reason='; '.join(reasons),
-                    confidence='unreliable' if reasons else 'high' if match['specific'] >= 2*params.min_specific and q['overlap'] >= 0.8 else 'low',
-                    um_per_px=dict(search=us, rigid=ur, affine=ua, elastic=ue, quality=uq), quality=quality, **q, seconds=times)
+                    angle=round(reg.angle, 3), scale=round(reg.scale,
+                                                           5), kept='nonrigid' if reg.field is not None else 'affine',
+                    why=choice['why'], elastic_gains=choice['gains'], match=match, reliable=not reasons,
+                    reason='; '.join(reasons), confidence=_confidence(q, match, reasons, params),
+                    um_per_px=um, quality=quality, **q, seconds=times)
     reg.candidate = cand   # the non-rigid candidate, kept or not (not saved): for benchmarks against landmarks
     return reg
 
-# %% ../nbs/04b_register.ipynb #bd11418b
-def _paths(ds:Dataset, slide_id:str) -> tuple:
-    "(transform JSON, displacement-field .npy) of one pair under `Dataset.registration_dir`."
-    return ds.registration_path(slide_id),ds.registration_field_path(slide_id)
-
-# %% ../nbs/04b_register.ipynb #0346200b
-def _jsonable(v):
-    if isinstance(v, dict): return {k: _jsonable(x) for k,x in v.items()}
-    if isinstance(v, (list, tuple)): return [_jsonable(x) for x in v]
-    if isinstance(v, (np.floating, float)): return None if not math.isfinite(v) else float(v)
-    if isinstance(v, np.integer): return int(v)
-    if isinstance(v, np.bool_): return bool(v)
-    return v
-
-# %% ../nbs/04b_register.ipynb #31d38518
-def save_registration(reg:Registration, dataset, slide_id:str) -> Path:
-    "Write a pair's registration: the field file first, then the JSON that names it (both atomically: a reader sees all or nothing)."
-    ds = Dataset(dataset)
-    js,fp = _paths(ds, slide_id)
-    if reg.field is not None:
-        with atomic_path(fp) as tmp:
-            with open(tmp, 'wb') as f: np.save(f, reg.field)
-    elif fp.exists(): fp.unlink()
-    doc = dict(slide_id=slide_id, kind='ki67_nb registration', version=1,
-               note='IHC level-0 (x, y) = matrix[:, :2] @ (p + field(p)) + matrix[:, 2] for an H&E level-0 p; field bilinear on the grid origin + spacing*(j, i)',
-               matrix=reg.matrix.tolist(), field=fp.name if reg.field is not None else None,
-               field_origin=list(reg.origin), field_spacing=reg.spacing, info=_jsonable(reg.info))
-    with atomic_path(js) as tmp: tmp.write_text(json.dumps(doc, indent=1))
-    return js
-
-# %% ../nbs/04b_register.ipynb #c0e0930a
-def load_registration(dataset, # Dataset directory (or `Dataset`)
-                      slide_id:str, # The pair
-                     ) -> Registration|None:
-    "The pair's `Registration` written by `register_dataset`; None when it has none (a pre-registered pair). `InputError` for a damaged file."
-    js,fp = _paths(Dataset(dataset), slide_id)
-    if not js.exists(): return None
-    try:
-        doc = json.loads(js.read_text())
-        field = np.load(js.with_name(doc['field'])) if doc.get('field') else None
-        return Registration(doc['matrix'], field, doc['field_origin'], doc['field_spacing'], doc.get('info'))
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise InputError(js, f'not a readable registration ({type(e).__name__}: {e})', f'Run `ki67 register DATASET --force` to redo pair {slide_id}') from None
-
 # %% ../nbs/04b_register.ipynb #fdf39e03
-REGISTER_COLUMNS = ['slide_id', 'status', 'angle', 'flip', 'scale', 'kept', 'confidence', 'specific', 'nmi', 'ssim', 'overlap', 'nmi_before', 'overlap_before', 'seconds']
+REGISTER_COLUMNS = ['slide_id', 'status', 'angle', 'flip', 'scale', 'kept', 'confidence', 'specific', 'nmi', 'ssim',
+                    'overlap', 'nmi_before', 'overlap_before', 'seconds']
 
 # %% ../nbs/04b_register.ipynb #4e5b458f
 def _row(slide_id:str, reg:Registration, status:str) -> dict:
@@ -606,53 +547,72 @@ def register_pair(slide_id:str, # The pair (a row of the pairs table)
                   force:bool=False, # Redo a pair that already has a registration
                   params:RegisterParams|None=None, # Stage settings
                  ) -> dict:
-    "Register one pair of the dataset and save it; its row of the register table. `InputError` (naming the pair and the reason) when it cannot be registered or the result cannot be trusted."
+    """Register one pair of the dataset and save it; its row of the register table. `InputError` (naming the pair and
+    the reason) when it cannot be registered or the result cannot be trusted."""
     ds,params = Dataset(dataset),params or RegisterParams()
     if not force and (reg := load_registration(ds, slide_id)) is not None: return _row(slide_id, reg, 'existing')
     row = ds.read_pairs().set_index('slide_id').loc[slide_id]
     try: reg = register_slides(ds/row.he_path, ds/row.ihc_path, params=params, name=f'pair {slide_id}')
     except RuntimeError as e:   # SimpleITK's optimiser on degenerate images
-        raise InputError(f'pair {slide_id}', f'the registration did not run ({str(e).strip().splitlines()[-1]})', 'Check both slides show tissue') from None
+        raise InputError(f'pair {slide_id}', f'the registration did not run ({str(e).strip().splitlines()[-1]})',
+                         'Check both slides show tissue') from None
     if not reg.info['reliable']:
-        raise InputError(f'pair {slide_id}', f"registration unreliable: {reg.info['reason']}", 'Check that the two slides show adjacent sections of the same tissue')
+        raise InputError(f'pair {slide_id}', f"registration unreliable: {reg.info['reason']}",
+                         'Check that the two slides show adjacent sections of the same tissue')
     save_registration(reg, ds, slide_id)
     return _row(slide_id, reg, 'registered')
+
+# %% ../nbs/04b_register.ipynb #405160b5
+def _register_failure(sid:str, # The pair
+                      e:Exception, # What went wrong
+                     ) -> dict:
+    "The failure-table row (slide_id, error) of a pair, logged as a warning."
+    msg = str(e) if isinstance(e, InputError) else f'pair {sid}: {type(e).__name__}: {e}'
+    get_logger(__name__).warning(f'{msg}; pair {sid} skipped')
+    return dict(slide_id=sid, error=msg)
+
+# %% ../nbs/04b_register.ipynb #00f0cf16
+def _register_table(rows:list, # `register_pair` rows
+                    slide_ids, # The pairs table's slide ids, in order
+                   ) -> pd.DataFrame:
+    "The register table (`REGISTER_COLUMNS`): one row per registered pair, in the pairs table's order."
+    order = {s: i for i,s in enumerate(slide_ids)}
+    table = pd.DataFrame(rows, columns=REGISTER_COLUMNS)
+    return table.sort_values('slide_id', key=lambda s: s.map(order)).reset_index(drop=True)
 
 # %% ../nbs/04b_register.ipynb #d5cedaf8
 def register_dataset(dataset, # Dataset directory with the pairs table and the slides
                      workers:int=1, # Pairs registered in parallel (local processes)
-                     scheduler:str|None=None, # Dask scheduler address: run the pairs on a cluster (see `ki67_nb.cluster`)
+                     scheduler:str|None=None, # Dask scheduler address: run the pairs on a cluster (`ki67_nb.cluster`)
                      force:bool=False, # Redo pairs that already have a registration
                      params:RegisterParams|None=None, # Stage settings
                     ) -> pd.DataFrame:
-    "Register every pair (resumable: pairs already done are kept unless `force`); the register table. Failed pairs are skipped, listed in the register failures table."
+    """Register every pair (resumable: pairs already done are kept unless `force`); the register table. Failed pairs
+    are skipped, listed in the register failures table."""
     ds = Dataset(dataset)
     pairs = ds.read_pairs()
-    log,rows,failures = get_logger(__name__),[],[]
+    rows,failures = [],[]
     job = functools.partial(register_pair, dataset=ds.root, force=force, params=params)
-    def fail(sid, e):
-        msg = str(e) if isinstance(e, InputError) else f'pair {sid}: {type(e).__name__}: {e}'
-        log.warning(f'{msg}; pair {sid} skipped'); failures.append(dict(slide_id=sid, error=msg))
     pool = executor(workers, scheduler)
     try:
         if pool is None:
             for sid in progress(list(pairs.slide_id), desc='register'):
                 try: rows.append(job(sid))
-                except Ki67Error as e: fail(sid, e)
+                except Ki67Error as e: failures.append(_register_failure(sid, e))
         else:
             futures = {pool.submit(job, sid): sid for sid in pairs.slide_id}
             for fut in as_completed_progress(futures, desc='register'):
                 try: rows.append(fut.result())
-                except Exception as e: fail(futures[fut], e)
+                except Exception as e: failures.append(_register_failure(futures[fut], e))
     finally:
         if pool is not None: pool.shutdown(cancel_futures=True)
     write_table(pd.DataFrame(failures, columns=['slide_id', 'error']), ds.failures_path('register'))
     if failures and not rows:   # nothing registered: a failure, with the reasons, not an empty success
-        raise InputError(ds.failures_path('register'), f"no slide pair could be registered ({len(failures)} failed; first: {failures[0]['error']})", 'Fix or remove the pairs listed there')
-    table = pd.DataFrame(rows, columns=REGISTER_COLUMNS)
-    order = {s: i for i,s in enumerate(pairs.slide_id)}
-    table = table.sort_values('slide_id', key=lambda s: s.map(order)).reset_index(drop=True)
-    log.info(f'{ds.root}: {len(table)} of {len(pairs)} pairs registered ({(table.status == "existing").sum()} kept from before), {len(failures)} failed')
+        raise InputError(ds.failures_path('register'), f"no slide pair could be registered ({len(failures)} failed; "
+                         f"first: {failures[0]['error']})", 'Fix or remove the pairs listed there')
+    table = _register_table(rows, pairs.slide_id)
+    get_logger(__name__).info(f'{ds.root}: {len(table)} of {len(pairs)} pairs registered '
+                              f'({(table.status == "existing").sum()} kept from before), {len(failures)} failed')
     return table
 
 # %% ../nbs/04b_register.ipynb #13e06e32
@@ -669,13 +629,14 @@ def plot_registration(dataset, # Dataset directory (or `Dataset`)
                       slide_id:str, # A registered pair
                       px:int=384, # Longest side of the images shown
                      ):
-    "Figure: H&E, IHC as scanned, and H&E/IHC checkerboards before (same frame, scaled by µm per px) and after registration."
+    "Figure: H&E, IHC as scanned, and H&E/IHC checkerboards before (one frame, scaled by µm/px) and after registration."
     import matplotlib.pyplot as plt
     ds = Dataset(dataset)
     row = ds.read_pairs().set_index('slide_id').loc[slide_id]
     he,ihc = open_slide(ds/row.he_path),open_slide(ds/row.ihc_path)
     reg = load_registration(ds, slide_id)
-    if reg is None: raise InputError(ds.registration_dir, f'pair {slide_id} has no registration', 'Run `ki67 register DATASET` first')
+    if reg is None: raise InputError(ds.registration_dir, f'pair {slide_id} has no registration',
+                                     'Run `ki67 register DATASET` first')
     W,H = he.dimensions
     th = he.thumbnail(px)
     sp = (W/th.shape[1], H/th.shape[0])

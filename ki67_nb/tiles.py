@@ -23,7 +23,7 @@ from . import cluster
 from .pairs import RegisteredIHC, pair_readers, pair_table
 # re-exported until label, pixel_rf, cyclegan, regress, truth import them from pairs
 from .pairs import read_patch, patch_source, kept_pairs
-from .register import Registration
+from .registration import Registration
 from .stains import luminance, rgb_to_hed, white_luminance
 from .wsi import (SlideReader, artefact_mask, cached_slide, clear_slides, open_slide, slide_mpp, tissue_grid,
                          tissue_mask, white_fraction)
