@@ -27,15 +27,17 @@ __all__ = ['READ_PX', 'TIFFSLIDE_VENDORS', 'SLIDE_SUFFIXES', 'CACHED_SLIDES', 'M
            'ImageReader', 'open_slide', 'cached_slide', 'clear_slides', 'checked_mpp', 'resolution_mpp', 'ome_mpp',
            'file_mpp', 'slide_mpp', 'white_fraction', 'colour_features', 'artefact_mask', 'tissue_mask', 'tissue_grid']
 
-# %% ../nbs/02_wsi.ipynb #6f432da2
-READ_PX = 1 << 24   # level pixels `read_scaled` reads at once (16 M px, 48 MB as RGB); larger regions are read in strips
+# %% ../nbs/02_wsi.ipynb #87dabef7
+READ_PX = 1 << 24   # level pixels `read_scaled` reads at once (16 M px, 48 MB RGB); larger regions: in strips
 _INHERITED = []     # file handles a forked child got from its parent: kept unused, never closed there
 
 class DecodeError(Ki67Error):
-    "A slide library could not decode a region (its own message); `SlideReader.read_region` tries a fresh reader before it blames the file."
+    "A slide library could not decode a region (its message); `SlideReader.read_region` retries on a fresh reader."
 
+# %% ../nbs/02_wsi.ipynb #0e4ec8c0
 class SlideReader:
-    "Level-0 coordinates in, RGB uint8 numpy regions out (white outside the slide); subclasses open the file in `__init__(path)`, note `_pid`, and implement `_read`."
+    """Level-0 coordinates in, RGB uint8 numpy regions out (white outside the slide); subclasses open the file in
+    `__init__(path)`, note `_pid`, and implement `_read`."""
     path:Path; level_dimensions:tuple; level_downsamples:tuple
     _pid = None   # the process that opened this reader's file handles (None: it has none of its own)
 
@@ -48,72 +50,106 @@ class SlideReader:
         "Release the slide file (openslide or tiffslide handle); the reader cannot read afterwards."
         if getattr(self, '_slide', None) is not None: self._slide.close(); self._slide = None
 
-    def read_region(self, x:int, y:int, # Top-left corner, level-0 px
-                    w:int, h:int, # Size, px of `level`
-                    level:int=0, # Pyramid level
-                   ) -> np.ndarray:
-        "RGB uint8 (h, w, 3) image of a rectangle; the part outside the slide is white. `InputError` for a level the slide lacks, or a region that a freshly opened reader cannot decode either."
-        if not 0 <= level < self.level_count: raise InputError(self.path, f'level {level} requested, the slide has {self.level_count}')
-        x,y,w,h = int(x),int(y),int(w),int(h)
-        self._own()
-        try: return self._window(x, y, w, h, level)
-        except DecodeError as e: first = e
-        self._fresh()                                              # the same region on a fresh reader, before blaming the file
-        try: out = self._window(x, y, w, h, level)
-        except DecodeError as e:
-            raise InputError(self.path, f'cannot decode the region at ({x}, {y}), {w}x{h} px of level {level} ({e}), on a freshly opened reader too',
-                             'The file is damaged or truncated: re-download it') from None
-        get_logger(__name__).warning(f'{self.path}: region at ({x}, {y}) read on a freshly opened reader after a decode error ({first})')
-        return out
+    def __repr__(self):
+        (W, H),n = self.dimensions,self.level_count
+        return f'{type(self).__name__}({self.path.name}, {W}x{H}, {n} levels)'
 
-    def _own(self):
-        "Reopen the file (`_fresh`) when this reader was opened by another process, the one we were forked from: never share its handles."
-        if self._pid not in (None, os.getpid()): self._fresh()
+# %% ../nbs/02_wsi.ipynb #5ecf44d8
+@patch
+def _own(self:SlideReader):
+    "Reopen the file (`_fresh`) when this reader was opened by another process (a fork's parent): never share its handles."
+    if self._pid not in (None, os.getpid()): self._fresh()
 
-    def _fresh(self):
-        "Reopen the file on new handles. This process's old ones are dropped (closed once no thread reads them); a parent's, inherited through fork, are kept unused: closing them here could wait on a lock the parent held."
-        if self._pid not in (None, os.getpid()): _INHERITED.append(dict(self.__dict__))
-        self.__init__(self.path)
+# %% ../nbs/02_wsi.ipynb #a10ee57a
+@patch
+def _fresh(self:SlideReader):
+    """Reopen the file on new handles. This process's old ones are dropped (closed once no thread reads them); a
+    parent's, inherited through fork, are kept unused: closing them here could wait on a lock the parent held."""
+    if self._pid not in (None, os.getpid()): _INHERITED.append(dict(self.__dict__))
+    self.__init__(self.path)
 
-    def _window(self, x, y, w, h, level):
-        "The part of a rectangle inside the slide, read with `_read`, on white."
-        ds,(W, H) = self.level_downsamples[level],self.level_dimensions[level]
-        lx,ly = math.floor(x/ds),math.floor(y/ds)
-        x0,y0,x1,y1 = max(lx, 0),max(ly, 0),min(lx + w, W),min(ly + h, H)
-        if (x0, y0, x1, y1) == (lx, ly, lx + w, ly + h): return self._read(x, y, w, h, level)
-        out = np.full((h, w, 3), 255, np.uint8)
-        if x1 > x0 and y1 > y0:
-            out[y0 - ly:y1 - ly, x0 - lx:x1 - lx] = self._read(round(x0*ds), round(y0*ds), x1 - x0, y1 - y0, level)
-        return out
+# %% ../nbs/02_wsi.ipynb #70342733
+@patch
+def _window(self:SlideReader, x, y, w, h, level):
+    "The part of a rectangle inside the slide, read with `_read`, on white."
+    ds,(W, H) = self.level_downsamples[level],self.level_dimensions[level]
+    lx,ly = math.floor(x/ds),math.floor(y/ds)
+    x0,y0,x1,y1 = max(lx, 0),max(ly, 0),min(lx + w, W),min(ly + h, H)
+    if (x0, y0, x1, y1) == (lx, ly, lx + w, ly + h): return self._read(x, y, w, h, level)
+    out = np.full((h, w, 3), 255, np.uint8)
+    if x1 > x0 and y1 > y0:
+        out[y0 - ly:y1 - ly, x0 - lx:x1 - lx] = self._read(round(x0*ds), round(y0*ds), x1 - x0, y1 - y0, level)
+    return out
 
-    def read_scaled(self, x:int, y:int, w:int, h:int, # Rectangle, level-0 px
-                    downsample:float, # Output pixel size in level-0 px
-                   ) -> np.ndarray:
-        "A level-0 rectangle at 1/`downsample` resolution, RGB uint8 (round(h/downsample), round(w/downsample), 3): read from the best pyramid level, then box-filtered; in strips of at most `READ_PX` level pixels, so memory stays bounded on a slide without a pyramid."
-        level = max(i for i,d in enumerate(self.level_downsamples) if d <= downsample*1.001 or i == 0)
-        ds = self.level_downsamples[level]
-        tw,th = max(1, round(w/downsample)),max(1, round(h/downsample))
-        lw,lh = math.ceil(w/ds),math.ceil(h/ds)
-        if lw*lh <= READ_PX:
-            img = self.read_region(x, y, lw, lh, level)
-            return img if img.shape[:2] == (th, tw) else np.asarray(Image.fromarray(img).resize((tw, th), Image.BOX))
-        f,ly = lh/th,math.floor(y/ds)              # level rows per output row; the region's first level row
-        rows = max(1, int(READ_PX/(lw*f)))         # output rows per strip
-        out = np.empty((th, tw, 3), np.uint8)
-        for j0 in range(0, th, rows):
-            j1 = min(th, j0 + rows)
-            r0,r1 = int(j0*f),min(lh, math.ceil(j1*f))
-            strip = self.read_region(x, math.ceil((ly + r0)*ds), lw, r1 - r0, level)   # level row ly + r0 exactly
-            out[j0:j1] = np.asarray(Image.fromarray(strip).resize((tw, j1 - j0), Image.BOX, box=(0, j0*f - r0, lw, j1*f - r0)))
-        return out
+# %% ../nbs/02_wsi.ipynb #b46947a8
+@patch
+def read_region(self:SlideReader, x:int, y:int, # Top-left corner, level-0 px
+                w:int, h:int, # Size, px of `level`
+                level:int=0, # Pyramid level
+               ) -> np.ndarray:
+    """RGB uint8 (h, w, 3) image of a rectangle; the part outside the slide is white. `InputError` for a level the
+    slide lacks, or a region that a freshly opened reader cannot decode either."""
+    if not 0 <= level < self.level_count:
+        raise InputError(self.path, f'level {level} requested, the slide has {self.level_count}')
+    x,y,w,h = int(x),int(y),int(w),int(h)
+    self._own()
+    try: return self._window(x, y, w, h, level)
+    except DecodeError as e: first = e
+    # the same region on a fresh reader, before blaming the file
+    self._fresh()
+    try: out = self._window(x, y, w, h, level)
+    except DecodeError as e:
+        raise InputError(self.path, f'cannot decode the region at ({x}, {y}), {w}x{h} px of level {level} ({e}), '
+                                    'on a freshly opened reader too',
+                         'The file is damaged or truncated: re-download it') from None
+    get_logger(__name__).warning(f'{self.path}: region at ({x}, {y}) read on a freshly opened reader '
+                                 f'after a decode error ({first})')
+    return out
 
-    def thumbnail(self, max_size:int=1024, # Longest side of the thumbnail, px
-                 ) -> np.ndarray:
-        "The whole slide as RGB uint8 (h, w, 3), longest side `max_size` px or less (downsample max(1, max(W, H)/max_size))."
-        W,H = self.dimensions
-        return self.read_scaled(0, 0, W, H, max(1., max(W, H)/max_size))
+# %% ../nbs/02_wsi.ipynb #f2497c1d
+@patch
+def read_scaled(self:SlideReader, x:int, y:int, w:int, h:int, # Rectangle, level-0 px
+                downsample:float, # Output pixel size in level-0 px
+               ) -> np.ndarray:
+    """A level-0 rectangle at 1/`downsample` resolution, RGB uint8 (round(h/downsample), round(w/downsample), 3): read
+    from the best pyramid level, then box-filtered; in strips of at most `READ_PX` level pixels (`_read_strips`), so
+    memory stays bounded on a slide without a pyramid."""
+    level = max(i for i,d in enumerate(self.level_downsamples) if d <= downsample*1.001 or i == 0)
+    ds = self.level_downsamples[level]
+    tw,th = max(1, round(w/downsample)),max(1, round(h/downsample))
+    lw,lh = math.ceil(w/ds),math.ceil(h/ds)
+    if lw*lh <= READ_PX:
+        img = self.read_region(x, y, lw, lh, level)
+        return img if img.shape[:2] == (th, tw) else np.asarray(Image.fromarray(img).resize((tw, th), Image.BOX))
+    return self._read_strips(x, y, w, h, level, tw, th)
 
-    def __repr__(self): return f'{type(self).__name__}({self.path.name}, {self.dimensions[0]}x{self.dimensions[1]}, {self.level_count} levels)'
+# %% ../nbs/02_wsi.ipynb #87b62f47
+@patch
+def _read_strips(self:SlideReader, x:int, y:int, w:int, h:int, # Rectangle, level-0 px
+                 level:int, # Pyramid level read
+                 tw:int, th:int, # Output size, px
+                ) -> np.ndarray:
+    "RGB uint8 (th, tw, 3): the rectangle read from `level` in strips of at most `READ_PX` level pixels, box-filtered."
+    ds = self.level_downsamples[level]
+    lw,lh = math.ceil(w/ds),math.ceil(h/ds)
+    f,ly = lh/th,math.floor(y/ds)              # level rows per output row; the region's first level row
+    rows = max(1, int(READ_PX/(lw*f)))         # output rows per strip
+    out = np.empty((th, tw, 3), np.uint8)
+    for j0 in range(0, th, rows):
+        j1 = min(th, j0 + rows)
+        r0,r1 = int(j0*f),min(lh, math.ceil(j1*f))
+        strip = self.read_region(x, math.ceil((ly + r0)*ds), lw, r1 - r0, level)   # level row ly + r0 exactly
+        box = (0, j0*f - r0, lw, j1*f - r0)
+        out[j0:j1] = np.asarray(Image.fromarray(strip).resize((tw, j1 - j0), Image.BOX, box=box))
+    return out
+
+# %% ../nbs/02_wsi.ipynb #654b5e2a
+@patch
+def thumbnail(self:SlideReader, max_size:int=1024, # Longest side of the thumbnail, px
+             ) -> np.ndarray:
+    "The whole slide as RGB uint8 (h, w, 3), longest side `max_size` px or less, at downsample max(1, max(W, H)/max_size)."
+    W,H = self.dimensions
+    return self.read_scaled(0, 0, W, H, max(1., max(W, H)/max_size))
 
 # %% ../nbs/02_wsi.ipynb #5acc2bc2
 class OpenSlideReader(SlideReader):
@@ -122,12 +158,15 @@ class OpenSlideReader(SlideReader):
                 ):
         self.path,self._pid = Path(path),os.getpid()
         try: self._slide = openslide.OpenSlide(self.path)
-        except openslide.OpenSlideError as e: raise InputError(self.path, f'openslide cannot open it ({e})', 'Re-download the file') from None
+        except openslide.OpenSlideError as e: raise InputError(self.path, f'openslide cannot open it ({e})',
+                                                               'Re-download the file') from None
         self.level_dimensions,self.level_downsamples = self._slide.level_dimensions,self._slide.level_downsamples
 
-    def _read(self, x, y, w, h, level):
-        try: return as_rgb_uint8(np.asarray(self._slide.read_region((x, y), level, (w, h))), self.path)   # alpha 0 (missing tiles) -> white
-        except openslide.OpenSlideError as e: raise DecodeError(f'OpenSlideError: {e}') from None   # the handle is now in error state: only a fresh one reads again
+# %% ../nbs/02_wsi.ipynb #697951b7
+@patch
+def _read(self:OpenSlideReader, x, y, w, h, level):
+    try: return as_rgb_uint8(np.asarray(self._slide.read_region((x, y), level, (w, h))), self.path)   # alpha 0: white
+    except openslide.OpenSlideError as e: raise DecodeError(f'OpenSlideError: {e}') from None    # a fresh handle reads again
 
 # %% ../nbs/02_wsi.ipynb #25637b90
 class TiffSlideReader(SlideReader):
@@ -136,110 +175,145 @@ class TiffSlideReader(SlideReader):
                 ):
         self.path,self._pid = Path(path),os.getpid()
         try: self._slide = tiffslide.TiffSlide(self.path)
-        except Exception as e: raise InputError(self.path, f'tiffslide cannot open it ({type(e).__name__}: {e})', 'Re-download the file') from None
-        self.level_dimensions,self.level_downsamples = tuple(self._slide.level_dimensions),tuple(self._slide.level_downsamples)
+        except Exception as e: raise InputError(self.path, f'tiffslide cannot open it ({type(e).__name__}: {e})',
+                                                'Re-download the file') from None
+        s = self._slide
+        self.level_dimensions,self.level_downsamples = tuple(s.level_dimensions),tuple(s.level_downsamples)
         page = self._slide.ts_tifffile.pages[0]
-        if page.photometric in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.MINISWHITE) and page.samplesperpixel < 3: raise greyscale_error(self.path)
+        grey = page.photometric in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.MINISWHITE)
+        if grey and page.samplesperpixel < 3: raise greyscale_error(self.path)
 
-    def _read(self, x, y, w, h, level):
-        try: img = self._slide.read_region((x, y), level, (w, h), as_array=True)
-        except Exception as e: raise DecodeError(f'{type(e).__name__}: {e}') from None
-        return as_rgb_uint8(img, self.path)
+# %% ../nbs/02_wsi.ipynb #c197ab82
+@patch
+def _read(self:TiffSlideReader, x, y, w, h, level):
+    try: img = self._slide.read_region((x, y), level, (w, h), as_array=True)
+    except Exception as e: raise DecodeError(f'{type(e).__name__}: {e}') from None
+    return as_rgb_uint8(img, self.path)
 
-# %% ../nbs/02_wsi.ipynb #1a3cf3f0
+# %% ../nbs/02_wsi.ipynb #7809685d
 class ImageReader(SlideReader):
-    "A plain (single-level) TIFF, PNG or JPEG image: TIFF read lazily (memory map, or tifffile's zarr store), others decoded whole on first read; decoded as `read_image` does."
+    """A plain (single-level) TIFF, PNG or JPEG image: TIFF read lazily (memory map, or tifffile's zarr store), others
+    decoded whole on first read; decoded as `read_image` does."""
     def __init__(self, path, # Image file
                 ):
-        self.path,self._pixels,self._tif,self._page,self._white,self._raw,self._pid = Path(path),None,None,None,None,None,os.getpid()
+        self.path,self._pid = Path(path),os.getpid()
+        self._pixels,self._tif,self._page,self._white,self._raw = None,None,None,None,None
         try:
-            if self.path.suffix.lower() in ('.tif', '.tiff'):
-                self._tif = tifffile.TiffFile(self.path)
-                page = self._tif.pages[0]
-                if page.photometric in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.MINISWHITE) and page.samplesperpixel < 3: raise greyscale_error(self.path)
-                w,h = page.imagewidth,page.imagelength
-                if page.photometric.name not in TIFF_PIL_PHOTOMETRICS or page.compression == tifffile.COMPRESSION.JPEG: self._page = page
-                else: check_pixels(self.path, w, h); self._tif.close(); self._tif = None
+            if self.path.suffix.lower() in ('.tif', '.tiff'): w,h = self._open_tiff()
             else:
                 with open_pil(self.path) as im: w,h = im.size
         except InputError: self.close(); raise
         except Exception as e:
             self.close()
-            raise InputError(self.path, f'not a slide or image that openslide, tifffile or PIL can read ({type(e).__name__}: {e})') from None
+            raise InputError(self.path, f'not a slide or image that openslide, tifffile or PIL can read '
+                                        f'({type(e).__name__}: {e})') from None
         self.level_dimensions,self.level_downsamples = ((w, h),),(1.,)
 
     def close(self):
         "Close the TIFF file."
         if self._tif is not None: self._tif.close(); self._tif = None
 
-    @property
-    def pixels(self):
-        "The image's samples, indexable [y0:y1, x0:x1]: a memory map for an uncompressed TIFF, a zarr array (lazy) for another TIFF, else the decoded RGB(A) array."
-        if self._pixels is None:
-            try:
-                if self._page is not None:
-                    try:
-                        px = tifffile.memmap(self.path, page=0, mode='r')
-                        if px.ndim == 3 and px.shape[:2] == (self.dimensions[1], self.dimensions[0]): self._raw = (px.offset, px.shape, px.dtype)
-                    except ValueError:                                        # compressed: decode only what is read
-                        import zarr
-                        px = zarr.open(self._page.aszarr(), mode='r')
-                else:
-                    px = pil_array(self.path)
-            except InputError: raise
-            except Exception as e: raise InputError(self.path, f'cannot decode the image ({type(e).__name__}: {e})') from None
-            self._pixels = px
-        return self._pixels
+# %% ../nbs/02_wsi.ipynb #f1ca3cc2
+@patch
+def _open_tiff(self:ImageReader) -> tuple:
+    "(width, height) of a plain TIFF; its first page is kept open when tifffile decodes it (`_page`), else PIL does."
+    self._tif = tifffile.TiffFile(self.path)
+    page = self._tif.pages[0]
+    grey = page.photometric in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.MINISWHITE)
+    if grey and page.samplesperpixel < 3: raise greyscale_error(self.path)
+    w,h = page.imagewidth,page.imagelength
+    if page.photometric.name not in TIFF_PIL_PHOTOMETRICS or page.compression == tifffile.COMPRESSION.JPEG: self._page = page
+    else: check_pixels(self.path, w, h); self._tif.close(); self._tif = None
+    return w,h
 
-    @property
-    def white(self) -> float|None:
-        "Full-scale value of the image's samples, for all its regions alike: a TIFF's tags (`tiff_white`), else `full_scale` of the whole image's maximum (a TIFF read in strips); None for 8-bit data."
-        if self._white is None:
-            px = self.pixels
-            if px.dtype.itemsize == 1 or (self._page is not None and self._page.photometric == tifffile.PHOTOMETRIC.PALETTE): return None
-            self._white = tiff_white(self._page) if self._page is not None else None
-            if self._white is None:
-                W,H = self.dimensions; step = max(1, READ_PX//W)
-                self._white = full_scale(max(float(np.max(self._samples(0, i, W, step)[..., :3])) for i in range(0, H, step)))
-        return self._white
-
-    def _samples(self, x, y, w, h) -> np.ndarray:
-        "The raw samples of a rectangle inside the image, (h, w, samples): an uncompressed TIFF maps just the rows read (resident memory stays bounded), one stored plane by plane is read plane by plane."
-        if self._pixels is None: self.pixels
-        if self._raw is not None:
-            off,shape,dtype = self._raw
-            h = max(0, min(h, shape[0] - y))
-            rows = np.memmap(self.path, dtype, 'r', offset=off + y*int(np.prod(shape[1:]))*dtype.itemsize, shape=(h,) + tuple(shape[1:]))
-            out = np.array(rows[:, x:x + w]); del rows
-            return out
-        if self._page is not None and self._page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and self._page.samplesperpixel > 1:
-            return np.moveaxis(np.asarray(self.pixels[:, y:y + h, x:x + w]), 0, -1)
-        return np.asarray(self.pixels[y:y + h, x:x + w])
-
-    def _read(self, x, y, w, h, level):
-        try: px = self._samples(x, y, w, h)
+# %% ../nbs/02_wsi.ipynb #0f637659
+@patch(as_prop=True)
+def pixels(self:ImageReader):
+    """The image's samples, indexable [y0:y1, x0:x1]: a memory map for an uncompressed TIFF, a zarr array (lazy) for
+    another TIFF, else the decoded RGB(A) array."""
+    if self._pixels is None:
+        try:
+            if self._page is not None:
+                try:
+                    px = tifffile.memmap(self.path, page=0, mode='r')
+                    if px.ndim == 3 and px.shape[:2] == (self.dimensions[1], self.dimensions[0]):
+                        self._raw = (px.offset, px.shape, px.dtype)
+                except ValueError:                                        # compressed: decode only what is read
+                    import zarr
+                    px = zarr.open(self._page.aszarr(), mode='r')
+            else:
+                px = pil_array(self.path)
         except InputError: raise
-        except Exception as e: raise DecodeError(f'{type(e).__name__}: {e}') from None
-        if self._page is not None: px = tiff_rgb(px, self._page, self.path)
-        return as_rgb_uint8(px, self.path, white=self.white)
+        except Exception as e:
+            raise InputError(self.path, f'cannot decode the image ({type(e).__name__}: {e})') from None
+        self._pixels = px
+    return self._pixels
 
-    def read_scaled(self, x, y, w, h, downsample):
-        "As `SlideReader.read_scaled`; a JPEG not yet decoded is decoded at the coarsest 1/2ⁿ scale at least as fine as `downsample` (n ≤ 3)."
-        W,H = self.dimensions
-        if self._page is not None or self._pixels is not None or downsample < 2 or x < 0 or y < 0 or x + w > W or y + h > H:
-            return super().read_scaled(x, y, w, h, downsample)
-        with open_pil(self.path) as im:
-            if im.format != 'JPEG': return super().read_scaled(x, y, w, h, downsample)
-            im.draft('RGB', (math.ceil(W/downsample), math.ceil(H/downsample)))
-            sx,sy = W/im.size[0],H/im.size[1]                  # the draft rounds each side up on its own: one scale per axis
-            small = Image.fromarray(as_rgb_uint8(pil_rgb(im), self.path))
-        tw,th = max(1, round(w/downsample)),max(1, round(h/downsample))
-        box = (x/sx, y/sy, min((x + w)/sx, small.width), min((y + h)/sy, small.height))
-        return np.asarray(small.resize((tw, th), Image.BOX, box=box)).copy()
+# %% ../nbs/02_wsi.ipynb #80607196
+@patch(as_prop=True)
+def white(self:ImageReader) -> float|None:
+    """Full-scale value of the image's samples, for all its regions alike: a TIFF's tags (`tiff_white`), else
+    `full_scale` of the whole image's maximum (a TIFF read in strips); None for 8-bit data."""
+    if self._white is None:
+        px = self.pixels
+        if px.dtype.itemsize == 1 or (self._page is not None and self._page.photometric == tifffile.PHOTOMETRIC.PALETTE): return None
+        self._white = tiff_white(self._page) if self._page is not None else None
+        if self._white is None:
+            W,H = self.dimensions; step = max(1, READ_PX//W)
+            self._white = full_scale(max(float(np.max(self._samples(0, i, W, step)[..., :3]))
+                                         for i in range(0, H, step)))
+    return self._white
+
+# %% ../nbs/02_wsi.ipynb #18597a6d
+@patch
+def _samples(self:ImageReader, x, y, w, h) -> np.ndarray:
+    """The raw samples of a rectangle inside the image, (h, w, samples): an uncompressed TIFF maps just the rows read
+    (resident memory stays bounded), one stored plane by plane is read plane by plane."""
+    if self._pixels is None: self.pixels
+    if self._raw is not None:
+        off,shape,dtype = self._raw
+        h = max(0, min(h, shape[0] - y))
+        start = off + y*int(np.prod(shape[1:]))*dtype.itemsize
+        rows = np.memmap(self.path, dtype, 'r', offset=start, shape=(h,) + tuple(shape[1:]))
+        out = np.array(rows[:, x:x + w]); del rows
+        return out
+    planar = self._page is not None and self._page.planarconfig == tifffile.PLANARCONFIG.SEPARATE
+    if planar and self._page.samplesperpixel > 1:
+        return np.moveaxis(np.asarray(self.pixels[:, y:y + h, x:x + w]), 0, -1)
+    return np.asarray(self.pixels[y:y + h, x:x + w])
+
+# %% ../nbs/02_wsi.ipynb #98676181
+@patch
+def _read(self:ImageReader, x, y, w, h, level):
+    try: px = self._samples(x, y, w, h)
+    except InputError: raise
+    except Exception as e: raise DecodeError(f'{type(e).__name__}: {e}') from None
+    if self._page is not None: px = tiff_rgb(px, self._page, self.path)
+    return as_rgb_uint8(px, self.path, white=self.white)
+
+# %% ../nbs/02_wsi.ipynb #3079b694
+@patch
+def read_scaled(self:ImageReader, x, y, w, h, downsample):
+    """As `SlideReader.read_scaled`; a JPEG not yet decoded is decoded at the coarsest 1/2ⁿ scale at least as fine as
+    `downsample` (n ≤ 3)."""
+    W,H = self.dimensions
+    inside = x >= 0 and y >= 0 and x + w <= W and y + h <= H
+    if self._page is not None or self._pixels is not None or downsample < 2 or not inside:
+        return SlideReader.read_scaled(self, x, y, w, h, downsample)
+    with open_pil(self.path) as im:
+        if im.format != 'JPEG': return SlideReader.read_scaled(self, x, y, w, h, downsample)
+        im.draft('RGB', (math.ceil(W/downsample), math.ceil(H/downsample)))
+        # the draft rounds each side up on its own: one scale per axis
+        sx,sy = W/im.size[0],H/im.size[1]
+        small = Image.fromarray(as_rgb_uint8(pil_rgb(im), self.path))
+    tw,th = max(1, round(w/downsample)),max(1, round(h/downsample))
+    box = (x/sx, y/sy, min((x + w)/sx, small.width), min((y + h)/sy, small.height))
+    return np.asarray(small.resize((tw, th), Image.BOX, box=box)).copy()
 
 # %% ../nbs/02_wsi.ipynb #f497ba35
 TIFFSLIDE_VENDORS = ('generic-tiff', 'aperio')  # openslide formats that tiffslide reads with the same levels
-SLIDE_SUFFIXES = ('.tif', '.tiff', '.svs', '.ndpi', '.mrxs', '.scn', '.bif', '.vms', '.png', '.jpg', '.jpeg')   # files `open_slide` may read, by name
+# files `open_slide` may read, by name
+SLIDE_SUFFIXES = ('.tif', '.tiff', '.svs', '.ndpi', '.mrxs', '.scn', '.bif', '.vms', '.png', '.jpg', '.jpeg')
 
 def open_slide(path, # Slide (openslide format) or plain TIFF / PNG / JPEG image
               ) -> SlideReader:
@@ -294,13 +368,16 @@ MPP_RANGE = (0.01, 50.)   # µm per level-0 px a microscope image can have; valu
 DEFAULT_DPI = (72., 96.)  # resolutions that imaging software writes when it knows none: not a pixel size
 _UM_PER_UNIT = {2: 25400., 3: 1e4, 4: 1e3, 5: 1.}   # TIFF ResolutionUnit: inch, centimetre (+ tifffile's mm, µm)
 
+# %% ../nbs/02_wsi.ipynb #5803a99d
 def checked_mpp(mpp_x, mpp_y, # Candidate µm per pixel in x and y (numbers, strings or None)
                ) -> tuple|None:
-    "(mpp_x, mpp_y) as floats when both are a plausible physical pixel size, else None (missing, 72/96-dpi defaults, outside `MPP_RANGE`)."
+    """(mpp_x, mpp_y) as floats when both are a plausible physical pixel size, else None (missing, 72/96-dpi defaults,
+    outside `MPP_RANGE`)."""
     try: m = float(mpp_x),float(mpp_y)
     except (TypeError, ValueError): return None
     defaults = [25400/d for d in DEFAULT_DPI]
-    if not all(math.isfinite(v) and MPP_RANGE[0] <= v <= MPP_RANGE[1] and all(abs(v/d - 1) > 1e-3 for d in defaults) for v in m): return None
+    if not all(math.isfinite(v) and MPP_RANGE[0] <= v <= MPP_RANGE[1] and all(abs(v/d - 1) > 1e-3 for d in defaults)
+               for v in m): return None
     return m
 
 # %% ../nbs/02_wsi.ipynb #74a26da8
@@ -316,11 +393,14 @@ def resolution_mpp(x_res, y_res, # TIFF XResolution, YResolution: pixels per uni
     except (TypeError, ValueError, ZeroDivisionError): return None
 
 # %% ../nbs/02_wsi.ipynb #ae2169f6
-_UM_PER = {'µm': 1., 'μm': 1., 'um': 1., 'micron': 1., 'nm': 1e-3, 'Å': 1e-4, 'pm': 1e-6, 'mm': 1e3, 'cm': 1e4, 'm': 1e6}
+_UM_PER = {'µm': 1., 'μm': 1., 'um': 1., 'micron': 1., 'nm': 1e-3, 'Å': 1e-4, 'pm': 1e-6, 'mm': 1e3, 'cm': 1e4,
+           'm': 1e6}
 
+# %% ../nbs/02_wsi.ipynb #6d6e64bb
 def ome_mpp(xml:str, # OME-XML (`tifffile.TiffFile.ome_metadata`)
            ) -> tuple|None:
-    "µm per pixel from the first image's `Pixels` PhysicalSizeX/Y and their units (µm when unstated); None when absent or implausible."
+    """µm per pixel from the first image's `Pixels` PhysicalSizeX/Y and their units (µm when unstated); None when
+    absent or implausible."""
     import xml.etree.ElementTree as ET
     try: px = next(e for e in ET.fromstring(xml).iter() if e.tag.split('}')[-1] == 'Pixels')
     except (ET.ParseError, StopIteration, TypeError): return None
@@ -356,7 +436,8 @@ def mpp(self:SlideReader) -> tuple|None:
     "(mpp_x, mpp_y): µm per level-0 pixel from the slide library's metadata (openslide, tiffslide), else from the file (`file_mpp`); None when unknown."
     if '_mpp' not in self.__dict__:
         self._own(); props = getattr(getattr(self, '_slide', None), 'properties', {})
-        lib = next((m for k in ('openslide', 'tiffslide') if (m := checked_mpp(props.get(f'{k}.mpp-x'), props.get(f'{k}.mpp-y')))), None)
+        lib = next((m
+                    for k in ('openslide', 'tiffslide') if (m := checked_mpp(props.get(f'{k}.mpp-x'), props.get(f'{k}.mpp-y')))), None)
         self._mpp = lib or file_mpp(self.path)
     return self._mpp
 
@@ -366,7 +447,8 @@ def slide_mpp(slide, # A `SlideReader`, or a slide / image file
              ) -> float|None:
     "One µm-per-level-0-pixel for `slide`: `mpp` when given, else the slide's (mean of x and y; a warning when they differ > 2 %), else None with a warning naming the file."
     if mpp is not None:
-        if checked_mpp(mpp, mpp) is None: raise InputError('--mpp', f'must be µm per pixel between {MPP_RANGE[0]} and {MPP_RANGE[1]:g}, got {mpp}')
+        if checked_mpp(mpp, mpp) is None: raise InputError('--mpp',
+                                                           f'must be µm per pixel between {MPP_RANGE[0]} and {MPP_RANGE[1]:g}, got {mpp}')
         return float(mpp)
     slide = slide if isinstance(slide, SlideReader) else open_slide(slide)
     log = get_logger(__name__)
@@ -374,7 +456,8 @@ def slide_mpp(slide, # A `SlideReader`, or a slide / image file
         log.warning(f'{slide.path}: no µm per pixel in its metadata: unknown (state it with --mpp)')
         return None
     mx,my = slide.mpp
-    if abs(mx - my) > 0.02*min(mx, my): log.warning(f'{slide.path}: µm per pixel differs in x ({mx:.4g}) and y ({my:.4g}); using their mean')
+    if abs(mx - my) > 0.02*min(mx,
+                               my): log.warning(f'{slide.path}: µm per pixel differs in x ({mx:.4g}) and y ({my:.4g}); using their mean')
     return (mx + my)/2
 
 # %% ../nbs/02_wsi.ipynb #5985021a
@@ -387,11 +470,12 @@ def white_fraction(img:np.ndarray, # RGB uint8 image, HxWx3 (patch at any resolu
     "Fraction of background (white) pixels, in [0, 1]."
     return float((luminance(img) >= level*white).mean())
 
-# %% ../nbs/02_wsi.ipynb #0cb2675e
+# %% ../nbs/02_wsi.ipynb #79a3c53a
 ZERO_LIGHT = 16       # max(R, G, B) below this: no light came through (masks, borders, missing tiles read black)
 ARTEFACT_AREA = 0.04  # a dark region at least this fraction of the image is a mask or ink, not a cluster of nuclei
 _ZERO,_DARK,_CYAN,_CYAN_WEAK,_RED,_RED_WEAK,_VIVID = (1 << i for i in range(7))
 
+# %% ../nbs/02_wsi.ipynb #0fd052cd
 def colour_features(rgb:np.ndarray, # Float RGB, ...x3, 0-255
                    ) -> tuple:
     "(max channel, HSV saturation, hue in degrees, optical density ...x3 against 255) of each colour."
@@ -401,6 +485,7 @@ def colour_features(rgb:np.ndarray, # Float RGB, ...x3, 0-255
     hue = np.where(mx == r, ((g - b)/d) % 6, np.where(mx == g, (b - r)/d + 2, (r - g)/d + 4))*60
     return mx,(mx - mn)/np.maximum(mx, 1),hue,-np.log10((rgb + 1)/256)
 
+# %% ../nbs/02_wsi.ipynb #fbe75063
 @functools.cache
 def _colour_classes() -> np.ndarray:
     "Artefact class bits of every colour at 6 bits per channel (bin centres), flat index (r>>2)<<12 | (g>>2)<<6 | b>>2."
@@ -416,15 +501,18 @@ def _colour_classes() -> np.ndarray:
     cls[(mx < 110) & (r <= b + 4) & ~hema & ~zero] |= _DARK         # dark, neither brown/red (R > B) nor hematoxylin
     green = (hue >= 70) & (hue < 190) & (sat >= 0.2)
     blue = (hue >= 190) & (hue < 260) & (sat >= 0.3) & (B < 0.2*np.maximum(R, G))
-    yellow = (hue >= 50) & (hue < 70) & (sat >= 0.45) & (mx >= 150)   # highlighter; DAB is 10-45°, its olive mixes with hematoxylin pale
+    # highlighter; DAB is 10-45°, its olive mixes with hematoxylin pale
+    yellow = (hue >= 50) & (hue < 70) & (sat >= 0.45) & (mx >= 150)
     cls[(mx >= 60) & (green | blue | yellow)] |= _CYAN
     cls[(mx >= 40) & (sat >= 0.2) & (hue >= 150) & (hue < 260) & (R > G)] |= _CYAN_WEAK
     cls[(r >= 90) & (G >= 0.45) & (R <= 0.35*G) & (B >= 0.78*G) & (B <= G)] |= _RED
     cls[(mx >= 60) & (sat >= 0.35) & ((hue >= 345) | (hue < 3))] |= _RED_WEAK
-    cls[(mx >= 30) & (mx < 130) & (sat >= 0.25) & (hue >= 320) & (hue < 345)] |= _RED_WEAK   # thick ink: dark maroon (eosin is never dark)
+    # thick ink: dark maroon (eosin is never dark)
+    cls[(mx >= 30) & (mx < 130) & (sat >= 0.25) & (hue >= 320) & (hue < 345)] |= _RED_WEAK
     cls[(sat >= 0.85) & (mx >= 150)] |= _VIVID
     return cls
 
+# %% ../nbs/02_wsi.ipynb #02094199
 def _regions(mask:np.ndarray, # Candidate pixels
              area:float|None=None, # Keep regions at least this fraction of the image
              rect:bool=False, # Keep rectangles (>= 90 % of their bounding box, >= 8 px a side)
@@ -435,7 +523,8 @@ def _regions(mask:np.ndarray, # Candidate pixels
     "The 8-connected regions of `mask` that pass any of the given tests."
     none = np.zeros(mask.shape, bool)
     n_px = int(mask.sum())
-    if seeds is None and not rect and n_px < min(area*mask.size, large[1] if large else np.inf): return none   # no region can be that large
+    # none so large
+    if seeds is None and not rect and n_px < min(area*mask.size, large[1] if large else np.inf): return none
     if seeds is not None and not rect and area is None and int(seeds.sum()) < min_px: return none
     lab,n = ndimage.label(mask, structure=np.ones((3, 3), bool))
     if n == 0: return none
@@ -453,9 +542,11 @@ def _regions(mask:np.ndarray, # Candidate pixels
         keep |= (s >= min_px) & (s >= 0.02*size)
     return np.concatenate([[False], keep])[lab] if keep.any() else none
 
+# %% ../nbs/02_wsi.ipynb #a6dd15fa
 def artefact_mask(img:np.ndarray, # RGB uint8 image, HxWx3 (a thumbnail, a patch, a tile)
                  ) -> np.ndarray:
-    "Boolean HxW: True where the pixel is not stained tissue or glass: pen ink (red, green, blue, black), zero-light black masks, borders and missing tiles, colours no H&E/IHC stain makes."
+    """Boolean HxW: True where the pixel is not stained tissue or glass: pen ink (red, green, blue, black), zero-light
+    black masks, borders and missing tiles, colours no H&E/IHC stain makes."""
     img = as_rgb_uint8(img, 'image')
     q = img >> 2
     cls = _colour_classes()[(q[..., 0].astype(np.int32) << 12) | (q[..., 1].astype(np.int32) << 6) | q[..., 2]]
@@ -511,6 +602,22 @@ def tissue_mask(thumb:np.ndarray, # RGB uint8 thumbnail, HxWx3
     if art.any(): mask &= ~ndimage.binary_dilation(art, iterations=2)
     return ndimage.binary_closing(ndimage.binary_opening(mask, iterations=2), iterations=2) & ~art
 
+# %% ../nbs/02_wsi.ipynb #d2f719e9
+def _cell_fractions(m:np.ndarray, # Boolean thumbnail mask
+                    ys:np.ndarray, xs:np.ndarray, # Level-0 top-left y and x of the grid's rows and columns
+                    size:int, # Cell side, level-0 px
+                    ds:float, # Level-0 px per thumbnail px
+                   ) -> np.ndarray:
+    "Fraction of each grid cell (row by row, flat) covered by `m`, from a summed-area table."
+    h,w = m.shape
+    (r0, r1),(c0, c1) = [(np.minimum((v/ds).astype(np.int64), n), np.minimum(np.ceil((v + size)/ds).astype(np.int64), n))
+                         for v,n in ((ys, h), (xs, w))]
+    R0,C0 = np.meshgrid(r0, c0, indexing='ij'); R1,C1 = np.meshgrid(r1, c1, indexing='ij')
+    n = (R1 - R0)*(C1 - C0)
+    area = np.zeros((h + 1, w + 1), np.int64); area[1:, 1:] = m.cumsum(0).cumsum(1)
+    inside = area[R1, C1] - area[R0, C1] - area[R1, C0] + area[R0, C0]
+    return np.divide(inside, n, out=np.zeros(n.shape), where=n > 0).ravel()
+
 # %% ../nbs/02_wsi.ipynb #448daa35
 def tissue_grid(slide:SlideReader, # The slide (`open_slide(path)`)
                 size:int, # Cell side, level-0 px
@@ -519,7 +626,9 @@ def tissue_grid(slide:SlideReader, # The slide (`open_slide(path)`)
                 white:float|None=None, # The slide's glass luminance (0-255); default `white_luminance` of the thumbnail
                 thumb:np.ndarray|None=None, # `slide.thumbnail(thumb_px)`, when already read
                ) -> pd.DataFrame:
-    "Non-overlapping `size`-px level-0 grid: x, y (top-left, level-0 px, int), tissue (fraction of the thumbnail's `tissue_mask` in the cell) and artefact (fraction of its `artefact_mask`), row by row; `attrs`: white, downsample, thumb_px, size."
+    """Non-overlapping `size`-px level-0 grid: x, y (top-left, level-0 px, int), tissue (fraction of the thumbnail's
+    `tissue_mask` in the cell) and artefact (fraction of its `artefact_mask`), row by row; `attrs`: white, downsample,
+    thumb_px, size."""
     W,H = slide.dimensions
     if size < 1: raise InputError('size', f'must be a positive number of pixels, got {size}')
     ds = max(1., max(W, H)/thumb_px)
@@ -527,18 +636,11 @@ def tissue_grid(slide:SlideReader, # The slide (`open_slide(path)`)
     white = white_luminance(thumb) if white is None else float(white)
     art = artefact_mask(thumb)
     mask = tissue_mask(thumb, white, artefacts=art)
-    h,w = mask.shape
     ys,xs = np.arange(0, H - size + 1, size),np.arange(0, W - size + 1, size)
-    (r0, r1),(c0, c1) = [(np.minimum((v/ds).astype(np.int64), n), np.minimum(np.ceil((v + size)/ds).astype(np.int64), n))
-                         for v,n in ((ys, h), (xs, w))]
-    R0,C0 = np.meshgrid(r0, c0, indexing='ij'); R1,C1 = np.meshgrid(r1, c1, indexing='ij')
-    n = (R1 - R0)*(C1 - C0)
-    def frac(m):                       # fraction of each cell in `m`, from a summed-area table
-        area = np.zeros((h + 1, w + 1), np.int64); area[1:, 1:] = m.cumsum(0).cumsum(1)
-        inside = area[R1, C1] - area[R0, C1] - area[R1, C0] + area[R0, C0]
-        return np.divide(inside, n, out=np.zeros(n.shape), where=n > 0).ravel()
+    frac = functools.partial(_cell_fractions, ys=ys, xs=xs, size=size, ds=ds)
     Y,X = np.meshgrid(ys, xs, indexing='ij')
-    df = pd.DataFrame(dict(x=X.ravel().astype(np.int64), y=Y.ravel().astype(np.int64), tissue=frac(mask), artefact=frac(art)))
+    df = pd.DataFrame(dict(x=X.ravel().astype(np.int64), y=Y.ravel().astype(np.int64), tissue=frac(mask),
+                           artefact=frac(art)))
     if min_tissue > 0: df = df[df.tissue >= min_tissue].reset_index(drop=True)
     df.attrs = dict(white=white, downsample=ds, thumb_px=thumb_px, size=size)
     return df
