@@ -71,24 +71,32 @@ def list_record(record:str='11218961', # Zenodo record id
     url = f"{base_url.rstrip('/')}/api/records/{record}"
     session = session or http_session()
     try: r = session.get(url, timeout=timeout)
-    except requests.exceptions.RetryError as e: raise _retries_exhausted(url, e, session.get_adapter(url).max_retries.total) from None
+    except requests.exceptions.RetryError as e:
+        raise _retries_exhausted(url, e, session.get_adapter(url).max_retries.total) from None
     except requests.ConnectionError as e: raise _unreachable(url, e) from None
-    if r.status_code in (404, 410): raise InputError(f'record {record}', f'not found at {url} (HTTP {r.status_code})', 'Check the record id (--record)')
+    if r.status_code in (404, 410):
+        raise InputError(f'record {record}', f'not found at {url} (HTTP {r.status_code})',
+                         'Check the record id (--record)')
     if r.status_code != 200: raise InputError(url, f'HTTP {r.status_code} {r.reason}')
     try:
         files = r.json()['files']
         if isinstance(files, dict): files = list(files['entries'].values())  # InvenioRDM's own layout
-        rows = [dict(key=f['key'], size=int(f['size']), checksum=f.get('checksum'), url=urljoin(url, f['links'].get('self') or f['links']['content']))
+        rows = [dict(key=f['key'], size=int(f['size']), checksum=f.get('checksum'),
+                     url=urljoin(url, f['links'].get('self') or f['links']['content']))
                 for f in files]
-    except (ValueError, KeyError, TypeError, AttributeError) as e: raise InputError(url, f'not a Zenodo record ({type(e).__name__}: {e})') from None
-    if not rows: raise InputError(f'record {record}', 'lists no files (restricted or embargoed?)', 'Open the record page in a browser')
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise InputError(url, f'not a Zenodo record ({type(e).__name__}: {e})') from None
+    if not rows:
+        raise InputError(f'record {record}', 'lists no files (restricted or embargoed?)',
+                         'Open the record page in a browser')
     return pd.DataFrame(rows, columns=['key', 'size', 'checksum', 'url'])
 
 # %% ../nbs/04_download.ipynb #80665005
 def _parse_checksum(checksum:str|None, name) -> tuple:
     if not checksum: return None, None
     algo, _, digest = checksum.partition(':')
-    if algo.lower() not in hashlib.algorithms_available or not digest: raise InputError(name, f'unsupported checksum {checksum!r}')
+    if algo.lower() not in hashlib.algorithms_available or not digest:
+        raise InputError(name, f'unsupported checksum {checksum!r}')
     return algo.lower(), digest.lower()
 
 # %% ../nbs/04_download.ipynb #c9676740
@@ -97,7 +105,8 @@ def file_digest(path, # File to hash
                ) -> str:
     "Hex digest of a file, read in 1 MiB chunks, with a progress bar."
     h, size = hashlib.new(algo), os.path.getsize(path)
-    with open(path, 'rb') as f, progress(total=size, desc=f'verify {Path(path).name}', unit='B', unit_scale=True, unit_divisor=1024, leave=False) as bar:
+    with open(path, 'rb') as f, progress(total=size, desc=f'verify {Path(path).name}', unit='B', unit_scale=True,
+                                         unit_divisor=1024, leave=False) as bar:
         for block in iter(lambda: f.read(2**20), b''): h.update(block); bar.update(len(block))
     return h.hexdigest()
 
@@ -123,7 +132,8 @@ def _check_response(r, # The `requests` response of one attempt
                    ) -> bool:
     "Raise on an answer that brings no usable bytes; True when the server says the file is complete (416 at full size)."
     if r.status_code == 404:
-        raise InputError(name, f'not found on the server (HTTP 404: {url})', 'The record may have changed: list it again')
+        raise InputError(name, f'not found on the server (HTTP 404: {url})',
+                         'The record may have changed: list it again')
     if r.status_code == 416 and size is not None and have == size: return True
     if r.status_code not in (200, 206): raise DownloadError(f'{name}: HTTP {r.status_code} {r.reason} from {url}')
     if r.status_code == 206 and not r.headers.get('Content-Range', '').startswith(f'bytes {have}-'):
@@ -154,15 +164,17 @@ def _check_progress(part:Path, name:str, # The `.part` file and the file's name
                     stalls:int, # Attempts in a row that brought no new bytes, before this one
                     retries:int, backoff:float, # As `download_file`'s
                    ) -> int:
-    "After one attempt: raise when the server sent too much or stalled `retries` times; wait before the next; the stalls."
+    """After one attempt: raise when the server sent too much or stalled `retries` times; wait before the next; the
+    stalls."""
     if size is not None and have > size:
         part.unlink()
         raise DownloadError(f'{name}: the server sent {have:,} bytes, more than the {size:,} the record lists; '
                             'the .part file was deleted')
     stalls = 0 if have > start else stalls + 1
     if size is not None and have < size:
-        if stalls > retries: raise DownloadError(f'{name}: truncated, got {have:,} of {size:,} bytes after {retries} retries '
-                                                 'without progress; the .part file is kept, rerun to resume')
+        if stalls > retries:
+            raise DownloadError(f'{name}: truncated, got {have:,} of {size:,} bytes after {retries} retries '
+                                'without progress; the .part file is kept, rerun to resume')
         time.sleep(min(backoff*2**(stalls - 1), 60) if stalls > 1 else 0)
     return stalls
 
@@ -182,7 +194,8 @@ def download_file(url:str, # URL of the file
     session = session or http_session(retries, backoff)
     algo,expected = _parse_checksum(checksum, name)
     (have,hasher),stalls = _resume(part, size, algo),0
-    with progress(total=size, initial=have, desc=name, unit='B', unit_scale=True, unit_divisor=1024, leave=False) as bar:
+    with progress(total=size, initial=have, desc=name, unit='B', unit_scale=True, unit_divisor=1024,
+                  leave=False) as bar:
         while size is None or have < size:
             start = have
             try: r = session.get(url, headers={'Range': f'bytes={have}-'} if have else {}, stream=True, timeout=timeout)
@@ -210,11 +223,14 @@ def extract_zip(archive, # The zip file
     archive = Path(archive); target = Path(out_dir)/archive.stem
     if target.exists(): return target
     try: zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as e: raise InputError(archive.name, f'not a zip archive ({e})', 'The md5 matched the record, so the record itself holds this file: extract it by hand') from None
+    except (zipfile.BadZipFile, OSError) as e:
+        raise InputError(archive.name, f'not a zip archive ({e})',
+                         'The md5 matched the record, so the record itself holds this file: extract it by hand') from None
     with zf, atomic_path(target) as tmp:
         try:
             for member in progress(zf.infolist(), desc=f'extract {archive.name}', leave=False): zf.extract(member, tmp)
-        except (zipfile.BadZipFile, EOFError, OSError) as e: raise InputError(archive.name, f'corrupt zip archive ({e}); nothing was extracted') from None
+        except (zipfile.BadZipFile, EOFError, OSError) as e:
+            raise InputError(archive.name, f'corrupt zip archive ({e}); nothing was extracted') from None
     return target
 
 # %% ../nbs/04_download.ipynb #4d8f36b2
@@ -232,9 +248,12 @@ def _compile_rules(rules) -> list:
     out = []
     for rule in rules:
         try: rx = re.compile(rule, re.IGNORECASE) if isinstance(rule, str) else rule
-        except re.error as e: raise InputError('pair rule', f'{rule!r} is not a valid regular expression ({e})') from None
+        except re.error as e:
+            raise InputError('pair rule', f'{rule!r} is not a valid regular expression ({e})') from None
         missing = {'slide', 'stain'} - set(rx.groupindex)
-        if missing: raise InputError('pair rule', f"{rx.pattern!r} lacks the named group(s) {sorted(missing)}", 'Write it like r"(?P<stain>HE|IHC)_(?P<slide>\\d+)\\.tif$"')
+        if missing:
+            raise InputError('pair rule', f"{rx.pattern!r} lacks the named group(s) {sorted(missing)}",
+                             'Write it like r"(?P<stain>HE|IHC)_(?P<slide>\\d+)\\.tif$"')
         out.append(rx)
     return out
 
@@ -249,7 +268,8 @@ def pair_files(paths, # File paths relative to the slides directory (str or Path
         m = next((m for rx in rxs if (m := rx.search(path))), None)
         stain = stains.get(re.sub(r'[&\-\s]', '', m['stain']).lower()) if m else None
         if stain is None:
-            if path.lower().endswith(tuple('.' + e for e in SLIDE_EXTENSIONS)): problems.append(f'{path} (name matches no pairing rule)')
+            if path.lower().endswith(tuple('.' + e for e in SLIDE_EXTENSIONS)):
+                problems.append(f'{path} (name matches no pairing rule)')
             continue
         found.setdefault(m['slide'], {}).setdefault(stain, []).append(path)
     rows = []
@@ -274,7 +294,8 @@ def slide_dimensions(path, # Slide or image file
     limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None   # a 1-gigapixel export is no decompression bomb here
     try:
         with Image.open(path) as im: return tuple(im.size)
-    except Exception as e: raise InputError(path, f'not a slide or image that openslide or PIL can read ({type(e).__name__})') from None
+    except Exception as e:
+        raise InputError(path, f'not a slide or image that openslide or PIL can read ({type(e).__name__})') from None
     finally: Image.MAX_IMAGE_PIXELS = limit
 
 # %% ../nbs/04_download.ipynb #57bcce11
@@ -285,25 +306,30 @@ def pair_slides(dataset, # Dataset directory; slides are searched under `dataset
                ) -> pd.DataFrame:
     "Pair the H&E and IHC slides under `dataset/slides`, warn about the rest, and write the dataset's pairs table."
     ds = Dataset(dataset); slides = ds.slides_dir; log = get_logger(__name__)
-    if not slides.is_dir(): raise InputError(slides, 'no slides directory', 'Download the record first, or put the slide files there')
+    if not slides.is_dir():
+        raise InputError(slides, 'no slides directory', 'Download the record first, or put the slide files there')
     paths = [p.relative_to(slides) for p in slides.rglob('*') if p.is_file() and not any(s.startswith('.') for s in p.relative_to(slides).parts)
              and not p.name.endswith('.part')]
     pairs, problems = pair_files(paths, rules, stains)
     if problems: log.warning(f'{slides}: {len(problems)} file(s) not paired: ' + '; '.join(problems))
-    if pairs.empty: raise InputError(slides, f'no H&E/IHC pairs among {len(paths)} file(s)', 'Name them like HE_01.tif / IHC_01.tif or 01_HE.tiff / 01_IHC.tiff, or pass rules=')
+    if pairs.empty:
+        raise InputError(slides, f'no H&E/IHC pairs among {len(paths)} file(s)',
+                         'Name them like HE_01.tif / IHC_01.tif or 01_HE.tiff / 01_IHC.tiff, or pass rules=')
     pairs[['he_path', 'ihc_path']] = slides.relative_to(ds.root).as_posix() + '/' + pairs[['he_path', 'ihc_path']]
     if check_sizes:
         for row in pairs.itertuples():
             try: he, ihc = slide_dimensions(ds/row.he_path), slide_dimensions(ds/row.ihc_path)
             except InputError as e: log.warning(f'pair {row.slide_id}: {e}'); continue
-            if he != ihc: log.warning(f'pair {row.slide_id}: sizes differ: {row.he_path} is {he[0]}x{he[1]} px, {row.ihc_path} is {ihc[0]}x{ihc[1]} px')
+            if he != ihc:
+                log.warning(f'pair {row.slide_id}: sizes differ: {row.he_path} is {he[0]}x{he[1]} px, {row.ihc_path} is {ihc[0]}x{ihc[1]} px')
     write_table(pairs, ds.pairs_path)
     return pairs
 
 # %% ../nbs/04_download.ipynb #b68308dc
 def _load_state(path:Path) -> dict:
     try: return json.loads(path.read_text()) if path.exists() else {}
-    except (json.JSONDecodeError, OSError): get_logger(__name__).warning(f'{path}: unreadable, files will be re-verified'); return {}
+    except (json.JSONDecodeError, OSError):
+        get_logger(__name__).warning(f'{path}: unreadable, files will be re-verified'); return {}
 
 def _save_state(path:Path, state:dict):
     with atomic_path(path) as tmp: tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
@@ -314,13 +340,15 @@ def _stamp(path:Path) -> dict:
 def _is_verified(path:Path, entry:dict|None, size:int, checksum:str) -> bool:
     "`path` is the file the record lists: by the state entry when unchanged since, else by hashing it."
     if not path.exists() or path.stat().st_size != size: return False
-    if entry and entry.get('checksum') == checksum and {k: entry.get(k) for k in ('size', 'mtime_ns')} == _stamp(path): return True
+    if entry and entry.get('checksum') == checksum and {k: entry.get(k) for k in ('size', 'mtime_ns')} == _stamp(path):
+        return True
     algo, expected = _parse_checksum(checksum, path.name)
     return expected is None or file_digest(path, algo) == expected
 
 def _fetch_one(f, dest:Path, state:dict, session, retries, backoff, timeout, keep_archives) -> tuple:
     "Make file `f` of the record present and verified under `dest`; return (status, path relative to dest)."
-    if not re.fullmatch(r'[^/\\]+', f.key) or f.key in ('.', '..'): raise InputError(f.key, 'unsafe file name in the record')
+    if not re.fullmatch(r'[^/\\]+', f.key) or f.key in ('.', '..'):
+        raise InputError(f.key, 'unsafe file name in the record')
     is_zip = f.key.lower().endswith('.zip')
     path = (dest/'downloads' if is_zip else Dataset(dest).slides_dir)/f.key
     entry = state.get(f.key) or {}
@@ -328,7 +356,8 @@ def _fetch_one(f, dest:Path, state:dict, session, retries, backoff, timeout, kee
         return 'cached', entry['extracted']
     status = 'cached' if _is_verified(path, entry, f.size, f.checksum) else 'downloaded'
     if status == 'downloaded':
-        if path.exists(): get_logger(__name__).warning(f'{path}: does not match the record\'s checksum; downloading it again')
+        if path.exists():
+            get_logger(__name__).warning(f'{path}: does not match the record\'s checksum; downloading it again')
         download_file(f.url, path, f.size, f.checksum, session, retries, backoff, timeout)
     state[f.key] = dict(checksum=f.checksum, **_stamp(path))
     if not is_zip: return status, path.relative_to(dest).as_posix()
@@ -394,5 +423,6 @@ def course_dataset(use_real_data:bool=False, # True: the Zenodo pairs; False: sm
         download_record(dest)
         return dest
     dest = root/f'synthetic_{size[0]}x{size[1]}_{pairs}pairs_seed{seed}'
-    if not Dataset(dest).pairs_path.exists(): write_synthetic_dataset(dest, size=size, pairs=pairs, seed=seed, force=True)
+    if not Dataset(dest).pairs_path.exists():
+        write_synthetic_dataset(dest, size=size, pairs=pairs, seed=seed, force=True)
     return dest

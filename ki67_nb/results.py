@@ -21,7 +21,8 @@ __all__ = ['SEED_FIGURES', 'METRIC_COLUMNS', 'LEARNS', 'SMOKE', 'MethodResult', 
 
 # %% ../nbs/12_results.ipynb #99c9c133
 SEED_FIGURES = pd.DataFrame([
-    dict(method='pixel random forest', mse=0.0084, mae=0.0455, **{'acc@0.05': 0.7524, 'acc@0.1': 0.8447, 'acc@0.2': 0.9272}),
+    dict(method='pixel random forest', mse=0.0084, mae=0.0455,
+         **{'acc@0.05': 0.7524, 'acc@0.1': 0.8447, 'acc@0.2': 0.9272}),
     dict(method='CycleGAN', mae=0.13, bin_acc=0.60),
     dict(method='ResNet18', mse=0.0129, mae=0.078, bin_acc=0.725),
     dict(method='ViT-B/16', mse=0.0126, bin_acc=0.741),
@@ -49,7 +50,8 @@ class MethodResult:
 
     def mean_predictor_mae(self, against:str='reference', # 'reference' (IHC label) or 'truth'
                           ) -> float:
-        "MAE of predicting `prior` (else the mean reference) for every region this method predicted: the bar a model must clear."
+        """MAE of predicting `prior` (else the mean reference) for every region this method predicted: the bar a model
+        must clear."""
         t = self.table.dropna(subset=['pred', against]) if against in self.table else self.table.iloc[:0]
         c = self.prior if self.prior is not None else self.table.reference.mean()
         return float(np.abs(t[against] - c).mean()) if len(t) else np.nan
@@ -63,7 +65,8 @@ LEARNS,SMOKE = 'beats the mean predictor','SMOKE RUN: no better than the mean pr
 def verdict(mae:float, mean_mae:float, # The method's MAE and the mean predictor's on the same regions
             r:float=np.nan, # Pearson r of prediction and reference (NaN: the prediction is constant)
            ) -> str:
-    "What a method's MAE says next to the mean predictor's: it learnt (lower MAE *and* predictions that follow the reference, r > 0), or it is a smoke run that must not be read as a result."
+    """What a method's MAE says next to the mean predictor's: it learnt (lower MAE *and* predictions that follow the
+    reference, r > 0), or it is a smoke run that must not be read as a result."""
     if not np.isfinite(mae): return ''
     return LEARNS if mae < mean_mae and np.isfinite(r) and r > 0 else SMOKE
 
@@ -77,11 +80,16 @@ def comparison_table(results:list, # `MethodResult`s
             m = r.metrics(against)
             if not m: continue
             base = r.mean_predictor_mae(against)
-            rows.append(dict(method=r.name, level=r.level, scored_against='IHC label' if against == 'reference' else 'truth', **{k: m.get(k) for k in METRIC_COLUMNS},
+            rows.append(dict(method=r.name, level=r.level,
+                             scored_against='IHC label' if against == 'reference' else 'truth',
+                             **{k: m.get(k) for k in METRIC_COLUMNS},
                              mean_predictor_mae=base, verdict=verdict(m['mae'], base, m['pearson_r'])))
         if r.seed_name in SEED_FIGURES.index:
-            rows.append(dict(method=r.name, level=r.level, scored_against='seed study (published)', **SEED_FIGURES.loc[r.seed_name].to_dict()))
-    return pd.DataFrame(rows, columns=['method', 'level', 'scored_against', *METRIC_COLUMNS, 'mean_predictor_mae', 'verdict']).astype({'n': 'Int64'})
+            rows.append(dict(method=r.name, level=r.level, scored_against='seed study (published)',
+                             **SEED_FIGURES.loc[r.seed_name].to_dict()))
+    return pd.DataFrame(rows,
+                        columns=['method', 'level', 'scored_against', *METRIC_COLUMNS, 'mean_predictor_mae',
+                                 'verdict']).astype({'n': 'Int64'})
 
 # %% ../nbs/12_results.ipynb #31916b9f
 def plot_scatter(results:list, against:str='reference'):
@@ -90,7 +98,8 @@ def plot_scatter(results:list, against:str='reference'):
     fig,axs = plt.subplots(1, len(results), figsize=(4*len(results), 4), squeeze=False)
     for ax,r in zip(axs[0], results):
         sns.scatterplot(data=r.table, x=against, y='pred', hue='slide_id', s=10, alpha=0.6, ax=ax, legend=False)
-        ax.plot([0, 1], [0, 1], 'k--', lw=1); ax.set(xlim=(0, 1), ylim=(0, 1), xlabel=f'{against} ratio', ylabel='predicted ratio',
+        ax.plot([0, 1], [0, 1], 'k--', lw=1); ax.set(xlim=(0, 1), ylim=(0, 1), xlabel=f'{against} ratio',
+                                                     ylabel='predicted ratio',
                                                       title=f"{r.name}: MAE {r.metrics(against).get('mae', np.nan):.3f}")
     fig.tight_layout(); return fig
 
@@ -103,8 +112,10 @@ def plot_bland_altman(results:list, against:str='reference'):
         t = r.table.dropna(subset=[against, 'pred'])
         mean,diff = (t[against] + t.pred)/2,t.pred - t[against]
         ax.scatter(mean, diff, s=6, alpha=0.5)
-        for v,ls in [(diff.mean(), '-'), (diff.mean() + 1.96*diff.std(), '--'), (diff.mean() - 1.96*diff.std(), '--')]: ax.axhline(v, color='k', ls=ls, lw=1)
-        ax.set(xlabel=f'mean of prediction and {against}', ylabel='prediction − ' + against, title=f'{r.name}: bias {diff.mean():+.3f}')
+        for v,ls in [(diff.mean(), '-'), (diff.mean() + 1.96*diff.std(), '--'), (diff.mean() - 1.96*diff.std(), '--')]:
+            ax.axhline(v, color='k', ls=ls, lw=1)
+        ax.set(xlabel=f'mean of prediction and {against}', ylabel='prediction − ' + against,
+               title=f'{r.name}: bias {diff.mean():+.3f}')
     fig.tight_layout(); return fig
 
 # %% ../nbs/12_results.ipynb #ef73b51c
@@ -124,7 +135,8 @@ def plot_label_distribution(results:list, against:str='reference'):
     import matplotlib.pyplot as plt, seaborn as sns
     df = pd.concat([r.table[[against]].assign(method=r.name) for r in results])
     fig,ax = plt.subplots(figsize=(6, 3.2))
-    sns.histplot(df, x=against, hue='method', bins=20, binrange=(0, 1), element='step', stat='density', common_norm=False, ax=ax)
+    sns.histplot(df, x=against, hue='method', bins=20, binrange=(0, 1), element='step', stat='density',
+                 common_norm=False, ax=ax)
     for e in RATIO_BINS[1:-1]: ax.axvline(e, color='k', ls=':', lw=1)
     ax.set(xlabel=f'{against} ratio', title='what the methods are scored on'); fig.tight_layout(); return fig
 
@@ -160,14 +172,19 @@ def write_report(results:list, # `MethodResult`s to compare
     against = ['reference'] + (['truth'] if all('truth' in r.table for r in results) else [])
     figs = {}
     for a in against:
-        figs |= {f'scatter_{a}': plot_scatter(results, a), f'bland_altman_{a}': plot_bland_altman(results, a), f'confusion_{a}': plot_confusions(results, a)}
+        figs |= {f'scatter_{a}': plot_scatter(results, a), f'bland_altman_{a}': plot_bland_altman(results, a),
+                 f'confusion_{a}': plot_confusions(results, a)}
     figs['label_distribution'] = plot_label_distribution(results)
     if (curves := plot_training_curves(results)) is not None: figs['training_curves'] = curves
     smoke = sorted(set(table.method[table.verdict == SMOKE]))
-    if smoke: notes = [*(notes or []), f"Smoke runs, no better than the mean predictor, not results: {', '.join(smoke)}."]
+    if smoke:
+        notes = [*(notes or []), f"Smoke runs, no better than the mean predictor, not results: {', '.join(smoke)}."]
     parts = [f'<h1>{html.escape(title)}</h1>'] + [f'<p>{html.escape(n)}</p>' for n in notes or []]
-    parts.append('<h2>Comparison</h2>' + table.to_html(index=False, float_format=lambda v: f'{v:.4g}', na_rep='', border=0, classes='table'))
-    for heading,t in (extra_tables or {}).items(): parts.append(f'<h2>{html.escape(heading)}</h2>' + t.to_html(index=False, float_format=lambda v: f'{v:.4g}', na_rep='', border=0))
+    parts.append('<h2>Comparison</h2>' + table.to_html(index=False, float_format=lambda v: f'{v:.4g}', na_rep='',
+                                                       border=0, classes='table'))
+    for heading,t in (extra_tables or {}).items():
+        parts.append(f'<h2>{html.escape(heading)}</h2>' + t.to_html(index=False, float_format=lambda v: f'{v:.4g}',
+                                                                    na_rep='', border=0))
     for name,fig in figs.items():
         png = _png(fig)
         with atomic_path(out/f'{name}.png') as tmp: tmp.write_bytes(png)
@@ -184,12 +201,15 @@ def labeller_table(dataset, # Dataset directory after `ki67 label`
     ds = Dataset(dataset)
     manifest = ds.read_manifest()
     runs = {m: ds.read_labels(m) for m in ds.label_methods()}
-    key = [c for c in ['patch_id', 'ihc_x', 'ihc_y'] if c in manifest.columns]   # a run counts where its IHC patch is still the one it labelled
+    # a run counts where its IHC patch is still the one it labelled
+    key = [c for c in ['patch_id', 'ihc_x', 'ihc_y'] if c in manifest.columns]
     if ds.has_truth and runs:
         from ki67_nb import truth
         rows = manifest[manifest.patch_id.isin(pd.concat(list(runs.values())).patch_id)]
-        ref,against = truth.patch_truth(ds, rows)[key + ['true_ratio_area']].rename(columns={'true_ratio_area': 'reference'}),'synthetic truth'
-    elif 'nuclear' in runs and len(runs) > 1: ref,against = runs.pop('nuclear')[key + ['ratio_area']].rename(columns={'ratio_area': 'reference'}),"the 'nuclear' labeller"
+        ref,against = truth.patch_truth(ds,
+                                        rows)[key + ['true_ratio_area']].rename(columns={'true_ratio_area': 'reference'}),'synthetic truth'
+    elif 'nuclear' in runs and len(runs) > 1:
+        ref,against = runs.pop('nuclear')[key + ['ratio_area']].rename(columns={'ratio_area': 'reference'}),"the 'nuclear' labeller"
     else: return None
     rows = []
     for method,run in runs.items():
@@ -210,12 +230,16 @@ def _with_truth(ds:Dataset, results:list, labels:str) -> list:
     wanted = {level: pd.concat([r.table[key[level]] for r in results if r.level == level]).drop_duplicates()
               for level in key if any(r.level == level for r in results)}
     known = {}
-    if 'patch' in wanted: known['patch'] = truth.patch_truth(ds, ds.read_manifest().merge(wanted['patch'], on='patch_id'))
-    if 'tile' in wanted: known['tile'] = truth.tile_truth(ds, ds.read_tile_labels(labels).merge(wanted['tile'], on=key['tile']))
+    if 'patch' in wanted:
+        known['patch'] = truth.patch_truth(ds, ds.read_manifest().merge(wanted['patch'], on='patch_id'))
+    if 'tile' in wanted:
+        known['tile'] = truth.tile_truth(ds, ds.read_tile_labels(labels).merge(wanted['tile'], on=key['tile']))
     out = []
     for r in results:
         t = r.table.drop(columns='truth', errors='ignore')
-        if r.level in known: t = t.merge(known[r.level][key[r.level] + ['true_ratio_area']].rename(columns={'true_ratio_area': 'truth'}), on=key[r.level], how='left')
+        if r.level in known:
+            t = t.merge(known[r.level][key[r.level] + ['true_ratio_area']].rename(columns={'true_ratio_area': 'truth'}),
+                        on=key[r.level], how='left')
         out.append(MethodResult(r.name, t, r.level, r.seed_name, r.history))
     return out
 
@@ -226,7 +250,8 @@ def _slide_table(ds:Dataset) -> pd.DataFrame|None:
     slides = []
     for sid in (ds.read_pairs().slide_id if ds.pairs_path.exists() else []):
         if (s := read_summary(ds.slide_prediction_dir(sid))) is None: continue
-        row = dict(slide=sid, **{f'global_{k}': v for k,v in s['global_index'].items()}, **{f'hotspot_{k}': s['hotspot'][k] for k in ['mean', 'lo', 'hi']})
+        row = dict(slide=sid, **{f'global_{k}': v for k,v in s['global_index'].items()},
+                   **{f'hotspot_{k}': s['hotspot'][k] for k in ['mean', 'lo', 'hi']})
         if ds.has_truth:
             from ki67_nb import truth
             row |= {f'true_{k}': v for k,v in truth.slide_truth(ds, sid).items() if k.startswith('ratio')}
@@ -249,10 +274,13 @@ def dataset_results(dataset, # Dataset directory after the stages have run
             results.append(MethodResult(r['name'], r['table'], r['level'], r.get('seed_name'), r.get('history')))
     if ds.has_truth and results: results = _with_truth(ds, results, labels)
     if test := _test_slides(results):
-        results = [MethodResult(r.name, r.table[r.table.slide_id.isin(test)], r.level, r.seed_name, r.history) if r.level == 'patch' else r for r in results]
-    prior = lab.ratio_area[~lab.slide_id.isin(test or set())].mean()    # the mean label of the slides the models learnt from
+        results = [MethodResult(r.name, r.table[r.table.slide_id.isin(test)], r.level, r.seed_name,
+                                r.history) if r.level == 'patch' else r for r in results]
+    # the mean label of the slides the models learnt from
+    prior = lab.ratio_area[~lab.slide_id.isin(test or set())].mean()
     for r in results: r.prior = float(prior) if np.isfinite(prior) else None
-    if (slides := _slide_table(ds)) is not None: extra['Slide-level Ki-67 estimates (tissue-weighted mean and hotspot, 90% bootstrap intervals)'] = slides
+    if (slides := _slide_table(ds)) is not None:
+        extra['Slide-level Ki-67 estimates (tissue-weighted mean and hotspot, 90% bootstrap intervals)'] = slides
     return results,extra
 
 # %% ../nbs/12_results.ipynb #849a2824
@@ -264,6 +292,7 @@ def report_dataset(dataset, # Dataset directory after the stages have run
     ds = Dataset(dataset)
     results,extra = dataset_results(ds, labels)
     test = _test_slides(results)
-    notes = [f'Dataset: {ds.root}.', f"Scored on the regressors' test slides: {', '.join(sorted(test))}." if test else 'Scored on every slide (no regressor test split).',
+    notes = [f'Dataset: {ds.root}.',
+             f"Scored on the regressors' test slides: {', '.join(sorted(test))}." if test else 'Scored on every slide (no regressor test split).',
              f"Reference = the IHC label of the same region ({labels!r} labeller, ratio_area, the seed's definition); truth = the synthetic slide model's known ratio, when the slides are synthetic."]
     return write_report(results, out_dir or ds.report_dir, notes=notes, extra_tables=extra)

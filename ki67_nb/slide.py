@@ -67,7 +67,9 @@ def hotspot(tiles:pd.DataFrame, # Tile table with x, y, tissue and `value_col`
     from numpy.lib.stride_tricks import sliding_window_view as windows
     num,den = windows(val, (k, k)).sum((2, 3)),windows(tis, (k, k)).sum((2, 3))
     score = np.where(den >= min_tissue*k*k, num/np.maximum(den, 1e-9), -np.inf)
-    if not np.isfinite(score).any(): raise InputError('tiles', f'no {k}x{k}-tile window is {min_tissue:.0%} predicted tissue', 'Lower `min_tissue` or `window`')
+    if not np.isfinite(score).any():
+        raise InputError('tiles', f'no {k}x{k}-tile window is {min_tissue:.0%} predicted tissue',
+                         'Lower `min_tissue` or `window`')
     r,c = np.unravel_index(np.argmax(score), score.shape)
     inside = (row >= r) & (row < r + k) & (col >= c) & (col < c + k)
     sel = tiles[inside.to_numpy()]
@@ -100,7 +102,8 @@ def read_plan(tiles:pd.DataFrame, # Tiles to read: x, y (top-left, level-0 px)
     plan = []
     for rows in np.split(order, np.flatnonzero((np.diff(key, axis=0) != 0).any(1)) + 1):
         x0,y0,x1,y1 = xs[rows].min(),ys[rows].min(),xs[rows].max() + tile_size,ys[rows].max() + tile_size
-        if len(rows)*tile_size**2 >= min_fill*(x1 - x0)*(y1 - y0): plan.append((int(x0), int(y0), int(x1 - x0), int(y1 - y0), rows))
+        if len(rows)*tile_size**2 >= min_fill*(x1 - x0)*(y1 - y0):
+            plan.append((int(x0), int(y0), int(x1 - x0), int(y1 - y0), rows))
         else: plan += [(int(xs[i]), int(ys[i]), tile_size, tile_size, rows[j:j + 1]) for j,i in enumerate(rows)]
     return plan
 
@@ -140,7 +143,8 @@ ARTEFACT_STRIDE = 4   # the artefact fraction of a tile is measured on every 4th
 def artefact_fraction(imgs:np.ndarray, # RGB uint8 tiles, (N, H, W, 3)
                      ) -> np.ndarray:
     "Fraction of each tile that `ki67_nb.wsi.artefact_mask` marks (pen ink, black, non-stain colours), (N,) floats."
-    return np.array([artefact_mask(np.ascontiguousarray(im[::ARTEFACT_STRIDE, ::ARTEFACT_STRIDE])).mean() for im in imgs], float)
+    return np.array([artefact_mask(np.ascontiguousarray(im[::ARTEFACT_STRIDE,
+                                                           ::ARTEFACT_STRIDE])).mean() for im in imgs], float)
 
 def tile_batches(slide, # The slide (`ki67_nb.wsi.open_slide`)
                  tiles:pd.DataFrame, # Tiles to read: x, y (top-left, level-0 px)
@@ -165,7 +169,8 @@ def tile_batches(slide, # The slide (`ki67_nb.wsi.open_slide`)
 
 # %% ../nbs/11_slide.ipynb #bf92e366
 def _as_pred(out):
-    "Normalise a predictor's output (ratios, or (ratios, spreads)) to two float arrays (pred, uncertainty); NaN spreads if none."
+    """Normalise a predictor's output (ratios, or (ratios, spreads)) to two float arrays (pred, uncertainty); NaN
+    spreads if none."""
     pred,unc = (out if isinstance(out, tuple) else (out, None))
     pred = np.asarray(pred, float).ravel()
     return pred,(np.full_like(pred, np.nan) if unc is None else np.asarray(unc, float).ravel())
@@ -274,14 +279,17 @@ def _write_outputs(slide, # The open slide
     "Write the tile table, GeoJSON, heatmap and summary of a predicted slide, all four or none; the summary."
     artefact = table.artefact > max_artefact
     summary = dict(slide_id=slide_id, slide=str(slide_path), tile_size=tile_size, n_tissue_tiles=int(n_tissue),
-                   n_tiles=int(len(table)), sampled=sampled, n_artefact_tiles=int(artefact.sum()), max_artefact=max_artefact,
+                   n_tiles=int(len(table)), sampled=sampled, n_artefact_tiles=int(artefact.sum()),
+                   max_artefact=max_artefact,
                    global_index=bootstrap_mean(table.pred, table.tissue, seed=seed),
                    hotspot=_hotspot_summary(table, window, min_tissue, tile_size, sampled))
     import matplotlib.pyplot as plt
     fig = plot_heatmap(slide, table, tile_size, summary)
     try:
-        with contextlib.ExitStack() as files:   # every output or none; summary.json, the last to appear, says it is complete
-            tmp = {name: files.enter_context(atomic_path(out/name)) for name in (SUMMARY, 'heatmap.png', 'tiles.geojson', 'tiles.csv')}
+        # every output or none; summary.json, the last to appear, says it is complete
+        with contextlib.ExitStack() as files:
+            tmp = {name: files.enter_context(atomic_path(out/name)) for name in (SUMMARY, 'heatmap.png',
+                                                                                 'tiles.geojson', 'tiles.csv')}
             write_table(table, tmp['tiles.csv'])
             write_geojson(table, tmp['tiles.geojson'], tile_size)
             fig.savefig(tmp['heatmap.png'], dpi=100)
@@ -327,7 +335,8 @@ def predict_slide(predictor, # Function: uint8 tiles (N,H,W,3) -> ratios (N,) or
     tissue = _slide_tissue(slide, slide_path, tile_size, min_tissue)
     out = ensure_writable_dir(out_dir)
     sampled = bool(max_tiles) and len(tissue) > max_tiles
-    tiles = tissue.sample(max_tiles, random_state=seed).sort_values(['y', 'x']).reset_index(drop=True) if sampled else tissue
+    tiles = tissue.sample(max_tiles,
+                          random_state=seed).sort_values(['y', 'x']).reset_index(drop=True) if sampled else tissue
     partial = out/'.tiles.partial.csv'
     todo = _todo(tiles, done := _read_partial(partial, max_artefact))
     done = _predict_tiles(predictor, slide, todo, done, partial, tile_size, batch_size, read_px, max_artefact,
@@ -360,9 +369,12 @@ def write_geojson(table:pd.DataFrame, # Tile table with x, y, pred, uncertainty,
     is missing is left out: JSON has no NaN)."""
     def feature(r):
         x,y,s = float(r.x),float(r.y),float(tile_size)
-        meas = {'Ki67 ratio (pred)': r.pred, 'Ki67 ratio (uncertainty)': r.uncertainty, 'Tissue fraction': r.tissue, 'Artefact fraction': getattr(r, 'artefact', np.nan)}
+        meas = {'Ki67 ratio (pred)': r.pred, 'Ki67 ratio (uncertainty)': r.uncertainty, 'Tissue fraction': r.tissue,
+                'Artefact fraction': getattr(r, 'artefact', np.nan)}
         meas = {k: float(v) for k,v in meas.items() if not np.isnan(v)}
-        return dict(type='Feature', geometry=dict(type='Polygon', coordinates=[[[x, y], [x + s, y], [x + s, y + s], [x, y + s], [x, y]]]),
+        return dict(type='Feature',
+                    geometry=dict(type='Polygon',
+                                  coordinates=[[[x, y], [x + s, y], [x + s, y + s], [x, y + s], [x, y]]]),
                     properties=dict(objectType='tile', name=f'tile_x{int(x)}_y{int(y)}', measurements=meas))
     fc = dict(type='FeatureCollection', features=[feature(r) for r in table.itertuples()])
     with atomic_path(path) as tmp: tmp.write_text(json.dumps(fc))
@@ -375,7 +387,8 @@ def read_geojson(path, # A .geojson written by `write_geojson` (or exported by Q
     path = Path(path)
     try: fc = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e: raise InputError(path, f'not a GeoJSON file ({e})') from None
-    if fc.get('type') != 'FeatureCollection': raise InputError(path, f"expected a FeatureCollection, got {fc.get('type')!r}")
+    if fc.get('type') != 'FeatureCollection':
+        raise InputError(path, f"expected a FeatureCollection, got {fc.get('type')!r}")
     rows = []
     for f in fc['features']:
         if f['geometry']['type'] != 'Polygon': raise InputError(path, f"unexpected geometry {f['geometry']['type']!r}")
@@ -401,7 +414,8 @@ def plot_heatmap(slide, # The slide (`ki67_nb.wsi.open_slide`)
     fig,axs = plt.subplots(1, 2, figsize=(11, 5))
     axs[0].imshow(thumb); axs[0].set_title('slide'); axs[0].axis('off')
     axs[1].imshow(thumb, alpha=0.5)
-    im = axs[1].imshow(heat, cmap='magma', vmin=0, vmax=1, alpha=0.8, extent=(0, heat.shape[1]*tile_size*s, heat.shape[0]*tile_size*s, 0))
+    im = axs[1].imshow(heat, cmap='magma', vmin=0, vmax=1, alpha=0.8,
+                       extent=(0, heat.shape[1]*tile_size*s, heat.shape[0]*tile_size*s, 0))
     axs[1].axis('off'); fig.colorbar(im, ax=axs[1], fraction=0.046, label='predicted Ki-67 ratio')
     if summary:
         g,h = summary['global_index'],summary['hotspot']
@@ -473,7 +487,10 @@ def sort_inputs(inputs:list, # Slide files, tile images, or folders of either
         if p.is_dir() and not files: raise InputError(p, f'holds no slide or tile image ({", ".join(SLIDE_SUFFIXES)})')
         for f in files: (tiles if _is_tile(f, tile_size) else slides).append(f)
     stems = pd.Series([s.stem for s in slides])
-    if stems.duplicated().any(): raise InputError(slides[stems.duplicated().to_numpy().argmax()], 'another slide has the same name; their outputs would share a folder', 'Predict them into different output directories')
+    if stems.duplicated().any():
+        raise InputError(slides[stems.duplicated().to_numpy().argmax()],
+                         'another slide has the same name; their outputs would share a folder',
+                         'Predict them into different output directories')
     return slides,tiles
 
 # %% ../nbs/11_slide.ipynb #294240a8
@@ -486,8 +503,10 @@ def _predict_one(slide:Path, # Slide file
     key = (str(model), json.dumps(predictor_kw, sort_keys=True))
     if key not in _PREDICTORS: _PREDICTORS[key] = load_predictor(model, **predictor_kw)   # in a cluster's worker: once
     p = _PREDICTORS[key]
-    try: return predict_slide(p, slide, out/slide.stem, tile_size=p.tile_size, max_tiles=max_tiles, min_tissue=min_tissue,
-                              max_artefact=max_artefact, window=window)
+    try:
+        return predict_slide(p, slide, out/slide.stem, tile_size=p.tile_size, max_tiles=max_tiles,
+                             min_tissue=min_tissue,
+                             max_artefact=max_artefact, window=window)
     except Ki67Error as e: return dict(error=str(e))
 
 # %% ../nbs/11_slide.ipynb #c18b233b

@@ -44,7 +44,8 @@ class StainStyle:
              degrees=(3., 12.), # Range of rotation away from the references
             ):
         "A random lab/scanner: each vector rotated `degrees` from a measured reference, strengths and white jittered."
-        ref = lambda stain: REFERENCE_STAINS[rng.choice(['ruifrok', 'macenko'])][stain] if stain != 'dab' else REFERENCE_STAINS['ruifrok']['dab']
+        ref = lambda stain: REFERENCE_STAINS[rng.choice(['ruifrok',
+                                                         'macenko'])][stain] if stain != 'dab' else REFERENCE_STAINS['ruifrok']['dab']
         vec = lambda stain: list(map(float, rotate_stain(ref(stain), rng.uniform(*degrees), rng)))
         names = ['he_hematoxylin', 'eosin', 'ihc_hematoxylin', 'dab']
         vecs = [vec('hematoxylin'), vec('eosin'), vec('hematoxylin'), vec('dab')]
@@ -252,7 +253,8 @@ def _block_nuclei(self:SyntheticPair, section:str, bx:int, by:int) -> dict:
         h_od = np.where(positive, 0.12 + 0.1*h_var, 0.38 + 0.25*h_var)
         dab_od = np.where(positive, 0.45 + 0.85*grade, 0.0)
         grain = 0.2*(0.7 + 0.6*grain)
-    cols = dict(x=x, y=y, a=a, b=b, theta=theta*np.pi, area=np.pi*a*b, positive=positive, h_od=h_od, dab_od=dab_od, grain=grain)
+    cols = dict(x=x, y=y, a=a, b=b, theta=theta*np.pi, area=np.pi*a*b, positive=positive, h_od=h_od, dab_od=dab_od,
+                grain=grain)
     return {k: v[keep].astype(bool if k == 'positive' else np.float32) for k,v in cols.items()}
 
 # %% ../nbs/03_synth.ipynb #cb6ba712
@@ -268,7 +270,8 @@ def nuclei(self:SyntheticPair, section:str, # 'he' or 'ihc'
     blocks = [self._block_nuclei(section, bx, by)
               for by in range(max(0, int(y//BLOCK)), int(math.ceil((y + h)/BLOCK)))
               for bx in range(max(0, int(x//BLOCK)), int(math.ceil((x + w)/BLOCK)))]
-    df = pd.DataFrame({k: np.concatenate([b[k] for b in blocks]) if blocks else np.zeros(0, bool if k == 'positive' else np.float32)
+    df = pd.DataFrame({k: np.concatenate([b[k] for b in blocks]) if blocks else np.zeros(0,
+                                                                                         bool if k == 'positive' else np.float32)
                        for k in NUCLEUS_COLUMNS})
     return df[(df.x >= x) & (df.x < x + w) & (df.y >= y) & (df.y < y + h)].reset_index(drop=True)
 
@@ -374,7 +377,8 @@ def _stamp_nuclei(self:SyntheticPair, od, nuc, X, Y, grain, chunk:int=512):
     for start in range(0, len(nuc), chunk):
         c = {k: v[start:start + chunk] for k,v in cols.items()}
         cx,cy = (c['x'] - X - 0.5).astype(np.float32),(c['y'] - Y - 0.5).astype(np.float32)
-        px,py = np.broadcast_arrays(np.round(cx)[:, None, None] + off[None, None, :], np.round(cy)[:, None, None] + off[None, :, None])
+        px,py = np.broadcast_arrays(np.round(cx)[:, None, None] + off[None, None, :],
+                                    np.round(cy)[:, None, None] + off[None, :, None])
         dx,dy = px - cx[:, None, None],py - cy[:, None, None]
         ct,st = np.cos(c['theta'])[:, None, None],np.sin(c['theta'])[:, None, None]
         u,v = (dx*ct + dy*st)/c['a'][:, None, None],(-dx*st + dy*ct)/c['b'][:, None, None]
@@ -405,7 +409,8 @@ def _place(self:SyntheticPair, layout:PairLayout) -> PairLayout:
         t = math.radians(L.angle)
         R = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]])*L.scale
         corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]])*[p.width/2, p.height/2]
-        if max(map(abs, L.shift)) >= 0.25: raise InputError('layout.shift', f'must be fractions of the slide below 0.25, got {L.shift}')
+        if max(map(abs, L.shift)) >= 0.25:
+            raise InputError('layout.shift', f'must be fractions of the slide below 0.25, got {L.shift}')
         ext = (np.abs(corners @ R.T).max(0)*2 + 2*L.scale*warp_px + 64)/(1 - 2*np.abs(L.shift))
         L = PairLayout(**{**asdict(L), 'width': int(math.ceil(ext[0])), 'height': int(math.ceil(ext[1]))})
     self._layout_shift = np.asarray(L.shift, np.float64)*[L.width, L.height]
@@ -528,7 +533,8 @@ def plot_region(pair:SyntheticPair, # The pair to show
     p = pair.ki67_fraction(*pair.ihc_to_he(xx, yy))
     t = pair.truth_ratio(x, y, size, size)
     fig,axs = plt.subplots(1, 4, figsize=(11, 3.2))
-    for ax,im,title in zip(axs, [he, ihc, outline], ['H&E', 'Ki-67 IHC (adjacent section)', 'true nuclei: positive (gold)\n/ negative (cyan)']):
+    for ax,im,title in zip(axs, [he, ihc, outline],
+                           ['H&E', 'Ki-67 IHC (adjacent section)', 'true nuclei: positive (gold)\n/ negative (cyan)']):
         ax.imshow(im); ax.set_title(title, fontsize=9); ax.axis('off')
     im = axs[3].imshow(p, vmin=0, vmax=1, cmap='magma'); axs[3].axis('off')
     axs[3].set_title(f"p(x); truth: area {t['ratio_area']:.2f},\ncount {t['ratio_count']:.2f}", fontsize=9)
@@ -586,7 +592,8 @@ def write_pyramid_tiff(path, # Destination .tiff, written atomically
             for ty in range(0, len(strip), TILE):
                 for tx in range(0, width, TILE):
                     t = strip[ty:ty + TILE, tx:tx + TILE]
-                    if t.shape[:2] != (TILE, TILE): t = np.pad(t, ((0, TILE - t.shape[0]), (0, TILE - t.shape[1]), (0, 0)), constant_values=255)
+                    if t.shape[:2] != (TILE, TILE):
+                        t = np.pad(t, ((0, TILE - t.shape[0]), (0, TILE - t.shape[1]), (0, 0)), constant_values=255)
                     yield t
             row += len(strip)
         if row != height: raise Ki67Error(f'{path}: strips gave {row} rows, expected {height}')
@@ -608,7 +615,8 @@ def _render_block(args):
 _WORKER_PAIR = None
 def _init_worker(params, stain, layout=None):
     global _WORKER_PAIR
-    _WORKER_PAIR = SyntheticPair(params.height, params.width, params.seed, params.index, params.misregistration, stain=stain, layout=layout)
+    _WORKER_PAIR = SyntheticPair(params.height, params.width, params.seed, params.index, params.misregistration,
+                                 stain=stain, layout=layout)
 
 class _DoneFuture:
     def __init__(self, value): self.value = value
@@ -645,7 +653,8 @@ def strips(self:SyntheticPair, section:str, # 'he' or 'ihc'
     if workers > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
-        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn'), initializer=_init_worker, initargs=(p, self.stain, self.layout))
+        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn'), initializer=_init_worker,
+                                   initargs=(p, self.stain, self.layout))
         submit = lambda job: pool.submit(_render_block, args(*job))
     else:
         pool = None
@@ -667,12 +676,14 @@ def _check_size(size):
         raise InputError('--size', f'expected two integers H W, got {size!r}')
     h,w = size
     if min(h, w) < 256: raise InputError('--size', f'{h}x{w} is too small: slides need at least 256 px per side')
-    if max(h, w) > 200_000: raise InputError('--size', f'{h}x{w} is larger than any scanner makes (200,000 px per side at most)')
+    if max(h, w) > 200_000:
+        raise InputError('--size', f'{h}x{w} is larger than any scanner makes (200,000 px per side at most)')
 
 def _check_new_output(ds:Dataset, force:bool):
     existing = [p for p in [ds.pairs_path, ds.slides_dir, ds.truth_dir] if p.exists()]
     if existing and not force:
-        raise InputError(ds.root, f'already holds a dataset ({existing[0].name})', 'Pass --force to overwrite it or choose another directory')
+        raise InputError(ds.root, f'already holds a dataset ({existing[0].name})',
+                         'Pass --force to overwrite it or choose another directory')
     for p in existing: shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 # %% ../nbs/03_synth.ipynb #a711c212
@@ -692,8 +703,10 @@ def write_synthetic_dataset(out, # Output directory
     if pairs < 1: raise InputError('--pairs', f'must be at least 1, got {pairs}')
     if seed < 0: raise InputError('--seed', f'must be a non-negative integer, got {seed}')
     if misregistration < 0 or misregistration > min(size)/8:
-        raise InputError('--misregistration', f'must be between 0 and {min(size)/8:g} px for a {size[0]}x{size[1]} slide, got {misregistration}')
-    if stain not in ('random', 'reference'): raise InputError('--stain', f"must be 'random' or 'reference', got {stain!r}")
+        raise InputError('--misregistration',
+                         f'must be between 0 and {min(size)/8:g} px for a {size[0]}x{size[1]} slide, got {misregistration}')
+    if stain not in ('random', 'reference'):
+        raise InputError('--stain', f"must be 'random' or 'reference', got {stain!r}")
     ensure_writable_dir(ds.root)
     _check_new_output(ds, force)
     rows = []
@@ -716,7 +729,8 @@ def write_pair(pair:SyntheticPair, # The pair to write
     ds = Dataset(out)
     rel = lambda path: path.relative_to(ds.root).as_posix()
     truth_json = ds.truth_dir/f'{slide_id}.json'
-    paths = dict(he_path=rel(ds.slides_dir/f'{slide_id}_HE.tiff'), ihc_path=rel(ds.slides_dir/f'{slide_id}_IHC.tiff'), truth_path=rel(truth_json))
+    paths = dict(he_path=rel(ds.slides_dir/f'{slide_id}_HE.tiff'), ihc_path=rel(ds.slides_dir/f'{slide_id}_IHC.tiff'),
+                 truth_path=rel(truth_json))
     p = pair.params
     truth = dict(slide_id=slide_id, params=asdict(p), stain=asdict(pair.stain), mpp=p.mpp,
                  registration=dict(affine=pair.affine.tolist(), shift=pair.shift.tolist(), warp_amplitude=pair.warp_amp,
@@ -729,13 +743,15 @@ def write_pair(pair:SyntheticPair, # The pair to write
         nuc = pair.nuclei(section)
         cols = ['x', 'y', 'area', 'positive', 'a', 'b', 'theta']
         if section == 'ihc' and pair.layout is not None:
-            nuc['file_x'],nuc['file_y'] = pair.tissue_to_ihc_file(nuc.x.to_numpy(), nuc.y.to_numpy()); cols += ['file_x', 'file_y']
+            nuc['file_x'],nuc['file_y'] = pair.tissue_to_ihc_file(nuc.x.to_numpy(),
+                                                                  nuc.y.to_numpy()); cols += ['file_x', 'file_y']
         write_table(nuc[cols], nuclei_path(truth_json, section))
         truth[f'{section}_slide'] = ratios_of(nuc)
         desc = json.dumps(dict(ki67_nb='synthetic', slide_id=slide_id, section=section, seed=p.seed, index=p.index))
         height,width = pair.slide_shape(section)
         mpp = p.mpp if section == 'he' or pair.layout is None else p.mpp/pair.layout.scale
-        write_pyramid_tiff(ds/paths[f'{section}_path'], height, width, pair.strips(section, workers, f'{slide_id} {section}'),
+        write_pyramid_tiff(ds/paths[f'{section}_path'], height, width,
+                           pair.strips(section, workers, f'{slide_id} {section}'),
                            mpp=mpp, description=desc)
     with atomic_path(truth_json) as tmp: tmp.write_text(json.dumps(truth, indent=1))
     return paths
@@ -754,11 +770,13 @@ def load_pair(truth_json, # A truth JSON written by `write_synthetic_dataset`
              ) -> SyntheticPair:
     "Rebuild the `SyntheticPair` behind a synthetic slide pair from its truth JSON."
     path = Path(truth_json)
-    if not path.exists(): raise InputError(path, 'truth file not found', 'Synthetic truth lives in DATASET/truth/<slide_id>.json')
+    if not path.exists():
+        raise InputError(path, 'truth file not found', 'Synthetic truth lives in DATASET/truth/<slide_id>.json')
     try: t = json.loads(path.read_text()); p = t['params']
     except (json.JSONDecodeError, KeyError) as e: raise InputError(path, f'not a ki67_nb truth file ({e})') from None
     layout = PairLayout(**{**t['layout'], 'shift': tuple(t['layout']['shift'])}) if t.get('layout') else None
-    return SyntheticPair(p['height'], p['width'], p['seed'], p['index'], p['misregistration'], stain=StainStyle(**t['stain']), layout=layout)
+    return SyntheticPair(p['height'], p['width'], p['seed'], p['index'], p['misregistration'],
+                         stain=StainStyle(**t['stain']), layout=layout)
 
 # %% ../nbs/03_synth.ipynb #ec72a5e3
 def plot_pair_overview(dataset, # Dataset directory written by `write_synthetic_dataset`
@@ -774,7 +792,8 @@ def plot_pair_overview(dataset, # Dataset directory written by `write_synthetic_
     fig,axs = plt.subplots(1, 3, figsize=(11, 3.8))
     for ax,path,title in zip(axs, [row.he_path, row.ihc_path], ['H&E', 'Ki-67 IHC']):
         ax.imshow(open_slide(ds/path).thumbnail(512)); ax.set_title(f'{slide_id} {title}'); ax.axis('off')
-    im = axs[2].imshow(pair.ki67_map(max(16, max(pair.params.height, pair.params.width)//128)), vmin=0, vmax=1, cmap='magma')
+    im = axs[2].imshow(pair.ki67_map(max(16, max(pair.params.height, pair.params.width)//128)), vmin=0, vmax=1,
+                       cmap='magma')
     axs[2].set_title(f"true Ki-67 fraction\n(slide: area {truth['ratio_area']:.2f}, count {truth['ratio_count']:.2f})")
     axs[2].axis('off'); fig.colorbar(im, ax=axs[2], fraction=0.046)
     fig.tight_layout()

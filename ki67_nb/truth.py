@@ -16,8 +16,7 @@ from PIL import Image
 from .core import *
 from .stains import REFERENCE_HDAB, stain_angle
 from .synth import SyntheticPair, load_pair, nuclei_path, ratios_of
-try: from ki67_nb.nuclei import fit_nuclei_model, nuclear_image
-except ImportError: from ki67_nb.label import fit_nuclei_model, nuclear_image   # until ki67_nb.nuclei lands
+from .nuclei import fit_nuclei_model, nuclear_image
 
 # %% auto #0
 __all__ = ['TRUTH_COLUMNS', 'CHECK_BINS', 'truth_pair', 'patch_truth', 'tile_truth', 'slide_truth', 'truth_classes',
