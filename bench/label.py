@@ -13,8 +13,8 @@ import numpy as np
 from ki67_nb.core import peak_rss_mb
 from ki67_nb.synth import SyntheticPair
 from ki67_nb.stains import estimate_ihc_stains, optical_density, white_point
-from ki67_nb.label import (METHODS, cached_model_dir, concentrations_u8, label_image, load_nuclei_model, patch_row,
-                           predict_nuclei, tile_labels)
+from ki67_nb.nuclei import cached_model_dir, concentrations_u8, load_nuclei_model, predict_nuclei
+from ki67_nb.label import METHODS, label_image, patch_row, tile_labels
 
 
 def timed(f):

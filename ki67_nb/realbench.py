@@ -17,8 +17,8 @@ from .nuclei import load_nuclei_model
 from .label import LABEL_FLAG_SEP, label_image
 
 # %% auto #0
-__all__ = ['read_bench_index', 'score_detections', 'summarise_bench', 'bench_detections', 'bench_image', 'real_bench',
-           'find_real_bench']
+__all__ = ['read_bench_index', 'found_and_called', 'score_detections', 'summarise_bench', 'bench_detections', 'bench_image',
+           'by_source', 'real_bench', 'find_real_bench']
 
 # %% ../nbs/06e_realbench.ipynb #6ce43d5a
 def _bench_mpp(idx:pd.DataFrame, # index.csv rows, with id
@@ -45,6 +45,19 @@ def read_bench_index(bench, # Benchmark folder: images/, cells/, index.csv
     idx['mpp'] = idx['mpp'].astype(float) if 'mpp' in idx else np.nan
     return idx if mpp_csv is None else _bench_mpp(idx, mpp_csv)
 
+# %% ../nbs/06e_realbench.ipynb #e53ad0fc
+def found_and_called(cells:pd.DataFrame, # Truth points: x, y (column, row)
+                     nuclei:pd.DataFrame, # Detections: label, positive
+                     labels:np.ndarray, # Label image of the detections
+                    ) -> tuple:
+    "(found, called): per truth point, whether it falls in a detected nucleus, and whether that nucleus is positive."
+    y = np.clip(np.round(cells.y).astype(int), 0, labels.shape[0] - 1)
+    x = np.clip(np.round(cells.x).astype(int), 0, labels.shape[1] - 1)
+    hit = labels[y, x]
+    pos_of = np.zeros(int(labels.max()) + 1, bool)
+    if len(nuclei): pos_of[nuclei.label.to_numpy(int)] = nuclei.positive.to_numpy(bool)
+    return hit > 0,pos_of[hit]
+
 # %% ../nbs/06e_realbench.ipynb #c70aecf1
 def score_detections(cells:pd.DataFrame, # Truth points: x, y (column, row), positive (1/0)
                      nuclei:pd.DataFrame, # Detections: label, positive
@@ -52,13 +65,8 @@ def score_detections(cells:pd.DataFrame, # Truth points: x, y (column, row), pos
                     ) -> dict:
     """Per-image counts: truth and predicted index (over `counted` nuclei where marked), found positives/negatives (any
     detection), and positive calls on found cells (tp, fp, fn)."""
-    y = np.clip(np.round(cells.y).astype(int), 0, labels.shape[0] - 1)
-    x = np.clip(np.round(cells.x).astype(int), 0, labels.shape[1] - 1)
-    hit = labels[y, x]
     truth = cells.positive.to_numpy().astype(bool)
-    pos_of = np.zeros(int(labels.max()) + 1, bool)
-    if len(nuclei): pos_of[nuclei.label.to_numpy(int)] = nuclei.positive.to_numpy(bool)
-    found,called = hit > 0, pos_of[hit]
+    found,called = found_and_called(cells, nuclei, labels)
     # the nuclei the Ki-67 index is made of
     counted = nuclei[nuclei.counted.astype(bool)] if 'counted' in nuclei else nuclei
     return dict(truth_index=truth.mean(), pred_index=float(counted.positive.mean()) if len(counted) else np.nan,
@@ -110,6 +118,13 @@ def bench_image(bench:Path, # Benchmark folder
     return dict(id=r.id, source=r.source, mp=img.shape[0]*img.shape[1]/1e6, seconds=sec, cpu_seconds=cpu, mpp=lab.mpp,
                 flags=LABEL_FLAG_SEP.join(lab.flags), **score_detections(cells, nuc, labels))
 
+# %% ../nbs/06e_realbench.ipynb #e2a92b8c
+def by_source(rows:pd.DataFrame, # Per-image rows of `bench_image`
+             ) -> dict:
+    "`dict(sources={source: summary}, overall=summary)` (`summarise_bench`)."
+    sources = {s: summarise_bench(g.reset_index(drop=True)) for s,g in rows.groupby('source')}
+    return dict(sources=sources, overall=summarise_bench(rows))
+
 # %% ../nbs/06e_realbench.ipynb #cb26a34c
 def real_bench(bench, # Benchmark folder (images/, cells/, index.csv)
                method:str='nuclear', # Labeller ('nuclear' or 'seed': anything with nuclei)
@@ -122,10 +137,8 @@ def real_bench(bench, # Benchmark folder (images/, cells/, index.csv)
     if method == 'seed' or detector == 'stardist': model = load_nuclei_model(model)
     todo = progress(list(idx.itertuples(index=False)), desc='real bench')
     rows = pd.DataFrame([bench_image(bench, r, method, model, detector) for r in todo])
-    by_source = {s: summarise_bench(g.reset_index(drop=True)) for s,g in rows.groupby('source')}
     return dict(method=method, detector=detector if method == 'nuclear' else None, bench=str(bench),
-                mpp='given' if mpp_csv is not None or idx.mpp.notna().any() else 'estimated',
-                sources=by_source, overall=summarise_bench(rows)),rows
+                mpp='given' if mpp_csv is not None or idx.mpp.notna().any() else 'estimated', **by_source(rows)),rows
 
 # %% ../nbs/06e_realbench.ipynb #53b22226
 def find_real_bench(name:str='ki67-ihc', # Folder under shared/real-data

@@ -17,14 +17,14 @@ from .core import *
 from .cluster import as_completed_progress, executor
 from .stains import Stains
 from .wsi import open_slide, slide_mpp, tissue_grid
-from .label import label_image, patch_row, MIN_NUCLEI
+from .label import LabelSettings, label_with, patch_row, MIN_NUCLEI
 
 # %% auto #0
 __all__ = ['IMAGE_MAX_MP', 'TILE_UM', 'HOTSPOT_MM2', 'MIN_HOTSPOT_CELLS', 'BLOCK_UM', 'MAX_POLYGONS', 'CLASS_COLOURS',
            'MIN_BLOCKS', 'SCORE_COLUMNS', 'INPUT_SUFFIXES', 'ScoreInput', 'score_input', 'cell_outlines',
            'cell_features', 'write_cells_geojson', 'read_cells_geojson', 'wilson', 'block_bootstrap_index',
-           'hotspot_index', 'Score', 'score_image', 'plot_score', 'score_tile', 'score_slide', 'plot_slide_score',
-           'expand_inputs', 'output_names', 'score_inputs']
+           'window_sums', 'hotspot_index', 'Score', 'read_whole', 'score_image', 'plot_score', 'score_tile',
+           'score_slide', 'plot_slide_score', 'expand_inputs', 'output_names', 'scored_parts', 'score_inputs']
 
 # %% ../nbs/06c_score.ipynb #880553a2
 # level-0 megapixels up to which an input is scored whole (an image); above: tile by tile (a slide)
@@ -166,6 +166,21 @@ def block_bootstrap_index(cells:pd.DataFrame, # Counted cells: x, y (level-0 px)
         lo,hi = np.quantile(boots, [(1 - ci)/2, (1 + ci)/2])
     return dict(index=float(pos.sum()/n), lo=float(lo), hi=float(hi), n_cells=int(n), n_blocks=int(len(tot)))
 
+# %% ../nbs/06c_score.ipynb #c8844b26
+def window_sums(cells:pd.DataFrame, # Counted cells: x, y (level-0 px), positive
+                step:float, # Grid step, level-0 px
+                grid:tuple, # (columns, rows) of the grid
+                k:int, # Window side, in steps
+               ) -> list:
+    "[positives, cells] in every k x k window of the grid (rows x columns of window origins), by integral images."
+    gw,gh = grid
+    ix,iy = np.minimum((cells.x.to_numpy()//step).astype(int),
+                       gw - 1),np.minimum((cells.y.to_numpy()//step).astype(int), gh - 1)
+    sums = []
+    for w in (cells.positive.to_numpy(float), np.ones(len(cells))):
+        s = np.zeros((gh + 1, gw + 1)); np.add.at(s, (iy + 1, ix + 1), w); sums.append(s.cumsum(0).cumsum(1))
+    return [s[k:, k:] - s[:-k, k:] - s[k:, :-k] + s[:-k, :-k] for s in sums]
+
 # %% ../nbs/06c_score.ipynb #4c54a12a
 def hotspot_index(cells:pd.DataFrame, # Counted cells: x, y (level-0 px), positive
                   mpp:float, # µm per pixel
@@ -183,12 +198,7 @@ def hotspot_index(cells:pd.DataFrame, # Counted cells: x, y (level-0 px), positi
     gw,gh = max(1, math.ceil(extent[0]/step)),max(1, math.ceil(extent[1]/step))
     full = max(1, round(side/step))
     k = min(full, gw, gh)
-    ix,iy = np.minimum((cells.x.to_numpy()//step).astype(int),
-                       gw - 1),np.minimum((cells.y.to_numpy()//step).astype(int), gh - 1)
-    sums = []
-    for w in (cells.positive.to_numpy(float), np.ones(len(cells))):
-        s = np.zeros((gh + 1, gw + 1)); np.add.at(s, (iy + 1, ix + 1), w); sums.append(s.cumsum(0).cumsum(1))
-    box = [s[k:, k:] - s[:-k, k:] - s[k:, :-k] + s[:-k, :-k] for s in sums]
+    box = window_sums(cells, step, (gw, gh), k)
     ok = box[1] >= min_cells
     if not ok.any(): return none(f'no {k*step*mpp:.0f} µm square holds {min_cells} cells')
     score = np.where(ok, box[0]/np.maximum(box[1], 1), -1)
@@ -237,6 +247,14 @@ def _counted(lab) -> pd.DataFrame:
     if lab.reason or lab.nuclei is None: return pd.DataFrame(columns=cols)
     return lab.nuclei[lab.nuclei.counted.to_numpy(bool)][cols].reset_index(drop=True)
 
+# %% ../nbs/06c_score.ipynb #c3de2868
+def read_whole(si:ScoreInput, # An input (`score_input`)
+              ) -> np.ndarray:
+    "Its whole level-0 image, RGB uint8."
+    slide = open_slide(si.path)
+    try: return slide.read_region(0, 0, si.width, si.height)
+    finally: slide.close()
+
 # %% ../nbs/06c_score.ipynb #sa6ba3ca
 def score_image(img, # RGB image (any dtype `as_rgb_uint8` reads) or an image file
                 mpp:float|None=None, # µm/px; None: the file's, else estimated from the nuclei
@@ -249,12 +267,9 @@ def score_image(img, # RGB image (any dtype `as_rgb_uint8` reads) or an image fi
     mpp_source = 'given' if mpp is not None else 'estimate'
     if isinstance(img, (str, Path)):
         si = score_input(img, mpp); source = source or str(si.path)
-        slide = open_slide(si.path)
-        try: img = slide.read_region(0, 0, si.width, si.height)
-        finally: slide.close()
-        mpp,mpp_source = si.mpp,si.mpp_source
+        img,mpp,mpp_source = read_whole(si),si.mpp,si.mpp_source
     source = source or 'image'
-    lab = label_image(img, 'nuclear', stains=stains, source=source, mpp=mpp)
+    lab = label_with(img, LabelSettings('nuclear', stains=stains, mpp=mpp), source)
     r,cells = patch_row(lab),_counted(lab)
     if mpp is None and lab.mpp is not None: mpp = lab.mpp
     row = dict(input=source, kind='image', width=lab.shape[1], height=lab.shape[0], mpp=mpp, mpp_source=mpp_source,
@@ -309,8 +324,7 @@ def score_tile(path, # Slide file
     """Label one tile of a slide (read through this process's `wsi.cached_slide`): its counted cells in level-0 px,
     counts, reason, flags, µm/px and row."""
     from ki67_nb.wsi import cached_slide
-    lab = label_image(cached_slide(path).read_region(x, y, size, size), 'nuclear', source=f'{path} at ({x}, {y})',
-                      mpp=mpp)
+    lab = label_with(cached_slide(path).read_region(x, y, size, size), LabelSettings(mpp=mpp), f'{path} at ({x}, {y})')
     c = _counted(lab).assign(x=lambda d: d.x + x, y=lambda d: d.y + y)
     return dict(cells=c, tile=dict(x=x, y=y, size=size, n_positive=int(c.positive.sum()), n_cells=len(c),
                                    reason=lab.reason),
@@ -446,6 +460,17 @@ def _score_one(path:Path, name:str, *, out:Path, mpp, hotspot_mm2, stamp, worker
     with atomic_path(out/'.parts'/f'{name}.json') as tmp: tmp.write_text(json.dumps(row, default=float))
     return row
 
+# %% ../nbs/06c_score.ipynb #c7ed7e91
+def scored_parts(out:Path, # Output folder
+                 paths:list, names:list, # Inputs and their output names
+                ) -> dict:
+    "name -> row of each input already scored (its `.parts` row names it and the file is unchanged: size, mtime)."
+    rows = {}
+    for p,n in zip(paths, names):
+        part = out/'.parts'/f'{n}.json'
+        if part.exists() and (r := json.loads(part.read_text())).get('stamp') == _stamp(p) and r.get('input') == str(p): rows[n] = r
+    return rows
+
 # %% ../nbs/06c_score.ipynb #62c1268a
 def score_inputs(inputs:list, # Images, slides, or folders of them
                  out='ki67_scores', # Output folder: scores.csv, <name>.cells.geojson, <name>.overlay.png / .heatmap.png
@@ -461,10 +486,8 @@ def score_inputs(inputs:list, # Images, slides, or folders of them
     if not paths: raise InputError(', '.join(map(str, inputs)), 'holds no image or slide file',
                                    f"Give files, or folders with {', '.join(sorted(INPUT_SUFFIXES))}")
     out = ensure_writable_dir(out); ensure_writable_dir(out/'.parts')
-    names,rows = output_names(paths),{}
-    for p,n in zip(paths, names):
-        part = out/'.parts'/f'{n}.json'
-        if not force and part.exists() and (r := json.loads(part.read_text())).get('stamp') == _stamp(p) and r.get('input') == str(p): rows[n] = r
+    names = output_names(paths)
+    rows = {} if force else scored_parts(out, paths, names)
     todo = [(p, n) for p,n in zip(paths, names) if n not in rows]
     pool = executor(workers, scheduler) if len(todo) > 1 else None      # one input: its tiles use the workers instead
     job = lambda p, n: functools.partial(_score_one, p, n, out=out, mpp=mpp, hotspot_mm2=hotspot_mm2, stamp=_stamp(p),
