@@ -19,7 +19,7 @@ os.environ.setdefault('KI67_PROGRESS', '0'); os.environ.setdefault('KI67_LOG', '
 import torch
 
 from ki67_nb.core import Dataset, peak_rss_mb
-from ki67_nb.regress import load_tile_table
+from ki67_nb.tileset import load_tile_table
 from ki67_nb.features import ENCODERS, TINY_ENCODER, embed_tiles, load_encoder, tile_batches
 from ki67_nb.testing import ORACLE, write_oracle_label_fixture
 

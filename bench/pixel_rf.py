@@ -15,8 +15,9 @@ from ki67_nb.core import Dataset, metrics_by_bin, peak_rss_mb
 from ki67_nb.pixel_rf import pixel_features, pixel_rf_dataset, pixel_rf_metrics
 from ki67_nb.synth import SyntheticPair, write_synthetic_dataset
 from ki67_nb.testing import truth_patch_manifest
-from ki67_nb.tiles import kept_pairs
+from ki67_nb.pairs import kept_pairs
 from ki67_nb.truth import patch_truth, write_truth_scribbles
+from ki67_nb.pixel_rf import sample_scribbles, scribble_path
 
 SEED = {'acc@0.05': 0.7524, 'acc@0.1': 0.8447, 'acc@0.2': 0.9272, 'mse': 0.0084, 'mae': 0.0455}
 KEYS = ['n', 'acc@0.05', 'acc@0.1', 'acc@0.2', 'mse', 'mae', 'pearson_r', 'bias']
@@ -39,7 +40,7 @@ def main():
         write_synthetic_dataset(out, size=tuple(a.size), pairs=a.pairs, seed=7, force=True)
         manifest = patch_truth(Dataset(out), truth_patch_manifest(out, patch_size=a.patch, force=True))
         kept = kept_pairs(out)
-        write_truth_scribbles(out, kept.sample(min(10, len(kept)), random_state=0), seed=0)   # the seed scribbled 10 pairs
+        write_truth_scribbles(out, kept.sample(min(10, len(kept)), random_state=0), sample_scribbles, scribble_path, seed=0)   # the seed scribbled 10 pairs
         result = dict(bench='pixel_rf', pairs=a.pairs, size=a.size, patch=a.patch, trees=a.trees, kept=int(manifest.keep.sum()),
                       feature_mp_per_s=round(1.048576/whole_s, 3), chunked_vs_whole_time=round(chunked_s/whole_s, 3), seed_published=SEED)
         for name, kw in {'rgb': {}, 'rgb_balanced': dict(class_weight='balanced')}.items():

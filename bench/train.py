@@ -17,7 +17,8 @@ import torch
 from fastai.vision.all import Callback, Learner, MSELossFlat, Adam
 
 from ki67_nb.core import peak_rss_mb
-from ki67_nb.regress import create_regressor, extract_tiles, split_tiles, tile_dataloaders
+from ki67_nb.tileset import extract_tiles, split_tiles
+from ki67_nb.regress import create_regressor, tile_dataloaders
 from ki67_nb.testing import ORACLE, write_oracle_label_fixture
 
 

@@ -14,14 +14,16 @@ import numpy as np
 import pandas as pd
 
 from .core import *
+from fastcore.basics import patch_to
 
 # %% auto #0
 __all__ = ['CALIBRATIONS', 'RatioCalibration', 'calibration_json', 'load_calibration', 'fit_calibration', 'cross_fit',
            'calibration_metrics', 'plot_calibration', 'calibrate_predictions']
 
-# %% ../nbs/06b_calibrate.ipynb #bcf0e970
+# %% ../nbs/06b_calibrate.ipynb #efba87a2
 CALIBRATIONS = ('linear', 'isotonic', 'none')  # the kinds of map `fit_calibration` fits
 
+# %% ../nbs/06b_calibrate.ipynb #8a72bdbf
 @dataclass
 class RatioCalibration:
     "A monotone map from a method's raw ratio to the label scale, clipped to [0, 1]: `a + b*pred`, or isotonic knots."
@@ -32,31 +34,50 @@ class RatioCalibration:
     knots_y:list=field(default_factory=list) # ... and the calibrated ratios they map to (linear between, flat outside)
     n:int=0 # Regions it was fitted on
 
-    def __call__(self, pred): # Raw ratios (array-like); NaN stays NaN
-        "The calibrated ratios, same shape as `pred`."
-        p = np.asarray(pred, float)
-        if self.kind == 'isotonic': out = np.interp(p, self.knots_x, self.knots_y)
-        elif self.kind == 'linear': out = self.a + self.b*p
-        else: out = p.copy()
-        return np.where(np.isnan(p), np.nan, np.clip(out, 0, 1))
+# %% ../nbs/06b_calibrate.ipynb #f9a771b3
+@patch_to(RatioCalibration)
+def __call__(self, pred): # Raw ratios (array-like); NaN stays NaN
+    "The calibrated ratios, same shape as `pred`."
+    p = np.asarray(pred, float)
+    if self.kind == 'isotonic': out = np.interp(p, self.knots_x, self.knots_y)
+    elif self.kind == 'linear': out = self.a + self.b*p
+    else: out = p.copy()
+    return np.where(np.isnan(p), np.nan, np.clip(out, 0, 1))
 
 # %% ../nbs/06b_calibrate.ipynb #2fc7cde2
 def calibration_json(cal:RatioCalibration) -> str:
     "The calibration as a JSON string (`load_calibration` reads it back)."
     return json.dumps(asdict(cal))
 
+# %% ../nbs/06b_calibrate.ipynb #492b3190
 def load_calibration(source, # A JSON string, a dict, or a `.json` file written with `calibration_json`
                     ) -> RatioCalibration:
     "A `RatioCalibration` from its JSON; `InputError` naming the file when it is not one."
     try:
-        if isinstance(source, Path) or (isinstance(source, str) and source.endswith('.json')): source = Path(source).read_text()
+        if isinstance(source, Path) or (isinstance(source,
+                str) and source.endswith('.json')): source = Path(source).read_text()
         d = json.loads(source) if isinstance(source, str) else dict(source)
         cal = RatioCalibration(**d)
-    except (OSError, ValueError, TypeError) as e: raise InputError(source, f'is not a ratio calibration ({e})', 'Retrain the model') from None
+    except (OSError, ValueError, TypeError) as e: raise InputError(source, f'is not a ratio calibration ({e})',
+                                                                   'Retrain the model') from None
     if cal.kind not in CALIBRATIONS: raise InputError(source, f'unknown calibration kind {cal.kind!r}')
     return cal
 
-# %% ../nbs/06b_calibrate.ipynb #653aef32
+# %% ../nbs/06b_calibrate.ipynb #0617b4ce
+def _fit_isotonic(p:np.ndarray, t:np.ndarray) -> RatioCalibration:
+    "scikit-learn's `IsotonicRegression` of `t` on `p`, bounded to [0, 1], as knots."
+    from sklearn.isotonic import IsotonicRegression
+    iso = IsotonicRegression(y_min=0, y_max=1, out_of_bounds='clip').fit(p, t)
+    return RatioCalibration('isotonic', knots_x=iso.X_thresholds_.tolist(), knots_y=iso.y_thresholds_.tolist(),
+                            n=len(p))
+
+# %% ../nbs/06b_calibrate.ipynb #f02bae02
+def _fit_linear(p:np.ndarray, t:np.ndarray) -> RatioCalibration:
+    "Least-squares `t = a + b*p` with the slope kept >= 0 (a map never reverses the ranking)."
+    b = max(float(np.cov(p, t, bias=True)[0, 1]/p.var()), 0.)
+    return RatioCalibration('linear', a=float(t.mean() - b*p.mean()), b=b, n=len(p))
+
+# %% ../nbs/06b_calibrate.ipynb #242b1801
 def fit_calibration(pred, # Raw predicted ratios of held-out regions (array-like)
                     reference, # Their labels, same length (NaN pairs are left out)
                     kind:str='linear', # 'linear', 'isotonic' or 'none'
@@ -70,12 +91,7 @@ def fit_calibration(pred, # Raw predicted ratios of held-out regions (array-like
     p,t,n = p[ok],t[ok],int(ok.sum())
     if kind == 'none' or n == 0: return RatioCalibration('none', n=n)
     if n < min_regions or np.ptp(p) < 1e-9: return RatioCalibration('linear', a=float((t - p).mean()), b=1., n=n)
-    if kind == 'isotonic':
-        from sklearn.isotonic import IsotonicRegression
-        iso = IsotonicRegression(y_min=0, y_max=1, out_of_bounds='clip').fit(p, t)
-        return RatioCalibration('isotonic', knots_x=iso.X_thresholds_.tolist(), knots_y=iso.y_thresholds_.tolist(), n=n)
-    b = max(float(np.cov(p, t, bias=True)[0, 1]/p.var()), 0.)
-    return RatioCalibration('linear', a=float(t.mean() - b*p.mean()), b=b, n=n)
+    return _fit_isotonic(p, t) if kind == 'isotonic' else _fit_linear(p, t)
 
 # %% ../nbs/06b_calibrate.ipynb #7363e0e9
 def cross_fit(table:pd.DataFrame, # One row per region: `group` column, raw prediction, label
@@ -86,7 +102,8 @@ def cross_fit(table:pd.DataFrame, # One row per region: `group` column, raw pred
               exclude=None, # Boolean mask (array-like) of rows never fitted on
               min_regions:int=4, # As `fit_calibration`
              ) -> tuple:
-    "`(calibrated predictions as a Series on table's index, the map fitted on all groups)`: each group by a map of the others."
+    """`(calibrated predictions as a Series on table's index, the map fitted on all groups)`: each group by a map of
+    the others."""
     missing = {pred, reference, group} - set(table.columns)
     if missing: raise InputError('table', f'lacks columns {sorted(missing)}')
     fit_on = np.ones(len(table), bool) if exclude is None else ~np.asarray(exclude, bool)
@@ -107,7 +124,16 @@ def calibration_metrics(table:pd.DataFrame, # Regions with raw and calibrated pr
     return pd.DataFrame({'seed recipe (raw)': ratio_metrics(table[reference], table[raw]),
                          'calibrated (cross-fitted by slide)': ratio_metrics(table[reference], table[calibrated])}).T
 
-# %% ../nbs/06b_calibrate.ipynb #ae4bd2b4
+# %% ../nbs/06b_calibrate.ipynb #75fb119f
+def _calibration_panel(ax, pred, reference, name:str):
+    "Predictions vs labels with the identity line; MAE and bias in the title."
+    m = ratio_metrics(reference, pred)
+    ax.scatter(pred, reference, s=10, alpha=0.6)
+    ax.plot([0, 1], [0, 1], 'k--', lw=0.8)
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel=f'{name} prediction', ylabel='label', aspect='equal')
+    ax.set_title(f"MAE {m['mae']:.3f}, bias {m['bias']:+.3f}", fontsize=9)
+
+# %% ../nbs/06b_calibrate.ipynb #4722009d
 def plot_calibration(table:pd.DataFrame, # As `calibration_metrics`
                      cal:RatioCalibration|None=None, # The map to draw over the raw panel
                      raw:str='pred_raw', calibrated:str='pred', reference:str='reference', # Columns
@@ -117,17 +143,22 @@ def plot_calibration(table:pd.DataFrame, # As `calibration_metrics`
     import matplotlib.pyplot as plt
     fig,axs = plt.subplots(1, 2, figsize=(7, 3.4))
     for ax,col,name in zip(axs, [raw, calibrated], ['raw (seed recipe)', 'calibrated, cross-fitted']):
-        m = ratio_metrics(table[reference], table[col])
-        ax.scatter(table[col], table[reference], s=10, alpha=0.6)
-        ax.plot([0, 1], [0, 1], 'k--', lw=0.8)
-        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel=f'{name} prediction', ylabel='label', aspect='equal')
-        ax.set_title(f"MAE {m['mae']:.3f}, bias {m['bias']:+.3f}", fontsize=9)
+        _calibration_panel(ax, table[col], table[reference], name)
     if cal is not None:
-        x = np.linspace(0, 1, 101); axs[0].plot(x, cal(x), 'r-', lw=1.2, label=f'{cal.kind} map'); axs[0].legend(fontsize=8)
+        x = np.linspace(0, 1, 101); axs[0].plot(x, cal(x), 'r-', lw=1.2,
+                                                label=f'{cal.kind} map'); axs[0].legend(fontsize=8)
     fig.suptitle(title, fontsize=10); fig.tight_layout()
     return fig
 
-# %% ../nbs/06b_calibrate.ipynb #b8f0e3c8
+# %% ../nbs/06b_calibrate.ipynb #1c839fb2
+def _write_calibration(model_dir, cal:RatioCalibration, labels:str, scored:pd.DataFrame):
+    "`calibration.json` in `model_dir`: the map, the labeller, and the raw and calibrated metrics of `scored`."
+    info = dict(calibration=json.loads(calibration_json(cal)), labels=labels, fitted_on='other slides (cross-fitted)',
+                metrics=calibration_metrics(scored).to_dict(orient='index'))
+    with atomic_path(ensure_writable_dir(model_dir)/'calibration.json') as tmp: tmp.write_text(json.dumps(info,
+            indent=1, default=float))
+
+# %% ../nbs/06b_calibrate.ipynb #8e427d33
 def calibrate_predictions(dataset, # Dataset directory (or `Dataset`) after `ki67 label`
                           name:str, # Prediction table `predictions/<name>.csv` (slide_id, patch_id, pred)
                           model_dir, # Where to write `calibration.json`
@@ -135,7 +166,8 @@ def calibrate_predictions(dataset, # Dataset directory (or `Dataset`) after `ki6
                           kind:str='linear', # Kind of map (`fit_calibration`)
                           exclude:str|None=None, # Boolean column of rows never fitted on (e.g. 'scribbled')
                          ) -> pd.DataFrame:
-    "Cross-fit the method's patch predictions to the labels by slide; write them back (raw kept as `pred_raw`); the table (unchanged, without `pred_raw`, when there are no labels or one slide)."
+    """Cross-fit the method's patch predictions to the labels by slide; write them back (raw kept as `pred_raw`);
+    the table (unchanged, without `pred_raw`, when there are no labels or one slide)."""
     from ki67_nb.label import with_reference
     ds,log = Dataset(dataset),get_logger(__name__)
     preds = read_table(ds.prediction_path(name))
@@ -149,8 +181,6 @@ def calibrate_predictions(dataset, # Dataset directory (or `Dataset`) after `ki6
     mask = tab[exclude].astype(bool).to_numpy() if exclude and exclude in tab else None
     tab['pred'],cal = cross_fit(tab, 'pred_raw', 'reference', kind=kind, exclude=mask)
     scored = tab if mask is None else tab[~mask]
-    info = dict(calibration=json.loads(calibration_json(cal)), labels=labels, fitted_on='other slides (cross-fitted)',
-                metrics=calibration_metrics(scored).to_dict(orient='index'))
-    with atomic_path(ensure_writable_dir(model_dir)/'calibration.json') as tmp: tmp.write_text(json.dumps(info, indent=1, default=float))
+    _write_calibration(model_dir, cal, labels, scored)
     write_table(tab.drop(columns='reference'), ds.prediction_path(name))
     return tab.drop(columns='reference')

@@ -31,6 +31,7 @@ __all__ = ['ID_COLUMNS', 'IMAGE_SUFFIXES', 'PATCH_FORMATS', 'MAX_IMAGE_PIXELS', 
 class Ki67Error(Exception):
     "Base class of every error `ki67_nb` raises on purpose."
 
+# %% ../nbs/00_core.ipynb #b6f8dcbe
 class InputError(Ki67Error, ValueError):
     "Bad input: says which file or value is wrong, what is wrong with it and, when known, how to fix it."
     def __init__(self,
@@ -57,7 +58,8 @@ class Ki67Config:
 
     @classmethod
     def from_env(cls):
-        "Config from the environment (`$KI67_DATA`; the StarDist model comes from `$KI67_STARDIST_MODEL`, read by `load_nuclei_model`)."
+        """Config from the environment (`$KI67_DATA`; the StarDist model comes from `$KI67_STARDIST_MODEL`, read by
+        `load_nuclei_model`)."""
         return cls()
 
     @property
@@ -71,9 +73,11 @@ def ensure_writable_dir(path, # Directory to create if needed
     "Create `path` (and parents) and check that files can be written in it, or raise `InputError`."
     path = Path(path)
     try: path.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise InputError(path, f'cannot create directory ({e.strerror})', 'Choose a writable location') from None
+    except OSError as e: raise InputError(path, f'cannot create directory ({e.strerror})',
+                                          'Choose a writable location') from None
     if not path.is_dir(): raise InputError(path, 'exists and is not a directory')
-    if not os.access(path, os.W_OK | os.X_OK): raise InputError(path, 'directory is not writable', 'Choose a writable location or fix its permissions')
+    if not os.access(path, os.W_OK | os.X_OK): raise InputError(path, 'directory is not writable',
+                                                                'Choose a writable location or fix its permissions')
     return path
 
 # %% ../nbs/00_core.ipynb #a45689c0
@@ -104,14 +108,17 @@ def write_table(df:pd.DataFrame, # Table to write
         else: raise InputError(path, f'unknown table format {path.suffix!r}', 'Use .parquet or .csv')
     return path
 
+# %% ../nbs/00_core.ipynb #7e205a3c
 ID_COLUMNS = ('slide_id', 'patch_id') # Read as text: slide ids like '01' must not become the number 1
 
 def read_table(path, # `.parquet` or `.csv` file
               ) -> pd.DataFrame:
-    "Read a table written by `write_table` (ids kept as text), with an error that names the file when it is missing or unreadable."
+    """Read a table written by `write_table` (ids kept as text), with an error that names the file when it is
+    missing or unreadable."""
     path = Path(path)
     if not path.exists(): raise InputError(path, 'file not found')
-    try: return pd.read_parquet(path) if path.suffix == '.parquet' else pd.read_csv(path, dtype={c: str for c in ID_COLUMNS})
+    try: return pd.read_parquet(path) if path.suffix == '.parquet' else pd.read_csv(path,
+            dtype={c: str for c in ID_COLUMNS})
     except Exception as e: raise InputError(path, f'cannot be read as a table ({type(e).__name__}: {e})') from None
 
 # %% ../nbs/00_core.ipynb #9c290d9f
@@ -127,17 +134,23 @@ class Dataset:
     def __eq__(self, other) -> bool: return isinstance(other, Dataset) and other.root == self.root
     def __hash__(self): return hash(self.root)
 
-    pairs_path = property(lambda self: self.root/'pairs.csv', doc='Table of slide pairs: slide_id, he_path, ihc_path[, truth_path]')
-    slides_dir = property(lambda self: self.root/'slides', doc='Slide files (paths in pairs.csv are relative to the dataset)')
-    truth_dir = property(lambda self: self.root/'truth', doc='Synthetic truth: one JSON (+ nuclei table) per pair; absent for real slides')
+    pairs_path = property(lambda self: self.root/'pairs.csv',
+                          doc='Table of slide pairs: slide_id, he_path, ihc_path[, truth_path]')
+    slides_dir = property(lambda self: self.root/'slides',
+                          doc='Slide files (paths in pairs.csv are relative to the dataset)')
+    truth_dir = property(lambda self: self.root/'truth',
+                         doc='Synthetic truth: one JSON (+ nuclei table) per pair; absent for real slides')
     registration_dir = property(lambda self: self.root/'registration', doc='Per-pair registration transforms')
-    embeddings_dir = property(lambda self: self.root/'embeddings', doc='Cached tile embeddings, one zarr store per encoder')
+    embeddings_dir = property(lambda self: self.root/'embeddings',
+                              doc='Cached tile embeddings, one zarr store per encoder')
     patches_dir = property(lambda self: self.root/'patches', doc='Patch image files written by the tile stage')
-    tiles_dir = property(lambda self: self.root/'tiles', doc='H&E tile images cut for the regression models (a cache, rewritten when missing)')
+    tiles_dir = property(lambda self: self.root/'tiles',
+                         doc='H&E tile images cut for the regression models (a cache, rewritten when missing)')
     labels_dir = property(lambda self: self.root/'labels', doc='Label tables, one pair of files per labeller')
     models_dir = property(lambda self: self.root/'models', doc='Trained models, one folder each')
     predictions_dir = property(lambda self: self.root/'predictions', doc='Predictions of the trained models')
-    scribbles_dir = property(lambda self: self.root/'scribbles', doc='Pixel-RF label images (`<patch_id>_HE.png` / `_IHC.png`)')
+    scribbles_dir = property(lambda self: self.root/'scribbles',
+                             doc='Pixel-RF label images (`<patch_id>_HE.png` / `_IHC.png`)')
     report_dir = property(lambda self: self.root/'report', doc='The comparison report')
 
     @property
@@ -152,51 +165,64 @@ def patch_file(self, slide_id:str, patch_id:str, # The patch pair
                stain:str, # 'HE' or 'IHC'
                fmt:str, # File format: one of `PATCH_FORMATS`
               ) -> str:
-    "Path of one patch image *relative to the dataset* (as stored in the manifest): `patches/<slide>/<patch>_<stain>.<fmt>`."
+    """Path of one patch image *relative to the dataset* (as stored in the manifest):
+    `patches/<slide>/<patch>_<stain>.<fmt>`."""
     if stain not in ('HE', 'IHC'): raise InputError('stain', f"must be 'HE' or 'IHC', got {stain!r}")
     return f'patches/{slide_id}/{patch_id}_{stain}.{fmt}'
 
+# %% ../nbs/00_core.ipynb #f27bbd63
 @patch_to(Dataset)
 def tile_file(self, slide_id:str, patch_id:str, # The tile's slide and patch
               tile_x:int, tile_y:int, tile_size:int, # The tile in its patch, px
              ) -> str:
-    "Path of one H&E tile image *relative to the dataset*: `tiles/<slide>/<patch>_x<tile_x>_y<tile_y>_s<tile_size>.png`."
+    """Path of one H&E tile image *relative to the dataset*:
+    `tiles/<slide>/<patch>_x<tile_x>_y<tile_y>_s<tile_size>.png`."""
     return f'{self.tiles_dir.name}/{slide_id}/{patch_id}_x{tile_x}_y{tile_y}_s{tile_size}.png'
 
+# %% ../nbs/00_core.ipynb #10d98d95
 @patch_to(Dataset)
 def labels_path(self, method:str='nuclear', # Labeller name
                ) -> Path:
     "Patch label table of one labeller: `labels/<method>.parquet`."
     return self.labels_dir/f'{method}.parquet'
 
+# %% ../nbs/00_core.ipynb #2f51eefe
 @patch_to(Dataset)
 def tile_labels_path(self, method:str='nuclear', # Labeller name
                     ) -> Path:
     "224 px tile label table of one labeller: `labels/<method>_tiles.parquet`."
     return self.labels_dir/f'{method}_tiles.parquet'
 
+# %% ../nbs/00_core.ipynb #2fa20432
 @patch_to(Dataset)
 def model_dir(self, name:str) -> Path: "Folder of the trained model `name`." ; return self.models_dir/name
 
+# %% ../nbs/00_core.ipynb #1ef41cc8
 @patch_to(Dataset)
 def prediction_path(self, name:str) -> Path: "Prediction table `predictions/<name>.csv`." ; return self.predictions_dir/f'{name}.csv'
 
+# %% ../nbs/00_core.ipynb #11355a52
 @patch_to(Dataset)
 def slide_prediction_dir(self, slide_id:str) -> Path: "Whole-slide outputs of one slide." ; return self.predictions_dir/'slides'/slide_id
 
+# %% ../nbs/00_core.ipynb #0f5b8ec0
 @patch_to(Dataset)
 def failures_path(self, stage:str) -> Path: "Table of the slides a stage skipped, with why: `<stage>_failures.csv`." ; return self.root/f'{stage}_failures.csv'
 
+# %% ../nbs/00_core.ipynb #f7c784dc
 @patch_to(Dataset)
 def registration_path(self, slide_id:str) -> Path:
-    "Registration of one pair (global transform, quality): `registration/<slide>.json`; its displacement field sits beside it."
+    """Registration of one pair (global transform, quality): `registration/<slide>.json`; its displacement field
+    sits beside it."""
     return self.registration_dir/f'{slide_id}.json'
 
+# %% ../nbs/00_core.ipynb #7841b8c0
 @patch_to(Dataset)
 def registration_field_path(self, slide_id:str) -> Path:
     "Displacement field of one pair's non-rigid registration: `registration/<slide>_field.npy`."
     return self.registration_dir/f'{slide_id}_field.npy'
 
+# %% ../nbs/00_core.ipynb #22a9a1cf
 @patch_to(Dataset)
 def embeddings_path(self, encoder:str) -> Path:
     "Tile embeddings of one encoder: `embeddings/<encoder>.zarr`."
@@ -208,39 +234,48 @@ def _read(self, path:Path, writer:str) -> pd.DataFrame:
     if not path.exists(): raise InputError(path, 'not found', f'Run `{writer}` first')
     return read_table(path)
 
+# %% ../nbs/00_core.ipynb #b818e1b4
 @patch_to(Dataset)
 def read_pairs(self) -> pd.DataFrame:
-    "The slide pairs (slide_id, he_path, ihc_path, truth_path: '' for real slides); `InputError` when absent or malformed."
+    """The slide pairs (slide_id, he_path, ihc_path, truth_path: '' for real slides); `InputError` when absent or
+    malformed."""
     pairs = self._read(self.pairs_path, f'ki67 download {self.root}` or `ki67 synth {self.root}')
     missing = {'slide_id', 'he_path', 'ihc_path'} - set(pairs.columns)
-    if missing: raise InputError(self.pairs_path, f'lacks the columns {sorted(missing)}', 'Write it with `ki67 download` or `ki67 synth`, or by hand with those columns')
+    if missing: raise InputError(self.pairs_path, f'lacks the columns {sorted(missing)}',
+                                 'Write it with `ki67 download` or `ki67 synth`, or by hand with those columns')
     if 'truth_path' not in pairs: pairs['truth_path'] = ''
     return pairs.assign(slide_id=pairs.slide_id.astype(str), truth_path=pairs.truth_path.fillna('').astype(str))
 
+# %% ../nbs/00_core.ipynb #0a7288cb
 @patch_to(Dataset)
 def read_manifest(self) -> pd.DataFrame:
     "The tile stage's patch manifest; `InputError` naming the fix when absent."
     return self._read(self.manifest_path, f'ki67 tile {self.root}')
 
+# %% ../nbs/00_core.ipynb #6cc6bd7b
 @patch_to(Dataset)
 def read_labels(self, method:str='nuclear') -> pd.DataFrame:
     "Patch labels of one labeller; `InputError` naming the fix (and the labellers this dataset has) when absent."
     have = self.label_methods()
     if not self.labels_path(method).exists() and have:
         raise InputError(self.labels_path(method), f'not found: this dataset has labels from {have}',
-                         f'Pass one of them (e.g. `--labels {have[0]}`), or run `ki67 label {self.root} --method METHOD`')
+                         f'Pass one of them (e.g. `--labels {have[0]}`), or run `ki67 label {self.root} --method '
+                         'METHOD`')
     return self._read(self.labels_path(method), f'ki67 label {self.root} --method {method}')
 
+# %% ../nbs/00_core.ipynb #91b67410
 @patch_to(Dataset)
 def read_tile_labels(self, method:str='nuclear') -> pd.DataFrame:
     "224 px tile labels of one labeller; `InputError` naming the fix when absent."
     return self._read(self.tile_labels_path(method), f'ki67 label {self.root} --method {method}')
 
+# %% ../nbs/00_core.ipynb #d599d5ee
 @patch_to(Dataset)
 def label_methods(self) -> list:
     "Labellers whose patch labels are in the dataset."
     return sorted(p.stem for p in self.labels_dir.glob('*.parquet') if not p.stem.endswith('_tiles'))
 
+# %% ../nbs/00_core.ipynb #f1ab5671
 @patch_to(Dataset, as_prop=True)
 def has_truth(self) -> bool:
     "True when the dataset carries synthetic truth (`truth/*.json`)."
@@ -250,29 +285,37 @@ def has_truth(self) -> bool:
 def greyscale_error(source, # The file (or array name) that is greyscale
                    ) -> InputError:
     "The one error every reader and stage raises for a greyscale (one-channel) image."
-    return InputError(source, 'greyscale (one channel) image; an RGB brightfield image is needed (Ki-67 needs DAB brown apart from hematoxylin blue)',
+    return InputError(source,
+            'greyscale (one channel) image; an RGB brightfield image is needed (Ki-67 needs DAB brown apart from '
+            'hematoxylin blue)',
                       'Export the slide or region in colour (RGB)')
 
+# %% ../nbs/00_core.ipynb #b398a40e
 def full_scale(max_value:float, # The largest value the data hold (or the file states)
               ) -> float:
-    "The white level of integer data from its range: the 8-16-bit full scale (2ⁿ-1, n = 8, 10, 12, 14, 16) just above `max_value`, or `max_value` itself when the data fill less than half of that (data rescaled into a container, as 0-257 in 16 bits)."
+    """The white level of integer data from its range: the 8-16-bit full scale (2ⁿ-1, n = 8, 10, 12, 14, 16) just
+    above `max_value`, or `max_value` itself when the data fill less than half of that (data rescaled into a
+    container, as 0-257 in 16 bits)."""
     for n in (8, 10, 12, 14, 16, 32):
         full = 2**n - 1
         if max_value <= full: return float(full) if max_value >= full/2 or n == 8 else float(max_value)
     return float(max_value)
 
+# %% ../nbs/00_core.ipynb #35633d22
 def as_rgb_uint8(img, # Image array: HxW, HxWx1, HxWx2, HxWx3 or HxWx4; uint8, uint16, uint32, bool or float in [0, 1]
                  source='image', # Name used in error messages (a file name, say)
                  allow_grey:bool=False, # Accept one-channel images by repeating the channel
                  white:float|None=None, # Full-scale value of integer data (`2**bits - 1` from the file); None: `full_scale` of the data's maximum
                 ) -> np.ndarray:
-    "Convert `img` to a writeable HxWx3 uint8 RGB array (alpha composited on white), or raise `InputError` saying why it cannot be."
+    """Convert `img` to a writeable HxWx3 uint8 RGB array (alpha composited on white), or raise `InputError` saying
+    why it cannot be."""
     img = np.asarray(img)
     if img.ndim == 3 and img.shape[2] in (1, 2): img = img[..., 0]          # grey, grey + alpha
     if img.ndim == 2:
         if not allow_grey: raise greyscale_error(source)
         img = np.repeat(img[..., None], 3, axis=2)
-    if img.ndim != 3 or img.shape[2] not in (3, 4): raise InputError(source, f'expected an HxWx3 RGB image, got shape {img.shape}')
+    if img.ndim != 3 or img.shape[2] not in (3, 4): raise InputError(source,
+            f'expected an HxWx3 RGB image, got shape {img.shape}')
     if img.shape[0] == 0 or img.shape[1] == 0: raise InputError(source, f'empty image of shape {img.shape}')
     alpha = None
     if img.shape[2] == 4: img,alpha = img[..., :3],img[..., 3:4]
@@ -286,21 +329,26 @@ def as_rgb_uint8(img, # Image array: HxW, HxWx1, HxWx2, HxWx3 or HxWx4; uint8, u
     elif np.issubdtype(img.dtype, np.floating):
         if not np.isfinite(img).all(): raise InputError(source, 'float image contains NaN or infinity')
         lo,hi = float(img.min()), float(img.max())
-        if lo < 0 or hi > 1: raise InputError(source, f'float image values must lie in [0, 1], got [{lo:.3g}, {hi:.3g}]', 'Divide by 255 for 8-bit data')
+        if lo < 0 or hi > 1: raise InputError(source,
+                f'float image values must lie in [0, 1], got [{lo:.3g}, {hi:.3g}]', 'Divide by 255 for 8-bit data')
         out = (img*255).round().astype(np.uint8)
         if alpha is not None: alpha = alpha*255.
     else: raise InputError(source, f'unsupported pixel type {img.dtype}', 'Use uint8, uint16 or float in [0, 1]')
     if alpha is not None and alpha.dtype == bool: alpha = alpha.astype(np.float32)*255
-    if alpha is not None and float(alpha.min()) < 255:     # composite on white, as a viewer shows it: transparent (missing) areas are background
+    # composite on white, as a viewer shows it: transparent (missing) areas are background
+    if alpha is not None and float(alpha.min()) < 255:
         a = np.clip(alpha.astype(np.float32)/255, 0, 1)
         out = (out*a + 255*(1 - a)).round().astype(np.uint8)
     return np.require(out, np.uint8, ['C_CONTIGUOUS', 'WRITEABLE'])
 
 # %% ../nbs/00_core.ipynb #1d6af959
 IMAGE_SUFFIXES = ('.tif', '.tiff', '.png', '.jpg', '.jpeg')
-PATCH_FORMATS = ('tif', 'png', 'jpg')  # what the tile stage writes patches as: lossless TIFF, the seed's PNG, JPEG quality 95
-MAX_IMAGE_PIXELS = 1 << 30  # the largest image decoded whole (PNG, JPEG): 1.07 G px, 3.2 GB as RGB; tiled/strip TIFFs read lazily
-Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS   # Pillow's decompression-bomb limit (89 M px) raised deliberately to our cap; checked below
+# what the tile stage writes patches as: lossless TIFF, the seed's PNG, JPEG quality 95
+PATCH_FORMATS = ('tif', 'png', 'jpg')
+# the largest image decoded whole (PNG, JPEG): 1.07 G px, 3.2 GB as RGB; tiled/strip TIFFs read lazily
+MAX_IMAGE_PIXELS = 1 << 30
+# Pillow's decompression-bomb limit (89 M px) raised deliberately to our cap; checked below
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 GREY_MODES = ('1', 'L', 'LA', 'La', 'I', 'I;16', 'I;16L', 'I;16B', 'I;16N', 'F')   # Pillow's one-colour-channel modes
 
 def check_pixels(source, # The file, for the message
@@ -309,72 +357,94 @@ def check_pixels(source, # The file, for the message
                 ):
     "`InputError` when a `width` x `height` image is too large to decode whole."
     if width*height > limit:
-        raise InputError(source, f'is {width}x{height} = {width*height/1e6:.0f} M px, more than the {limit/1e6:.0f} M px decoded at once',
-                         'Convert it to a tiled pyramidal TIFF (`vips tiffsave IN OUT.tif --tile --pyramid --compression jpeg`), which is read lazily')
+        raise InputError(source,
+                f'is {width}x{height} = {width*height/1e6:.0f} M px, more than the {limit/1e6:.0f} M px decoded at once',
+                         'Convert it to a tiled pyramidal TIFF (`vips tiffsave IN OUT.tif --tile --pyramid '
+                         '--compression jpeg`), which is read lazily')
 
+# %% ../nbs/00_core.ipynb #265d656c
 def open_pil(path, # PNG, JPEG or another image Pillow reads
             ) -> Image.Image:
-    "The image opened with Pillow, size checked (`check_pixels`), refused when greyscale (`greyscale_error`); the caller closes it."
+    """The image opened with Pillow, size checked (`check_pixels`), refused when greyscale (`greyscale_error`); the
+    caller closes it."""
     try: im = Image.open(path)
-    except Image.DecompressionBombError as e: raise InputError(path, f'too large to decode at once ({e})', 'Convert it to a tiled pyramidal TIFF') from None
+    except Image.DecompressionBombError as e: raise InputError(path, f'too large to decode at once ({e})',
+                                                               'Convert it to a tiled pyramidal TIFF') from None
     try:
         check_pixels(path, *im.size)
         if im.mode in GREY_MODES: raise greyscale_error(path)
     except InputError: im.close(); raise
     return im
 
+# %% ../nbs/00_core.ipynb #c159c592
 def pil_rgb(im:Image.Image, # An open Pillow image (not greyscale)
            ) -> np.ndarray:
-    "RGB or RGBA array of a Pillow image: palette, CMYK, YCbCr, LAB and the rest converted to RGB by Pillow; transparency kept (composited by `as_rgb_uint8`)."
+    """RGB or RGBA array of a Pillow image: palette, CMYK, YCbCr, LAB and the rest converted to RGB by Pillow;
+    transparency kept (composited by `as_rgb_uint8`)."""
     if im.mode in ('RGB', 'RGBA'): return np.asarray(im)
     transparent = im.mode in ('RGBa', 'PA') or (im.mode == 'P' and 'transparency' in im.info)
     return np.asarray(im.convert('RGBA' if transparent else 'RGB'))
 
+# %% ../nbs/00_core.ipynb #4e468ccd
 def pil_array(path, # PNG, JPEG or another image Pillow reads
              ) -> np.ndarray:
-    "The decoded samples of an image Pillow opens (`open_pil`, `pil_rgb`); a 16-bit PNG keeps its 16 bits (Pillow would keep only the high byte, which leaves 12-bit data nearly black)."
+    """The decoded samples of an image Pillow opens (`open_pil`, `pil_rgb`); a 16-bit PNG keeps its 16 bits (Pillow
+    would keep only the high byte, which leaves 12-bit data nearly black)."""
     with open_pil(path) as im:
         if im.format == 'PNG' and any(';16' in str(t[3]) for t in im.tile): return imagecodecs.png_decode(Path(path).read_bytes())
         return pil_rgb(im)
 
+# %% ../nbs/00_core.ipynb #7a2051a8
 def tiff_white(page, # A `tifffile.TiffPage`
               ) -> float|None:
-    "Full-scale value of a TIFF page's integer samples from its tags: SMaxSampleValue or MaxSampleValue (through `full_scale`), or BitsPerSample when it is fewer bits than the container; None when the file states neither."
+    """Full-scale value of a TIFF page's integer samples from its tags: SMaxSampleValue or MaxSampleValue (through
+    `full_scale`), or BitsPerSample when it is fewer bits than the container; None when the file states neither."""
     if page.dtype is None or page.dtype.kind != 'u' or page.dtype.itemsize == 1: return None
-    if page.photometric == tifffile.PHOTOMETRIC.SEPARATED: return float(np.iinfo(page.dtype).max)   # `tiff_rgb` gives RGB on the container's scale
+    # `tiff_rgb` gives RGB on the container's scale
+    if page.photometric == tifffile.PHOTOMETRIC.SEPARATED: return float(np.iinfo(page.dtype).max)
     tag = page.tags.get('SMaxSampleValue') or page.tags.get('MaxSampleValue')
     if tag is not None: return full_scale(float(np.max(tag.value)))
     bits = int(np.max(page.bitspersample))
     return float(2**bits - 1) if bits < 8*page.dtype.itemsize else None
 
+# %% ../nbs/00_core.ipynb #7ca620fd
 def tiff_rgb(px:np.ndarray, # Samples of (part of) the page, as tifffile decodes them
              page, # The `tifffile.TiffPage` they come from
              source='image', # Name used in error messages
             ) -> np.ndarray:
-    "RGB (or RGBA) samples of a TIFF page region: palette looked up, CMYK converted, extra samples beyond alpha dropped; greyscale refused."
+    """RGB (or RGBA) samples of a TIFF page region: palette looked up, CMYK converted, extra samples beyond alpha
+    dropped; greyscale refused."""
     pm = tifffile.PHOTOMETRIC
     photometric,spp = page.photometric,page.samplesperpixel
-    if spp > 1 and px.ndim == 3 and px.shape[0] == spp and px.shape[-1] != spp: px = np.moveaxis(px, 0, -1)   # stored plane by plane
+    # stored plane by plane
+    if spp > 1 and px.ndim == 3 and px.shape[0] == spp and px.shape[-1] != spp: px = np.moveaxis(px, 0, -1)
     if photometric == pm.PALETTE:
         cmap = np.asarray(page.colormap)                                # 3 x 2**bits, 16-bit (8-bit in some files)
         cmap = cmap.astype(np.uint8) if cmap.max() <= 255 else (cmap/257).round().astype(np.uint8)
         return np.moveaxis(cmap[:, px], 0, -1)
-    if photometric in (pm.MINISBLACK, pm.MINISWHITE) and (px.ndim == 2 or px.shape[-1] < 3): raise greyscale_error(source)
+    if photometric in (pm.MINISBLACK,
+                       pm.MINISWHITE) and (px.ndim == 2 or px.shape[-1] < 3): raise greyscale_error(source)
     if photometric == pm.SEPARATED and px.shape[-1] >= 4:               # CMYK, subtractive: RGB = (1 - C)(1 - K)
         top = float(np.iinfo(px.dtype).max) if px.dtype.kind == 'u' else 1.
         c = px[..., :4].astype(np.float32)/top
         rgb = (1 - c[..., :3])*(1 - c[..., 3:4])
         return (rgb*top).round().astype(px.dtype)
-    if px.ndim == 3 and px.shape[-1] > 4: px = px[..., :4 if page.extrasamples and page.extrasamples[0] in (1, 2) else 3]
-    if px.ndim == 3 and px.shape[-1] == 4 and not (page.extrasamples and page.extrasamples[0] in (1, 2)) and photometric == pm.RGB: px = px[..., :3]
+    if px.ndim == 3 and px.shape[-1] > 4: px = px[..., :4 if page.extrasamples and page.extrasamples[0] in (1,
+            2) else 3]
+    if px.ndim == 3 and px.shape[-1] == 4 and not (page.extrasamples and page.extrasamples[0] in (1,
+            2)) and photometric == pm.RGB: px = px[..., :3]
     return px
 
-TIFF_PIL_PHOTOMETRICS = ('YCBCR', 'CIELAB', 'ICCLAB', 'ITULAB', 'LOGL', 'LOGLUV')   # decoded by Pillow (tifffile returns raw samples for some)
+# %% ../nbs/00_core.ipynb #9363f56d
+# decoded by Pillow (tifffile returns raw samples for some)
+TIFF_PIL_PHOTOMETRICS = ('YCBCR', 'CIELAB', 'ICCLAB', 'ITULAB', 'LOGL', 'LOGLUV')
 
 def read_image(path, # Image file: TIFF, PNG or JPEG (any mode Pillow or tifffile decodes)
                what:str='image', # What the file is, for error messages ('patch image', 'H&E tile', ...)
               ) -> np.ndarray:
-    "Read an image file as writeable RGB uint8: bit depth from the file (else the data's range), colour modes converted, transparency on white; `InputError` naming the file when it is missing, undecodable, too large or greyscale."
+    """Read an image file as writeable RGB uint8: bit depth from the file (else the data's range), colour modes
+    converted, transparency on white; `InputError` naming the file when it is missing, undecodable, too large or
+    greyscale."""
     path = Path(path)
     if not path.is_file(): raise InputError(path, f'{what} not found')
     arr,white = None,None
@@ -387,9 +457,11 @@ def read_image(path, # Image file: TIFF, PNG or JPEG (any mode Pillow or tifffil
                     arr,white = tiff_rgb(page.asarray(), page, path),tiff_white(page)
         if arr is None: arr = pil_array(path)
     except InputError: raise
-    except Exception as e: raise InputError(path, f'{what} cannot be decoded ({type(e).__name__}: {e})'.replace('\n', ' ')) from None
+    except Exception as e: raise InputError(path, f'{what} cannot be decoded ({type(e).__name__}: {e})'.replace('\n',
+            ' ')) from None
     return as_rgb_uint8(arr, path, white=white)
 
+# %% ../nbs/00_core.ipynb #95c74be3
 def write_image(img:np.ndarray, # RGB uint8 image
                 dest, # File to write; the suffix picks the format (see the table above)
                 quality:int=95, # JPEG quality, for `.jpg`
@@ -397,13 +469,17 @@ def write_image(img:np.ndarray, # RGB uint8 image
     "Write `img` atomically in the format of `dest`'s suffix; returns `dest`."
     dest = Path(dest)
     suffix = dest.suffix.lower()
-    if suffix not in IMAGE_SUFFIXES: raise InputError(dest, f'unknown image format {suffix!r}', f'Use one of {", ".join(IMAGE_SUFFIXES)}')
+    if suffix not in IMAGE_SUFFIXES: raise InputError(dest, f'unknown image format {suffix!r}',
+                                                      f'Use one of {", ".join(IMAGE_SUFFIXES)}')
     img = as_rgb_uint8(img, dest)
     with atomic_path(dest) as tmp:
         if suffix in ('.tif', '.tiff'):
             tile = (256, 256) if min(img.shape[:2]) >= 256 else None
-            tifffile.imwrite(tmp, img, photometric='rgb', tile=tile, compression='deflate', compressionargs={'level': 1}, predictor=True)
-        elif suffix == '.png': tmp.write_bytes(imagecodecs.png_encode(img, level=1, strategy=imagecodecs.PNG.STRATEGY.HUFFMAN_ONLY, filter=imagecodecs.PNG.FILTER.SUB))
+            tifffile.imwrite(tmp, img, photometric='rgb', tile=tile, compression='deflate',
+                             compressionargs={'level': 1}, predictor=True)
+        elif suffix == '.png': tmp.write_bytes(imagecodecs.png_encode(img, level=1,
+                                                                      strategy=imagecodecs.PNG.STRATEGY.HUFFMAN_ONLY,
+                                                                      filter=imagecodecs.PNG.FILTER.SUB))
         else: Image.fromarray(img).save(tmp, format='JPEG', quality=quality, subsampling=0)
     return dest
 
@@ -420,6 +496,7 @@ def get_logger(name:str='ki67_nb', # Logger name, usually the module's `__name__
         root.propagate = False
     return logging.getLogger(name if name.startswith('ki67_nb') else f'ki67_nb.{name}')
 
+# %% ../nbs/00_core.ipynb #726d9fa9
 def progress(iterable=None, # What to iterate over
              total:int|None=None, # Number of items when `iterable` has no `len`
              desc:str|None=None, # Label shown left of the bar
@@ -446,6 +523,7 @@ def ratio_bin(ratios, # Ratios in [0, 1]
     idx = np.clip(np.searchsorted(np.asarray(edges)[1:-1], r, side='right'), 0, len(edges) - 2)
     return np.where(np.isnan(r), -1, idx)
 
+# %% ../nbs/00_core.ipynb #257c53be
 def ratio_metrics(true, # Reference ratios (IHC labels or synthetic truth)
                   pred, # Predicted ratios
                   edges=RATIO_BINS, # Bins of the bin accuracy
@@ -456,7 +534,8 @@ def ratio_metrics(true, # Reference ratios (IHC labels or synthetic truth)
     ok = ~(np.isnan(t) | np.isnan(p))
     t,p = t[ok],p[ok]
     out = dict(n=int(ok.sum()), n_dropped=int((~ok).sum()))
-    if len(t) == 0: return out | {k: np.nan for k in ['mse', 'mae', 'bias', 'pearson_r', 'acc@0.05', 'acc@0.1', 'acc@0.2', 'bin_acc']}
+    if len(t) == 0: return out | {k: np.nan for k in ['mse', 'mae', 'bias', 'pearson_r', 'acc@0.05', 'acc@0.1',
+                                                      'acc@0.2', 'bin_acc']}
     d = p - t
     r = float(np.corrcoef(t, p)[0, 1]) if len(t) > 1 and t.std() > 0 and p.std() > 0 else np.nan
     out |= dict(mse=float((d**2).mean()), mae=float(np.abs(d).mean()), bias=float(d.mean()), pearson_r=r)
@@ -464,15 +543,18 @@ def ratio_metrics(true, # Reference ratios (IHC labels or synthetic truth)
     out['bin_acc'] = float((ratio_bin(t, edges) == ratio_bin(p, edges)).mean())
     return out
 
+# %% ../nbs/00_core.ipynb #49457b42
 def metrics_by_bin(true, pred, # Reference and predicted ratios
                    edges=RATIO_BINS, # Bins of the reference ratio
                   ) -> pd.DataFrame:
     "`ratio_metrics` within each bin of the reference ratio, and overall: exposes the low-ratio skew."
     t,p = np.asarray(true, float),np.asarray(pred, float)
     b = ratio_bin(t, edges)
-    rows = [dict(bin=f'{edges[i]:g}-{edges[i+1]:g}', **ratio_metrics(t[b == i], p[b == i], edges)) for i in range(len(edges) - 1)]
+    rows = [dict(bin=f'{edges[i]:g}-{edges[i+1]:g}', **ratio_metrics(t[b == i], p[b == i],
+                                                                     edges)) for i in range(len(edges) - 1)]
     return pd.DataFrame(rows + [dict(bin='all', **ratio_metrics(t, p, edges))])
 
+# %% ../nbs/00_core.ipynb #b3b90a37
 def bin_confusion(true, pred, # Reference and predicted ratios
                   edges=RATIO_BINS, # Bin edges
                  ) -> pd.DataFrame:
@@ -486,8 +568,10 @@ def bin_confusion(true, pred, # Reference and predicted ratios
 
 # %% ../nbs/00_core.ipynb #a19f2491
 _MOVED = {'TrainMethod': 'ki67_nb.methods', 'TRAIN_METHODS': 'ki67_nb.methods', 'register_method': 'ki67_nb.methods',
-          'method_function': 'ki67_nb.methods'}   # temporary aliases (remove once the CLI and the report import `methods`)
-_all_ = ['TrainMethod', 'TRAIN_METHODS', 'register_method', 'method_function']   # `from .core import *` still gives them
+          # temporary aliases (remove once the CLI and the report import `methods`)
+          'method_function': 'ki67_nb.methods'}
+# `from .core import *` still gives them
+_all_ = ['TrainMethod', 'TRAIN_METHODS', 'register_method', 'method_function']
 
 def __getattr__(name):
     "The names that moved out of `core`, from their new module (`_MOVED`)."
@@ -509,7 +593,8 @@ def file_sha256(path, # File to hash
 def host_reachable(host:str, # Host name, e.g. 'huggingface.co'
                    timeout:float=3., # Seconds to wait
                   ) -> bool:
-    "Whether `host` accepts an HTTPS connection: checked before a download so offline use fails at once with a clear error."
+    """Whether `host` accepts an HTTPS connection: checked before a download so offline use fails at once with a
+    clear error."""
     import socket
     try: socket.create_connection((host, 443), timeout=timeout).close(); return True
     except OSError: return False
@@ -522,4 +607,5 @@ def load_triton_first():
     except Exception: return False
     return True
 
+# %% ../nbs/00_core.ipynb #6dda3806
 load_triton_first()

@@ -20,7 +20,8 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from .core import *
-from .tiles import kept_pairs, patch_source, read_patch
+from fastcore.basics import patch_to
+from .pairs import kept_pairs, patch_source, read_patch
 from .label import patch_labels, with_reference
 from .calibrate import calibrate_predictions
 
@@ -32,7 +33,7 @@ __all__ = ['RATIOS', 'SEED_NAME', 'CycleGANConfig', 'init_weights', 'ResnetBlock
            'translate_patch', 'translate_dataset', 'cyclegan_scores', 'train_method', 'method_results',
            'plot_translations', 'plot_confusion']
 
-# %% ../nbs/08_cyclegan.ipynb #206e6a9d
+# %% ../nbs/08_cyclegan.ipynb #82b9e56d
 @dataclass
 class CycleGANConfig:
     "Everything that defines a CycleGAN model and its training; saved with every checkpoint."
@@ -54,25 +55,35 @@ class CycleGANConfig:
     n_epochs_decay:int=100 # Epochs of linear decay to zero
     seed:int=0 # Random seed of initialisation, crops and flips
 
-    @property
-    def paired(self)->bool: return self.lambda_paired > 0
-    @property
-    def epochs(self)->int: return self.n_epochs + self.n_epochs_decay
+# %% ../nbs/08_cyclegan.ipynb #769965f3
+@patch_to(CycleGANConfig, as_prop=True)
+def paired(self)->bool: "Whether the paired L1 loss is on." ; return self.lambda_paired > 0
 
-    @classmethod
-    def tiny(cls, **kwargs):
-        "A small network for tests and the demo: trains in seconds on a CPU."
-        return cls(**(dict(ngf=8, ndf=8, n_blocks=2, n_layers=2, crop=64, pool_size=10, n_epochs=1, n_epochs_decay=1) | kwargs))
+# %% ../nbs/08_cyclegan.ipynb #e7909555
+@patch_to(CycleGANConfig, as_prop=True)
+def epochs(self)->int: "Total epochs: constant, then decaying." ; return self.n_epochs + self.n_epochs_decay
 
-    def check(self):
-        "Raise `InputError` if a value cannot work."
-        if self.crop < 16 or self.crop % 4: raise InputError('crop', f'must be a multiple of 4 and >= 16, got {self.crop}')
-        for name in ['ngf', 'ndf', 'n_layers', 'crops_per_load', 'batch_size']:
-            if getattr(self, name) < 1: raise InputError(name, f'must be >= 1, got {getattr(self, name)}')
-        if self.load_size is not None and self.load_size < self.crop:
-            raise InputError('load_size', f'{self.load_size} px is smaller than the {self.crop} px crop', 'Use load_size >= crop, or None to keep the patches as they are')
-        if self.n_epochs + self.n_epochs_decay < 1: raise InputError('n_epochs', 'n_epochs + n_epochs_decay must be >= 1')
-        return self
+# %% ../nbs/08_cyclegan.ipynb #442b2a74
+@patch_to(CycleGANConfig, cls_method=True)
+def tiny(cls, **kwargs):
+    "A small network for tests and the demo: trains in seconds on a CPU."
+    return cls(**(dict(ngf=8, ndf=8, n_blocks=2, n_layers=2, crop=64, pool_size=10, n_epochs=1,
+                       n_epochs_decay=1) | kwargs))
+
+# %% ../nbs/08_cyclegan.ipynb #81d4eec0
+@patch_to(CycleGANConfig)
+def check(self):
+    "Raise `InputError` if a value cannot work."
+    if self.crop < 16 or self.crop % 4: raise InputError('crop',
+            f'must be a multiple of 4 and >= 16, got {self.crop}')
+    for name in ['ngf', 'ndf', 'n_layers', 'crops_per_load', 'batch_size']:
+        if getattr(self, name) < 1: raise InputError(name, f'must be >= 1, got {getattr(self, name)}')
+    if self.load_size is not None and self.load_size < self.crop:
+        raise InputError('load_size', f'{self.load_size} px is smaller than the {self.crop} px crop',
+                         'Use load_size >= crop, or None to keep the patches as they are')
+    if self.n_epochs + self.n_epochs_decay < 1: raise InputError('n_epochs',
+                                                                 'n_epochs + n_epochs_decay must be >= 1')
+    return self
 
 # %% ../nbs/08_cyclegan.ipynb #5f4bc5ba
 def init_weights(net:nn.Module, # Network to initialise in place
@@ -100,10 +111,12 @@ class ResnetBlock(nn.Module):
 def resnet_generator(ngf:int=64, # Filters of the first layer
                      n_blocks:int=9, # Residual blocks at the lowest resolution
                     ) -> nn.Sequential:
-    "Zhu et al.'s ResNet generator: c7s1-ngf, d2ngf, d4ngf, n_blocks x R4ngf, u2ngf, ungf, c7s1-3, tanh; RGB in [-1, 1] in and out."
+    """Zhu et al.'s ResNet generator: c7s1-ngf, d2ngf, d4ngf, n_blocks x R4ngf, u2ngf, ungf, c7s1-3, tanh; RGB in
+    [-1, 1] in and out."""
     layers = [nn.ReflectionPad2d(3), nn.Conv2d(3, ngf, 7), nn.InstanceNorm2d(ngf), nn.ReLU(True)]
     for mult in [1, 2]:
-        layers += [nn.Conv2d(ngf*mult, ngf*mult*2, 3, stride=2, padding=1), nn.InstanceNorm2d(ngf*mult*2), nn.ReLU(True)]
+        layers += [nn.Conv2d(ngf*mult, ngf*mult*2, 3, stride=2, padding=1), nn.InstanceNorm2d(ngf*mult*2),
+                   nn.ReLU(True)]
     layers += [ResnetBlock(ngf*4) for _ in range(n_blocks)]
     for mult in [4, 2]:
         layers += [nn.ConvTranspose2d(ngf*mult, ngf*mult//2, 3, stride=2, padding=1, output_padding=1),
@@ -141,7 +154,7 @@ def lsgan_loss(scores:torch.Tensor, # Discriminator outputs
     "Least-squares GAN loss: mean squared distance of the scores to 1 (real) or 0 (fake)."
     return F.mse_loss(scores.float(), torch.full_like(scores.float(), float(real)))
 
-# %% ../nbs/08_cyclegan.ipynb #6870fdab
+# %% ../nbs/08_cyclegan.ipynb #b24b1871
 class ImagePool:
     "A buffer of past generated images; `query` returns a batch mixing new images and stored ones."
     def __init__(self, size:int=50, # Images kept; 0 disables the pool
@@ -151,18 +164,21 @@ class ImagePool:
     def _coin(self): return torch.rand(1, generator=self.rng).item()
     def _pick(self): return int(torch.randint(len(self.images), (1,), generator=self.rng))
 
-    def query(self, images:torch.Tensor, # Batch of new fakes, detached
-             ) -> torch.Tensor:
-        "Return a batch of the same size: each image is the new one or, with probability 1/2 once full, a stored one it replaces."
-        if self.size == 0: return images
-        out = []
-        for img in images.detach():
-            img = img.unsqueeze(0)
-            if len(self.images) < self.size: self.images.append(img); out.append(img)
-            elif self._coin() < 0.5:
-                i = self._pick(); out.append(self.images[i].clone()); self.images[i] = img
-            else: out.append(img)
-        return torch.cat(out)
+# %% ../nbs/08_cyclegan.ipynb #e1da4e00
+@patch_to(ImagePool)
+def query(self, images:torch.Tensor, # Batch of new fakes, detached
+         ) -> torch.Tensor:
+    """Return a batch of the same size: each image is the new one or, with probability 1/2 once full, a stored
+    one it replaces."""
+    if self.size == 0: return images
+    out = []
+    for img in images.detach():
+        img = img.unsqueeze(0)
+        if len(self.images) < self.size: self.images.append(img); out.append(img)
+        elif self._coin() < 0.5:
+            i = self._pick(); out.append(self.images[i].clone()); self.images[i] = img
+        else: out.append(img)
+    return torch.cat(out)
 
 # %% ../nbs/08_cyclegan.ipynb #62c6ee75
 def linear_decay(n_epochs:int, # Epochs at the initial rate
@@ -178,12 +194,14 @@ def read_rgb(path, # Image file (TIFF, PNG, JPEG)
     "Read an image file as RGB uint8 (`read_image`), resized to `width` when given."
     return resize_width(read_image(path), width)
 
+# %% ../nbs/08_cyclegan.ipynb #85cc9db6
 def resize_width(img:np.ndarray, # RGB uint8 image
                  width:int|None=None, # Resize to this width (aspect kept) when given
                 ) -> np.ndarray:
     "`img` resized (bicubic) to `width`, aspect kept; as it is when `width` is None or already that."
     if width is None or img.shape[1] == width: return img
-    return np.asarray(Image.fromarray(img).resize((width, max(1, round(img.shape[0]*width/img.shape[1]))), Image.BICUBIC))
+    return np.asarray(Image.fromarray(img).resize((width, max(1, round(img.shape[0]*width/img.shape[1]))),
+                                                  Image.BICUBIC))
 
 # %% ../nbs/08_cyclegan.ipynb #c65f4d9f
 def to_tensor(img:np.ndarray, # RGB uint8 image, HxWx3
@@ -197,22 +215,31 @@ def to_image(t:torch.Tensor, # Tensor 3xHxW in [-1, 1]
     "Tensor in [-1, 1] -> RGB uint8 HxWx3."
     return ((t.detach().float().clamp(-1, 1) + 1)*127.5).round().byte().permute(1, 2, 0).cpu().numpy()
 
-# %% ../nbs/08_cyclegan.ipynb #f62e3eab
+# %% ../nbs/08_cyclegan.ipynb #ebe65a0f
+def _check_patch_sizes(ds:Dataset, rows:pd.DataFrame, cfg):
+    """`InputError` for a patch smaller than the crop at the load size (its file's size, or the manifest's for slide
+    patches)."""
+    for st in ['he', 'ihc']:
+        for r in rows.itertuples():
+            p = getattr(r, f'{st}_patch')
+            if p:
+                with Image.open(ds/p) as im: w,h = im.size
+            else: w = h = int(r.size)                     # read from the slide (no patch file): the manifest's size
+            if cfg.load_size: w,h = cfg.load_size,round(h*cfg.load_size/w)
+            if min(w, h) < cfg.crop:
+                raise InputError(patch_source(ds, r, st),
+                                 f'patch is {w}x{h} px at load size {cfg.load_size}, smaller than the '
+                                 f'{cfg.crop} px crop', 'Use a smaller crop or a larger load_size')
+
+# %% ../nbs/08_cyclegan.ipynb #0eb2768a
 class PatchCrops(torch.utils.data.Dataset):
-    "Random crops of H&E and IHC patches from a manifest (patch files, or the slides: `tiles.read_patch`): unpaired (independent IHC pair) or paired (same window)."
+    """Random crops of H&E and IHC patches from a manifest (patch files, or the slides: `tiles.read_patch`):
+    unpaired (independent IHC pair) or paired (same window)."""
     def __init__(self, dataset, # Dataset directory (or `Dataset`) with the manifest and patches
                  config:CycleGANConfig, # Crop, load size, crops per load, seed, paired mode
                 ):
         self.dataset,self.cfg,self.rows,self.epoch = Dataset(dataset),config.check(),kept_pairs(dataset),0
-        for st in ['he', 'ihc']:
-            for r in self.rows.itertuples():
-                p = getattr(r, f'{st}_patch')
-                if p:
-                    with Image.open(self.dataset/p) as im: w,h = im.size
-                else: w = h = int(r.size)                     # read from the slide (no patch file): the manifest's size
-                if self.cfg.load_size: w,h = self.cfg.load_size,round(h*self.cfg.load_size/w)
-                if min(w, h) < self.cfg.crop:
-                    raise InputError(patch_source(self.dataset, r, st), f'patch is {w}x{h} px at load size {self.cfg.load_size}, smaller than the {self.cfg.crop} px crop', 'Use a smaller crop or a larger load_size')
+        _check_patch_sizes(self.dataset, self.rows, self.cfg)
 
     def __len__(self): return len(self.rows)
     def set_epoch(self, epoch:int, # Epoch whose crops `__getitem__` draws (each epoch has its own random stream)
@@ -220,32 +247,40 @@ class PatchCrops(torch.utils.data.Dataset):
         "Draw the crops of another epoch: call it at the start of every epoch."
         self.epoch = epoch
 
-    def _crops(self, img, rng, windows=None, flips=None):
-        c,k = self.cfg.crop,self.cfg.crops_per_load
-        h,w = img.shape[:2]
-        if windows is None: windows = [(int(rng.integers(h - c + 1)), int(rng.integers(w - c + 1))) for _ in range(k)]
-        if flips is None: flips = rng.random((k, 2)) < 0.5
-        out = []
-        for (y,x),(fv,fh) in zip(windows, flips):
-            crop = img[y:y + c, x:x + c]
-            if fv: crop = crop[::-1]
-            if fh: crop = crop[:, ::-1]
-            out.append(to_tensor(crop))
-        return torch.stack(out),windows,flips
+# %% ../nbs/08_cyclegan.ipynb #e6451ca0
+@patch_to(PatchCrops)
+def _crops(self, img, rng, windows=None, flips=None):
+    "`crops_per_load` crops of `img` (random windows and flips from `rng`, or those given), as a tensor."
+    c,k = self.cfg.crop,self.cfg.crops_per_load
+    h,w = img.shape[:2]
+    if windows is None: windows = [(int(rng.integers(h - c + 1)), int(rng.integers(w - c + 1))) for _ in range(k)]
+    if flips is None: flips = rng.random((k, 2)) < 0.5
+    out = []
+    for (y,x),(fv,fh) in zip(windows, flips):
+        crop = img[y:y + c, x:x + c]
+        if fv: crop = crop[::-1]
+        if fh: crop = crop[:, ::-1]
+        out.append(to_tensor(crop))
+    return torch.stack(out),windows,flips
 
-    def __getitem__(self, i):
-        "`crops_per_load` crops: (he, ihc), each k x 3 x crop x crop in [-1, 1]."
-        rng = np.random.default_rng([self.cfg.seed, self.epoch, i])
-        j = i if self.cfg.paired else int(rng.integers(len(self.rows)))
-        he = resize_width(read_patch(self.dataset, self.rows.iloc[i], 'he'), self.cfg.load_size)    # its file, or the slide
-        ihc = resize_width(read_patch(self.dataset, self.rows.iloc[j], 'ihc'), self.cfg.load_size)
-        if self.cfg.paired and ihc.shape != he.shape:
-            raise InputError(patch_source(self.dataset, self.rows.iloc[i], 'ihc'), f'paired mode needs H&E and IHC patches of one size, got {he.shape[:2]} and {ihc.shape[:2]}')
-        he,windows,flips = self._crops(he, rng)
-        ihc,_,_ = self._crops(ihc, rng, windows, flips) if self.cfg.paired else self._crops(ihc, rng)
-        return he,ihc
+# %% ../nbs/08_cyclegan.ipynb #cf260316
+@patch_to(PatchCrops)
+def __getitem__(self, i):
+    "`crops_per_load` crops: (he, ihc), each k x 3 x crop x crop in [-1, 1]."
+    rng = np.random.default_rng([self.cfg.seed, self.epoch, i])
+    j = i if self.cfg.paired else int(rng.integers(len(self.rows)))
+    # its file, or the slide
+    he = resize_width(read_patch(self.dataset, self.rows.iloc[i], 'he'), self.cfg.load_size)
+    ihc = resize_width(read_patch(self.dataset, self.rows.iloc[j], 'ihc'), self.cfg.load_size)
+    if self.cfg.paired and ihc.shape != he.shape:
+        raise InputError(patch_source(self.dataset, self.rows.iloc[i], 'ihc'),
+                         f'paired mode needs H&E and IHC patches of one size, got {he.shape[:2]} and '
+                         f'{ihc.shape[:2]}')
+    he,windows,flips = self._crops(he, rng)
+    ihc,_,_ = self._crops(ihc, rng, windows, flips) if self.cfg.paired else self._crops(ihc, rng)
+    return he,ihc
 
-# %% ../nbs/08_cyclegan.ipynb #0d449144
+# %% ../nbs/08_cyclegan.ipynb #2ebdbf51
 class CycleGAN(nn.Module):
     "CycleGAN H&E <-> IHC: generators, PatchGAN discriminators, optimisers, schedules, pools, mixed precision."
     def __init__(self, config:CycleGANConfig=None, # Model and training settings (default: the paper's)
@@ -275,60 +310,78 @@ class CycleGAN(nn.Module):
     def _autocast(self): return torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp)
     def _prep(self, x): return x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
 
-    def train_step(self, he:torch.Tensor, # H&E crops, Bx3xHxW in [-1, 1]
-                   ihc:torch.Tensor, # IHC crops, same shape (the same windows in paired mode)
-                  ) -> dict:
-        "One optimisation step of both generators then both discriminators; returns the losses as floats."
-        c,he,ihc = self.cfg,self._prep(he),self._prep(ihc)
-        lam,lam_id = c.lambda_cycle,c.lambda_cycle*c.lambda_identity
-        for D in [self.D_ihc, self.D_he]: D.requires_grad_(False)
-        with self._autocast():
-            fake_ihc,fake_he = self.G_he2ihc(he),self.G_ihc2he(ihc)
-            rec_he,rec_ihc = self.G_ihc2he(fake_ihc),self.G_he2ihc(fake_he)
-            losses = dict(G_gan=lsgan_loss(self.D_ihc(fake_ihc), True) + lsgan_loss(self.D_he(fake_he), True),
-                          cycle=F.l1_loss(rec_he.float(), he.float()) + F.l1_loss(rec_ihc.float(), ihc.float()))
-            loss_G = losses['G_gan'] + lam*losses['cycle']
-            if lam_id > 0:
-                losses['identity'] = F.l1_loss(self.G_he2ihc(ihc).float(), ihc.float()) + F.l1_loss(self.G_ihc2he(he).float(), he.float())
-                loss_G = loss_G + lam_id*losses['identity']
-            if c.paired:
-                losses['paired'] = F.l1_loss(fake_ihc.float(), ihc.float())
-                loss_G = loss_G + c.lambda_paired*losses['paired']
-        self.opt_G.zero_grad(set_to_none=True)
-        self.scaler.scale(loss_G).backward()
-        self.scaler.step(self.opt_G)
-        for D in [self.D_ihc, self.D_he]: D.requires_grad_(True)
-        with self._autocast():
-            old_ihc,old_he = self.pool_ihc.query(fake_ihc.detach()),self.pool_he.query(fake_he.detach())
-            losses['D_ihc'] = 0.5*(lsgan_loss(self.D_ihc(ihc), True) + lsgan_loss(self.D_ihc(old_ihc), False))
-            losses['D_he'] = 0.5*(lsgan_loss(self.D_he(he), True) + lsgan_loss(self.D_he(old_he), False))
-        self.opt_D.zero_grad(set_to_none=True)
-        self.scaler.scale(losses['D_ihc'] + losses['D_he']).backward()
-        self.scaler.step(self.opt_D)
-        self.scaler.update()
-        return {k: float(v.detach()) for k,v in losses.items()}
+# %% ../nbs/08_cyclegan.ipynb #f7cf284c
+@patch_to(CycleGAN)
+def _generator_loss(self, he, ihc) -> tuple:
+    """`(loss_G, losses, fake_ihc, fake_he)`: adversarial, cycle, identity and (paired mode) paired L1 losses of
+    both generators."""
+    c = self.cfg
+    lam,lam_id = c.lambda_cycle,c.lambda_cycle*c.lambda_identity
+    fake_ihc,fake_he = self.G_he2ihc(he),self.G_ihc2he(ihc)
+    rec_he,rec_ihc = self.G_ihc2he(fake_ihc),self.G_he2ihc(fake_he)
+    losses = dict(G_gan=lsgan_loss(self.D_ihc(fake_ihc), True) + lsgan_loss(self.D_he(fake_he), True),
+                  cycle=F.l1_loss(rec_he.float(), he.float()) + F.l1_loss(rec_ihc.float(), ihc.float()))
+    loss_G = losses['G_gan'] + lam*losses['cycle']
+    if lam_id > 0:
+        losses['identity'] = F.l1_loss(self.G_he2ihc(ihc).float(), ihc.float()) + F.l1_loss(self.G_ihc2he(he).float(),
+                he.float())
+        loss_G = loss_G + lam_id*losses['identity']
+    if c.paired:
+        losses['paired'] = F.l1_loss(fake_ihc.float(), ihc.float())
+        loss_G = loss_G + c.lambda_paired*losses['paired']
+    return loss_G,losses,fake_ihc,fake_he
 
-    def end_epoch(self):
-        "Advance the learning-rate schedules by one epoch."
-        for s in self.schedules: s.step()
+# %% ../nbs/08_cyclegan.ipynb #c5cbe1c4
+@patch_to(CycleGAN)
+def train_step(self, he:torch.Tensor, # H&E crops, Bx3xHxW in [-1, 1]
+               ihc:torch.Tensor, # IHC crops, same shape (the same windows in paired mode)
+              ) -> dict:
+    "One optimisation step of both generators then both discriminators; returns the losses as floats."
+    he,ihc = self._prep(he),self._prep(ihc)
+    for D in [self.D_ihc, self.D_he]: D.requires_grad_(False)
+    with self._autocast(): loss_G,losses,fake_ihc,fake_he = self._generator_loss(he, ihc)
+    self.opt_G.zero_grad(set_to_none=True)
+    self.scaler.scale(loss_G).backward()
+    self.scaler.step(self.opt_G)
+    for D in [self.D_ihc, self.D_he]: D.requires_grad_(True)
+    with self._autocast():
+        old_ihc,old_he = self.pool_ihc.query(fake_ihc.detach()),self.pool_he.query(fake_he.detach())
+        losses['D_ihc'] = 0.5*(lsgan_loss(self.D_ihc(ihc), True) + lsgan_loss(self.D_ihc(old_ihc), False))
+        losses['D_he'] = 0.5*(lsgan_loss(self.D_he(he), True) + lsgan_loss(self.D_he(old_he), False))
+    self.opt_D.zero_grad(set_to_none=True)
+    self.scaler.scale(losses['D_ihc'] + losses['D_he']).backward()
+    self.scaler.step(self.opt_D)
+    self.scaler.update()
+    return {k: float(v.detach()) for k,v in losses.items()}
 
-    @property
-    def lr(self)->float: return self.opt_G.param_groups[0]['lr']
+# %% ../nbs/08_cyclegan.ipynb #d8d9fa49
+@patch_to(CycleGAN)
+def end_epoch(self):
+    "Advance the learning-rate schedules by one epoch."
+    for s in self.schedules: s.step()
 
-    @torch.no_grad()
-    def translate(self, he:torch.Tensor, # H&E batch, Bx3xHxW in [-1, 1]
-                 ) -> torch.Tensor:
-        "Synthetic IHC of an H&E batch (float32, on the CPU)."
-        self.G_he2ihc.eval()
-        with self._autocast(): out = self.G_he2ihc(self._prep(he)).float().cpu()
-        self.G_he2ihc.train()
-        return out
+# %% ../nbs/08_cyclegan.ipynb #efba5a92
+@patch_to(CycleGAN, as_prop=True)
+def lr(self)->float: return self.opt_G.param_groups[0]['lr']
+
+# %% ../nbs/08_cyclegan.ipynb #48f293a6
+@patch_to(CycleGAN)
+@torch.no_grad()
+def translate(self, he:torch.Tensor, # H&E batch, Bx3xHxW in [-1, 1]
+             ) -> torch.Tensor:
+    "Synthetic IHC of an H&E batch (float32, on the CPU)."
+    self.G_he2ihc.eval()
+    with self._autocast(): out = self.G_he2ihc(self._prep(he)).float().cpu()
+    self.G_he2ihc.train()
+    return out
 
 # %% ../nbs/08_cyclegan.ipynb #dada1483
 def _patch_list_sha(rows:pd.DataFrame) -> str:
-    "SHA-256 of the training patch list (patch files, or patch ids and IHC coordinates where read from the slides), independent of row order and of other manifest columns."
+    """SHA-256 of the training patch list (patch files, or patch ids and IHC coordinates where read from the
+    slides), independent of row order and of other manifest columns."""
     free = (rows.he_patch == '') | (rows.ihc_patch == '')
-    names = (rows.he_patch + '|' + rows.ihc_patch).where(~free, rows.patch_id + '@' + rows.ihc_x.astype(str) + ',' + rows.ihc_y.astype(str))
+    names = (rows.he_patch + '|' + rows.ihc_patch).where(~free,
+            rows.patch_id + '@' + rows.ihc_x.astype(str) + ',' + rows.ihc_y.astype(str))
     text = '\n'.join(sorted(names))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -342,7 +395,8 @@ def save_checkpoint(model:CycleGAN, # The model to save
     state = dict(config=asdict(model.cfg), epoch=epoch, provenance=provenance,
                  nets={k: getattr(model, k).state_dict() for k in ['G_he2ihc', 'G_ihc2he', 'D_ihc', 'D_he']},
                  opt_G=model.opt_G.state_dict(), opt_D=model.opt_D.state_dict(), scaler=model.scaler.state_dict(),
-                 schedules=[s.state_dict() for s in model.schedules], torch_rng=torch.get_rng_state(), pool_rng=model.pool_rng.get_state())
+                 schedules=[s.state_dict() for s in model.schedules], torch_rng=torch.get_rng_state(),
+                 pool_rng=model.pool_rng.get_state())
     with atomic_path(path) as tmp: torch.save(state, tmp)
     return Path(path)
 
@@ -354,12 +408,34 @@ def check_compatible(state:dict, # A loaded checkpoint
                     ):
     "Raise `InputError` when a checkpoint was made with another configuration or other training patches."
     saved = state.get('config', {})
-    diff = [f'{k}: {saved.get(k)!r} in the checkpoint, {v!r} asked' for k,v in asdict(config).items() if saved.get(k) != v]
-    if diff: raise InputError(source, 'checkpoint was trained with another configuration (' + '; '.join(diff) + ')', 'Use the same settings, or another out_dir to start a new model')
+    diff = [f'{k}: {saved.get(k)!r} in the checkpoint, {v!r} asked' for k,
+            v in asdict(config).items() if saved.get(k) != v]
+    if diff: raise InputError(source, 'checkpoint was trained with another configuration (' + '; '.join(diff) + ')',
+                              'Use the same settings, or another out_dir to start a new model')
     if patches_sha256 and state['provenance'].get('patches_sha256') != patches_sha256:
-        raise InputError(source, 'checkpoint was trained on other patches than the manifest now lists', 'Use another out_dir to train a new model on this manifest')
+        raise InputError(source, 'checkpoint was trained on other patches than the manifest now lists',
+                         'Use another out_dir to train a new model on this manifest')
 
-# %% ../nbs/08_cyclegan.ipynb #528532e1
+# %% ../nbs/08_cyclegan.ipynb #dabee924
+def _read_checkpoint(path:Path) -> dict:
+    "The saved state of a checkpoint; `InputError` naming the file when it is missing or unreadable."
+    if not path.exists(): raise InputError(path, 'checkpoint not found',
+                                           'Train a model first: `ki67 train DATASET --method cyclegan`')
+    try: return torch.load(path, map_location='cpu', weights_only=False)
+    except Exception as e:
+        raise InputError(path, f'cannot be read as a checkpoint ({type(e).__name__})',
+                         'Delete it and rerun training') from None
+
+# %% ../nbs/08_cyclegan.ipynb #d3330f80
+def _restore(model:CycleGAN, state:dict) -> CycleGAN:
+    "Load a checkpoint's networks, optimisers, schedules, gradient scaler and pool generator into `model`."
+    for k,sd in state['nets'].items(): getattr(model, k).load_state_dict(sd)
+    model.opt_G.load_state_dict(state['opt_G']); model.opt_D.load_state_dict(state['opt_D'])
+    for s,sd in zip(model.schedules, state['schedules']): s.load_state_dict(sd)
+    model.scaler.load_state_dict(state['scaler']); model.pool_rng.set_state(state['pool_rng'])
+    return model
+
+# %% ../nbs/08_cyclegan.ipynb #51a6513b
 def load_checkpoint(path, # `checkpoint.pt` written by `train_cyclegan`
                     device=None, # torch device
                     config:CycleGANConfig|None=None, # Expected configuration; None takes the checkpoint's
@@ -368,19 +444,43 @@ def load_checkpoint(path, # `checkpoint.pt` written by `train_cyclegan`
                    ) -> tuple:
     "Rebuild a `CycleGAN` from a checkpoint; returns `(model, state)`."
     path = Path(path)
-    if not path.exists(): raise InputError(path, 'checkpoint not found', 'Train a model first: `ki67 train DATASET --method cyclegan`')
-    try: state = torch.load(path, map_location='cpu', weights_only=False)
-    except Exception as e: raise InputError(path, f'cannot be read as a checkpoint ({type(e).__name__})', 'Delete it and rerun training') from None
+    state = _read_checkpoint(path)
     if config is None: config = CycleGANConfig(**state['config'])
     check_compatible(state, config, path, patches_sha256)
     model = CycleGAN(config, device=device, **kwargs)
-    for k,sd in state['nets'].items(): getattr(model, k).load_state_dict(sd)
-    model.opt_G.load_state_dict(state['opt_G']); model.opt_D.load_state_dict(state['opt_D'])
-    for s,sd in zip(model.schedules, state['schedules']): s.load_state_dict(sd)
-    model.scaler.load_state_dict(state['scaler']); model.pool_rng.set_state(state['pool_rng'])
-    return model,state
+    return _restore(model, state),state
 
-# %% ../nbs/08_cyclegan.ipynb #590f8821
+# %% ../nbs/08_cyclegan.ipynb #6b80c21c
+def _start(out:Path, config, provenance:dict, device, amp:bool) -> tuple:
+    "`(model, first epoch, history)`: resumed from `out`'s checkpoint (torch RNG restored), or a new model."
+    ckpt = out/'checkpoint.pt'
+    history = read_table(out/'history.csv').to_dict('records') if (out/'history.csv').exists() else []
+    if not ckpt.exists(): return CycleGAN(config, device=device, amp=amp),0,history
+    model,state = load_checkpoint(ckpt, device, config, provenance['patches_sha256'], amp=amp)
+    torch.set_rng_state(state['torch_rng'])
+    get_logger(__name__).info(f"resuming {out} after epoch {state['epoch']}/{config.epochs}")
+    return model,state['epoch'],[h for h in history if h['epoch'] < state['epoch']]
+
+# %% ../nbs/08_cyclegan.ipynb #40af3812
+def _train_epoch(model:CycleGAN, crops:PatchCrops, config, epoch:int, workers:int, history:list):
+    "One epoch over the crops in a seeded order; each step's losses appended to `history`."
+    crops.set_epoch(epoch)
+    order = np.random.default_rng([config.seed, epoch]).permutation(len(crops)).tolist()
+    loader = DataLoader(crops, batch_size=None, sampler=order, num_workers=workers,
+                        pin_memory=model.device.type == 'cuda')
+    lr = model.lr
+    bar = progress(total=len(crops)*config.crops_per_load//config.batch_size,
+                   desc=f'cyclegan epoch {epoch + 1}/{config.epochs}')
+    for he,ihc in loader:
+        for h,i in zip(he.split(config.batch_size), ihc.split(config.batch_size)):
+            if len(h) < config.batch_size: continue
+            losses = model.train_step(h, i)
+            history.append(dict(epoch=epoch, step=len(history), lr=lr) | losses)
+            bar.update(); bar.set_postfix(cycle=f"{losses['cycle']:.3f}", G=f"{losses['G_gan']:.3f}")
+    bar.close()
+    model.end_epoch()
+
+# %% ../nbs/08_cyclegan.ipynb #89f41fe6
 def train_cyclegan(dataset, # Dataset directory (or `Dataset`) with the tile stage's manifest and patches
                    out_dir=None, # Model directory (default `Dataset.model_dir('cyclegan')`)
                    config:CycleGANConfig|None=None, # Model and training settings (default: the paper's)
@@ -399,35 +499,17 @@ def train_cyclegan(dataset, # Dataset directory (or `Dataset`) with the tile sta
     crops = PatchCrops(dataset, config)
     provenance = dict(manifest=str(dataset.manifest_path), manifest_sha256=file_sha256(dataset.manifest_path),
                       patches_sha256=_patch_list_sha(crops.rows), n_patches=len(crops.rows))
-    ckpt,start = out/'checkpoint.pt',0
-    history = read_table(out/'history.csv').to_dict('records') if (out/'history.csv').exists() else []
-    if ckpt.exists():
-        model,state = load_checkpoint(ckpt, device, config, provenance['patches_sha256'], amp=amp)
-        torch.set_rng_state(state['torch_rng'])
-        start = state['epoch']
-        history = [h for h in history if h['epoch'] < start]
-        log.info(f'resuming {out} after epoch {start}/{config.epochs}')
-    else: model = CycleGAN(config, device=device, amp=amp)
+    model,start,history = _start(out, config, provenance, device, amp)
     stop = config.epochs if max_epochs is None else min(config.epochs, start + max_epochs)
     for epoch in range(start, stop):
-        crops.set_epoch(epoch)
-        order = np.random.default_rng([config.seed, epoch]).permutation(len(crops)).tolist()
-        loader = DataLoader(crops, batch_size=None, sampler=order, num_workers=workers, pin_memory=model.device.type == 'cuda')
-        t0,lr = time.time(),model.lr
-        bar = progress(total=len(crops)*config.crops_per_load//config.batch_size, desc=f'cyclegan epoch {epoch + 1}/{config.epochs}')
-        for he,ihc in loader:
-            for h,i in zip(he.split(config.batch_size), ihc.split(config.batch_size)):
-                if len(h) < config.batch_size: continue
-                losses = model.train_step(h, i)
-                history.append(dict(epoch=epoch, step=len(history), lr=lr) | losses)
-                bar.update(); bar.set_postfix(cycle=f"{losses['cycle']:.3f}", G=f"{losses['G_gan']:.3f}")
-        bar.close()
-        model.end_epoch()
-        save_checkpoint(model, ckpt, epoch + 1, provenance)
+        t0 = time.time()
+        _train_epoch(model, crops, config, epoch, workers, history)
+        save_checkpoint(model, out/'checkpoint.pt', epoch + 1, provenance)
         write_table(pd.DataFrame(history), out/'history.csv')
         meta = dict(method='cyclegan', config=asdict(config), epochs_done=epoch + 1, **provenance)
         with atomic_path(out/'config.json') as tmp: tmp.write_text(json.dumps(meta, indent=1))
-        log.info(f'epoch {epoch + 1}/{config.epochs}: {time.time() - t0:.0f} s, cycle loss {np.mean([h["cycle"] for h in history if h["epoch"] == epoch]):.3f}')
+        log.info(f'epoch {epoch + 1}/{config.epochs}: {time.time() - t0:.0f} s, cycle loss '
+                 f'{np.mean([h["cycle"] for h in history if h["epoch"] == epoch]):.3f}')
     return out
 
 # %% ../nbs/08_cyclegan.ipynb #3b98dda5
@@ -449,7 +531,14 @@ def tile_starts(length:int, # Image length along one axis, px (a multiple of `al
     n = math.ceil((length - tile)/step) + 1
     return sorted({(i*(length - tile)//(n - 1))//align*align for i in range(n - 1)} | {length - tile})
 
-# %% ../nbs/08_cyclegan.ipynb #dcd30f41
+# %% ../nbs/08_cyclegan.ipynb #21ba7969
+def _pad_to_tiles(img:np.ndarray, tile:int) -> np.ndarray:
+    "`img` mirrored out to whole strides of 4 px and at least one `tile` on each side."
+    h,w = img.shape[:2]
+    H,W = max(-(-h//4)*4, tile),max(-(-w//4)*4, tile)
+    return np.pad(img, ((0, H - h), (0, W - w), (0, 0)), mode='symmetric') if (H, W) != (h, w) else img
+
+# %% ../nbs/08_cyclegan.ipynb #b79b62ab
 def translate_image(generator:Callable, # Maps a Bx3xTxT batch in [-1, 1] to the same shape (e.g. `CycleGAN.translate`)
                     image:np.ndarray, # RGB uint8 H&E image, any size
                     tile:int=256, # Tile size (use the training crop size)
@@ -462,8 +551,8 @@ def translate_image(generator:Callable, # Maps a Bx3xTxT batch in [-1, 1] to the
     if tile % 4: raise InputError('tile', f'must be a multiple of 4, got {tile}')
     if not 0 <= overlap < tile: raise InputError('overlap', f'must be in [0, tile), got {overlap}')
     h,w = img.shape[:2]
-    H,W = max(-(-h//4)*4, tile),max(-(-w//4)*4, tile)     # padded to whole strides and at least one tile
-    if (H, W) != (h, w): img = np.pad(img, ((0, H - h), (0, W - w), (0, 0)), mode='symmetric')
+    img = _pad_to_tiles(img, tile)
+    H,W = img.shape[:2]
     acc,wsum = np.zeros((3, H, W), np.float32),np.zeros((H, W), np.float32)
     weight = hann_window(tile) if window == 'hann' else np.ones((tile, tile), np.float32)
     boxes = [(y, x) for y in tile_starts(H, tile, overlap) for x in tile_starts(W, tile, overlap)]
@@ -480,9 +569,12 @@ def translate_image(generator:Callable, # Maps a Bx3xTxT batch in [-1, 1] to the
 def default_labeller(method:str='nuclear', # A `ki67_nb.label` method: 'nuclear', 'seed' or 'threshold'
                      model=None, # StarDist model, name or folder (`ki67_nb.label.load_nuclei_model`); default its own
                     ) -> Callable:
-    "The label stage's labeller (`ki67_nb.label.label_patch`, nuclear by default) as image -> label row, imported when first needed."
+    """The label stage's labeller (`ki67_nb.label.label_patch`, nuclear by default) as image -> label row, imported
+    when first needed."""
     try: from ki67_nb.label import label_patch, load_nuclei_model
-    except ImportError as e: raise InputError('labeller', f'ki67_nb.label is not available ({e})', 'Pass labeller=... (a callable image -> dict with ratio_area, ratio_count)') from None
+    except ImportError as e: raise InputError('labeller', f'ki67_nb.label is not available ({e})',
+                                              'Pass labeller=... (a callable image -> dict with ratio_area, '
+                                              'ratio_count)') from None
     if method != 'threshold': model = load_nuclei_model(model)
     return lambda img: label_patch(img, method, model)
 
@@ -508,9 +600,28 @@ def translate_patch(model:CycleGAN, # Trained model
     out = translate_image(model.translate, img, c.crop, c.crop//4 if overlap is None else overlap, batch)
     return out if out.shape[:2] == (h, w) else np.asarray(Image.fromarray(out).resize((w, h), Image.BICUBIC))
 
-# %% ../nbs/08_cyclegan.ipynb #f46e6355
+# %% ../nbs/08_cyclegan.ipynb #2ea808c2
 RATIOS = ['ratio_area', 'ratio_count']
 
+# %% ../nbs/08_cyclegan.ipynb #26928c9a
+def _translate_row(ds:Dataset, r, model, labeller:Callable, ref, ref_name:str, batch:int) -> dict:
+    """One patch's record: its synthetic IHC (written once, reused on a rerun), that image's ratios, and the
+    reference ratios."""
+    syn_path = ds.predictions_dir/'cyclegan'/r.slide_id/f'{r.patch_id}_synIHC.png'
+    if syn_path.exists(): syn = read_rgb(syn_path)
+    else:
+        syn = translate_patch(model, read_patch(ds, r, 'he'), batch=batch)
+        write_image(syn, syn_path)
+    got = labeller(syn)
+    rec = dict(slide_id=r.slide_id, patch_id=r.patch_id, x=r.x, y=r.y, syn_ihc=str(syn_path.relative_to(ds.root)))
+    rec |= {f'syn_{k}': float(got.get(k, np.nan)) for k in RATIOS} | dict(syn_label_reason=str(got.get('label_reason',
+            '')))
+    if ref is not None and ref.labelled.get(r.patch_id, False):
+        return rec | {f'ihc_{k}': float(ref.at[r.patch_id, k]) for k in RATIOS} | dict(reference=ref_name)
+    real = labeller(read_patch(ds, r, 'ihc'))
+    return rec | {f'ihc_{k}': float(real.get(k, np.nan)) for k in RATIOS} | dict(reference='labeller on real IHC')
+
+# %% ../nbs/08_cyclegan.ipynb #5f4e2ee8
 def translate_dataset(dataset, # Dataset directory (or `Dataset`) with the manifest and patches
                       model_dir=None, # Trained model (default `Dataset.model_dir('cyclegan')`)
                       labeller:Callable|None=None, # image -> dict(ratio_area, ratio_count, ...); default `ki67_nb.label`'s nuclear
@@ -523,36 +634,23 @@ def translate_dataset(dataset, # Dataset directory (or `Dataset`) with the manif
     "Translate every kept H&E patch to synthetic IHC, label it, and write the per-patch table and predictions CSV."
     if target not in RATIOS: raise InputError('target', f'must be one of {RATIOS}, got {target!r}')
     ds = Dataset(dataset)
-    model_dir = Path(model_dir or ds.model_dir('cyclegan'))
-    labeller = labeller or default_labeller()
-    rows = kept_pairs(ds)
+    model_dir,labeller,rows = Path(model_dir or ds.model_dir('cyclegan')),labeller or default_labeller(),kept_pairs(ds)
     if limit is not None: rows = rows.iloc[:limit]
     model = load_generator(model_dir, device)
     table_path = ds.predictions_dir/'cyclegan_patches.parquet'
     done = read_table(table_path) if table_path.exists() else pd.DataFrame(columns=['patch_id'])
     done = done[done.patch_id.isin(rows.patch_id)]
     records,finished = done.to_dict('records'),set(done.patch_id)
-    ref = patch_labels(ds, labels).set_index('patch_id') if ds.labels_path(labels).exists() else None   # the label stage ran: its labels (NaN included) are the reference
+    # the label stage ran: its labels (NaN included) are the reference
+    ref = patch_labels(ds, labels).set_index('patch_id') if ds.labels_path(labels).exists() else None
     ref_name = str(ds.labels_path(labels).relative_to(ds.root))
     for r in progress(rows.itertuples(), total=len(rows), desc='cyclegan translate'):
         if r.patch_id in finished: continue
-        syn_path = ds.predictions_dir/'cyclegan'/r.slide_id/f'{r.patch_id}_synIHC.png'
-        if syn_path.exists(): syn = read_rgb(syn_path)
-        else:
-            syn = translate_patch(model, read_patch(ds, r, 'he'), batch=batch)
-            write_image(syn, syn_path)
-        got = labeller(syn)
-        rec = dict(slide_id=r.slide_id, patch_id=r.patch_id, x=r.x, y=r.y, syn_ihc=str(syn_path.relative_to(ds.root)))
-        rec |= {f'syn_{k}': float(got.get(k, np.nan)) for k in RATIOS} | dict(syn_label_reason=str(got.get('label_reason', '')))
-        if ref is not None and ref.labelled.get(r.patch_id, False):
-            rec |= {f'ihc_{k}': float(ref.at[r.patch_id, k]) for k in RATIOS} | dict(reference=ref_name)
-        else:
-            real = labeller(read_patch(ds, r, 'ihc'))
-            rec |= {f'ihc_{k}': float(real.get(k, np.nan)) for k in RATIOS} | dict(reference='labeller on real IHC')
-        records.append(rec)
+        records.append(_translate_row(ds, r, model, labeller, ref, ref_name, batch))
         write_table(pd.DataFrame(records), table_path)
     table = pd.DataFrame(records)
-    preds = table[['slide_id', 'x', 'y']].assign(pred=table[f'syn_{target}'], uncertainty=np.nan, patch_id=table.patch_id)
+    preds = table[['slide_id', 'x', 'y']].assign(pred=table[f'syn_{target}'], uncertainty=np.nan,
+                                                 patch_id=table.patch_id)
     write_table(preds, ds.prediction_path('cyclegan'))
     return table
 
@@ -575,11 +673,14 @@ def train_method(dataset, # Dataset directory (or `Dataset`) after `ki67 tile` (
                  force:bool=False, # Not used: a rerun resumes training
                  calibration:str='linear', # Map of the synthetic-IHC ratio to the label scale, cross-fitted by slide (`calibrate.CALIBRATIONS`)
                 ) -> str:
-    "Train the CycleGAN of `ki67 train --method cyclegan`, translate and label every kept H&E patch, calibrate its ratio, and say where."
+    """Train the CycleGAN of `ki67 train --method cyclegan`, translate and label every kept H&E patch, calibrate its
+    ratio, and say where."""
     if method != 'cyclegan': raise InputError('method', f"cyclegan trains 'cyclegan', not {method!r}")
-    model_dir = train_cyclegan(dataset, config=CycleGANConfig.tiny(crops_per_load=1) if tiny else CycleGANConfig(), epochs=epochs)
+    model_dir = train_cyclegan(dataset, config=CycleGANConfig.tiny(crops_per_load=1) if tiny else CycleGANConfig(),
+                               epochs=epochs)
     table = translate_dataset(dataset, model_dir, target=target, labels=labels)
-    cal = 'calibrated' if 'pred_raw' in calibrate_predictions(dataset, 'cyclegan', model_dir, labels, calibration) else 'not calibrated'
+    cal = 'calibrated' if 'pred_raw' in calibrate_predictions(dataset, 'cyclegan', model_dir, labels,
+                                                              calibration) else 'not calibrated'
     return f'CycleGAN: model {model_dir}; {len(table)} patches translated and labelled, {cal}'
 
 # %% ../nbs/08_cyclegan.ipynb #f5460a52
@@ -593,9 +694,11 @@ def method_results(dataset, # Dataset directory (or `Dataset`)
     ds = Dataset(dataset)
     if not ds.prediction_path('cyclegan').exists(): return []
     preds = read_table(ds.prediction_path('cyclegan'))
-    entry = lambda name, seed, p: dict(name=name, level='patch', seed_name=seed, history=None, table=with_reference(ds, p, labels))
+    entry = lambda name, seed, p: dict(name=name, level='patch', seed_name=seed, history=None,
+                                       table=with_reference(ds, p, labels))
     if 'pred_raw' not in preds: return [entry('CycleGAN', SEED_NAME, preds)]
-    return [entry('CycleGAN, calibrated', None, preds), entry('CycleGAN, seed recipe', SEED_NAME, preds.assign(pred=preds.pred_raw))]
+    return [entry('CycleGAN, calibrated', None, preds), entry('CycleGAN, seed recipe', SEED_NAME,
+                                                              preds.assign(pred=preds.pred_raw))]
 
 # %% ../nbs/08_cyclegan.ipynb #c5d09e0b
 def plot_translations(dataset, # Dataset directory
@@ -606,12 +709,15 @@ def plot_translations(dataset, # Dataset directory
     "Figure: rows of H&E / real IHC / synthetic IHC with their ratios."
     import matplotlib.pyplot as plt
     dataset = Dataset(dataset)
-    rows = table.sort_values(f'ihc_{target}').iloc[np.linspace(0, len(table) - 1, min(n, len(table))).round().astype(int)]
+    rows = table.sort_values(f'ihc_{target}').iloc[np.linspace(0, len(table) - 1, min(n,
+            len(table))).round().astype(int)]
     man = kept_pairs(dataset).set_index('patch_id')
     fig,axs = plt.subplots(len(rows), 3, figsize=(10, 3.4*len(rows)), squeeze=False)
     for ax,r in zip(axs, rows.itertuples()):
-        ims = [read_patch(dataset, man.loc[r.patch_id], 'he'), read_patch(dataset, man.loc[r.patch_id], 'ihc'), read_rgb(dataset/r.syn_ihc)]
-        titles = [f'H&E {r.patch_id}', f'real IHC: {target} {getattr(r, "ihc_" + target):.2f}', f'synthetic IHC: {getattr(r, "syn_" + target):.2f}']
+        ims = [read_patch(dataset, man.loc[r.patch_id], 'he'), read_patch(dataset, man.loc[r.patch_id], 'ihc'),
+               read_rgb(dataset/r.syn_ihc)]
+        titles = [f'H&E {r.patch_id}', f'real IHC: {target} {getattr(r, "ihc_" + target):.2f}',
+                  f'synthetic IHC: {getattr(r, "syn_" + target):.2f}']
         for a,im,t in zip(ax, ims, titles): a.imshow(im); a.set_title(t, fontsize=9); a.axis('off')
     fig.tight_layout()
     return fig

@@ -21,8 +21,9 @@ from torch import nn
 import torch.nn.functional as F
 
 from .core import *
-from .regress import (he_patch_of, TILE_SIZE, SPLITS, SEED_SAMPLE_BINS, SEED_QUOTAS, SEED_EVAL_TILES, split_tiles, evaluate_predictions,
-                             plot_training, TileRegressor, tile_result, trained_models, package_versions, host_reachable, model_tile)
+from .tileset import *
+from fastcore.basics import patch_to, store_attr
+from fastcore.meta import delegates
 
 _log = get_logger(__name__)
 
@@ -59,6 +60,7 @@ class Encoder:
         "The model card."
         return f'https://huggingface.co/{self.repo}' if self.repo else None
 
+# %% ../nbs/09b_features.ipynb #4aad512e
 ENCODERS = {}   # name -> Encoder
 
 def register_encoder(enc:Encoder, # The encoder to add (replaces one of the same name)
@@ -72,27 +74,39 @@ _SWIGLU = dict(mlp_layer='timm.layers.SwiGLUPacked', act_layer='torch.nn.SiLU')
 _HOPTIMUS = dict(mean=(0.707223, 0.578729, 0.703617), std=(0.211883, 0.230117, 0.177517))
 TINY_ENCODER = 'tiny-vit'   # the random-weights ViT of the tests and the CPU demo
 for _e in [
-    Encoder('uni', 'hf-hub:MahmoodLab/uni', 'vit_large_patch16_224', dict(img_size=224, patch_size=16, init_values=1e-5, num_classes=0, dynamic_img_size=True),
-            dim=1024, params_m=303, licence='CC-BY-NC-ND-4.0', gated=True, note='institutional e-mail; manual approval'),
+    Encoder('uni', 'hf-hub:MahmoodLab/uni', 'vit_large_patch16_224', dict(img_size=224, patch_size=16,
+            init_values=1e-5, num_classes=0, dynamic_img_size=True),
+            dim=1024, params_m=303, licence='CC-BY-NC-ND-4.0', gated=True,
+            note='institutional e-mail; manual approval'),
     Encoder('uni2-h', 'hf-hub:MahmoodLab/UNI2-h', 'vit_giant_patch14_224',
-            dict(img_size=224, patch_size=14, depth=24, num_heads=24, init_values=1e-5, embed_dim=1536, mlp_ratio=2.66667*2, num_classes=0,
+            dict(img_size=224, patch_size=14, depth=24, num_heads=24, init_values=1e-5, embed_dim=1536,
+                 mlp_ratio=2.66667*2, num_classes=0,
                  no_embed_class=True, reg_tokens=8, dynamic_img_size=True, **_SWIGLU),
-            dim=1536, params_m=681, licence='CC-BY-NC-ND-4.0', gated=True, note='institutional e-mail; manual approval'),
+            dim=1536, params_m=681, licence='CC-BY-NC-ND-4.0', gated=True,
+            note='institutional e-mail; manual approval'),
     Encoder('virchow2', 'hf-hub:paige-ai/Virchow2', 'vit_huge_patch14_224',
-            dict(img_size=224, init_values=1e-5, num_classes=0, reg_tokens=4, mlp_ratio=5.3375, global_pool='', dynamic_img_size=True, **_SWIGLU),
-            dim=2560, pool='cls+mean', params_m=632, licence='CC-BY-NC-ND-4.0', gated=True, note='institutional e-mail; embedding = class token + mean of patch tokens'),
+            dict(img_size=224, init_values=1e-5, num_classes=0, reg_tokens=4, mlp_ratio=5.3375, global_pool='',
+                 dynamic_img_size=True, **_SWIGLU),
+            dim=2560, pool='cls+mean', params_m=632, licence='CC-BY-NC-ND-4.0', gated=True,
+            note='institutional e-mail; embedding = class token + mean of patch tokens'),
     Encoder('h-optimus-0', 'hf-hub:bioptimus/H-optimus-0', 'vit_giant_patch14_reg4_dinov2',
-            dict(img_size=224, init_values=1e-5, num_classes=0, global_pool='token', dynamic_img_size=False), **_HOPTIMUS,
+            dict(img_size=224, init_values=1e-5, num_classes=0, global_pool='token', dynamic_img_size=False),
+            **_HOPTIMUS,
             dim=1536, params_m=1135, licence='Apache-2.0', gated=False),
     Encoder('h-optimus-1', 'hf-hub:bioptimus/H-optimus-1', 'vit_giant_patch14_reg4_dinov2',
-            dict(img_size=224, init_values=1e-5, num_classes=0, global_pool='token', dynamic_img_size=False), **_HOPTIMUS,
+            dict(img_size=224, init_values=1e-5, num_classes=0, global_pool='token', dynamic_img_size=False),
+            **_HOPTIMUS,
             dim=1536, params_m=1135, licence='CC-BY-NC-ND-4.0', gated=True, note='non-commercial; access on request'),
     Encoder('prov-gigapath', 'hf-hub:prov-gigapath/prov-gigapath', 'vit_giant_patch14_dinov2',
-            dict(img_size=224, in_chans=3, patch_size=16, embed_dim=1536, depth=40, num_heads=24, init_values=1e-5, mlp_ratio=5.33334, num_classes=0),
-            dim=1536, params_m=1135, licence='Apache-2.0 with conditions', gated=True, note='research use only; agreement on the model page'),
-    Encoder('resnet18-imagenet', 'torchvision:resnet18', 'resnet18', dim=512, params_m=11.2, licence='BSD-3-Clause (torchvision)',
+            dict(img_size=224, in_chans=3, patch_size=16, embed_dim=1536, depth=40, num_heads=24, init_values=1e-5,
+                 mlp_ratio=5.33334, num_classes=0),
+            dim=1536, params_m=1135, licence='Apache-2.0 with conditions', gated=True,
+            note='research use only; agreement on the model page'),
+    Encoder('resnet18-imagenet', 'torchvision:resnet18', 'resnet18', dim=512, params_m=11.2,
+            licence='BSD-3-Clause (torchvision)',
             note='ImageNet weights from download.pytorch.org; the baseline of the fine-tuned ResNet18'),
-    Encoder(TINY_ENCODER, 'timm:vit_tiny_patch16_224', 'vit_tiny_patch16_224', dict(img_size=112, depth=2, num_classes=0), input_size=112,
+    Encoder(TINY_ENCODER, 'timm:vit_tiny_patch16_224', 'vit_tiny_patch16_224', dict(img_size=112, depth=2,
+            num_classes=0), input_size=112,
             dim=192, params_m=1.0, note='random weights (seed 0): tests and CPU demos, not a model'),
 ]: register_encoder(_e)
 
@@ -102,6 +116,7 @@ def hf_token() -> str|None:
     from huggingface_hub import get_token
     return get_token()
 
+# %% ../nbs/09b_features.ipynb #3578c13f
 @contextmanager
 def _hub_offline(offline:bool):
     "Make huggingface_hub read only its cache (no retries against an unreachable hub)."
@@ -111,6 +126,7 @@ def _hub_offline(offline:bool):
     try: yield
     finally: constants.HF_HUB_OFFLINE = old
 
+# %% ../nbs/09b_features.ipynb #7d4f6ea1
 def _load_error(enc:Encoder, e:Exception, offline:bool) -> InputError:
     "The `InputError` for weights that could not be loaded: offline, no token, no access, or another failure."
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, LocalEntryNotFoundError, OfflineModeIsEnabled
@@ -119,14 +135,18 @@ def _load_error(enc:Encoder, e:Exception, offline:bool) -> InputError:
     token = hf_token()
     if isinstance(e, GatedRepoError) or (isinstance(e, RepositoryNotFoundError) and enc.gated):
         if token is None: return InputError(where, 'a gated model, and no Hugging Face token was found',
-                                            f'Request access at {enc.url}, then set HF_TOKEN or run `hf auth login` (on Colab: the HF_TOKEN secret)')
-        return InputError(where, 'a gated model, and this Hugging Face token has no access to it', f'Request access at {enc.url} with the account of this token, and wait for approval')
-    if isinstance(e, (LocalEntryNotFoundError, OfflineModeIsEnabled, urllib.error.URLError, ConnectionError)) or offline:
+                                            f'Request access at {enc.url}, then set HF_TOKEN or run `hf auth login` '
+                                            '(on Colab: the HF_TOKEN secret)')
+        return InputError(where, 'a gated model, and this Hugging Face token has no access to it',
+                          f'Request access at {enc.url} with the account of this token, and wait for approval')
+    if isinstance(e, (LocalEntryNotFoundError, OfflineModeIsEnabled, urllib.error.URLError,
+                      ConnectionError)) or offline:
         cache,env = ('the Hugging Face cache', 'HF_HOME') if enc.repo else ('the torch cache', 'TORCH_HOME')
         access = f' with a token that has access ({enc.url})' if enc.gated else ''
         return InputError(where, f'the weights are not in {cache} ({env}) and their server cannot be reached (offline)',
                           f'Connect once to download them{access}, or set {env} to a cache that holds them')
-    return InputError(where, f'the weights could not be loaded ({type(e).__name__}: {str(e).splitlines()[0][:150] if str(e) else ""})')
+    return InputError(where,
+            f'the weights could not be loaded ({type(e).__name__}: {str(e).splitlines()[0][:150] if str(e) else ""})')
 
 # %% ../nbs/09b_features.ipynb #65319a23
 def _resolve(kwargs:dict) -> dict:
@@ -138,8 +158,10 @@ def _resolve(kwargs:dict) -> dict:
             mod,name = v.rsplit('.', 1); out[k] = getattr(importlib.import_module(mod), name)
     return out
 
+# %% ../nbs/09b_features.ipynb #39cda901
 def _build_net(enc:Encoder, pretrained:bool) -> nn.Module:
-    "The encoder's network: downloaded weights (`pretrained`, hub sources) or the architecture with seeded random weights."
+    """The encoder's network: downloaded weights (`pretrained`, hub sources) or the architecture with seeded random
+    weights."""
     import timm
     if enc.source.startswith('torchvision:'):
         from torchvision.models import resnet18, ResNet18_Weights
@@ -150,6 +172,7 @@ def _build_net(enc:Encoder, pretrained:bool) -> nn.Module:
         return timm.create_model(enc.source, pretrained=True, **_resolve(enc.kwargs))
     return timm.create_model(enc.arch, pretrained=False, **_resolve(enc.kwargs))
 
+# %% ../nbs/09b_features.ipynb #54fedf18
 def weights_sha256(net:nn.Module, # A network
                   ) -> str:
     "SHA-256 of a network's state (names, shapes, dtypes and values, in name order): which weights made an embedding."
@@ -182,7 +205,8 @@ class TileEncoder(nn.Module):
         "Embeddings (N, dim), float32, on the encoder's device."
         x = torch.as_tensor(x).to(self.device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255)
         s = self.enc.input_size
-        if x.shape[-2:] != (s, s): x = F.interpolate(x, size=(s, s), mode='bilinear', antialias=True, align_corners=False)
+        if x.shape[-2:] != (s, s): x = F.interpolate(x, size=(s, s), mode='bilinear', antialias=True,
+                                                     align_corners=False)
         x = (x - self.mean)/self.std
         with torch.autocast('cuda', dtype=torch.bfloat16) if self.device.type == 'cuda' else nullcontext():
             if self.enc.pool == 'cls+mean':
@@ -196,12 +220,15 @@ def load_encoder(name:str, # A name in `ENCODERS`
                  pretrained:bool=True, # Load the published weights (False: the architecture with seeded random weights)
                  device=None, # Torch device (default: CUDA when available)
                 ) -> TileEncoder:
-    "The encoder `name`, frozen, in eval mode; `InputError` naming the model and the fix when its weights cannot be had."
-    if name not in ENCODERS: raise InputError('encoder', f'unknown encoder {name!r}', f'Choose one of {", ".join(ENCODERS)}')
+    """The encoder `name`, frozen, in eval mode; `InputError` naming the model and the fix when its weights cannot
+    be had."""
+    if name not in ENCODERS: raise InputError('encoder', f'unknown encoder {name!r}',
+                                              f'Choose one of {", ".join(ENCODERS)}')
     enc = ENCODERS[name]
     downloads = pretrained and not enc.source.startswith('timm:')
     offline = downloads and not host_reachable('huggingface.co' if enc.repo else 'download.pytorch.org')
-    if offline and enc.source.startswith('torchvision:'):   # not cached: fail now rather than after torchvision's download attempt
+    # not cached: fail now rather than after torchvision's download attempt
+    if offline and enc.source.startswith('torchvision:'):
         from torchvision.models import ResNet18_Weights
         if not (Path(torch.hub.get_dir())/'checkpoints'/Path(ResNet18_Weights.IMAGENET1K_V1.url).name).exists(): raise _load_error(enc, ConnectionError('offline'), True)
     with torch.random.fork_rng(devices=[]):
@@ -222,7 +249,26 @@ def load_encoder(name:str, # A name in `ENCODERS`
 KEY_COLUMNS = ['slide_id', 'patch_id', 'tile_x', 'tile_y', 'tile_size']   # what identifies a tile's embedding
 CACHE_FORMAT = 1   # bump when the cache layout changes
 
-# %% ../nbs/09b_features.ipynb #a563838e
+# %% ../nbs/09b_features.ipynb #ae2cf7fb
+def _create_cache(group, encoder:str, weights_sha256:str, dim:int, chunk:int):
+    "Empty key columns and embedding array in a new zarr group, with the cache's attributes."
+    for k in KEY_COLUMNS: group.create_array(k, shape=(0,), chunks=(chunk*16,), dtype=str if k in ('slide_id',
+            'patch_id') else 'int32')
+    group.create_array('emb', shape=(0, dim), chunks=(chunk, dim), dtype='float16')
+    group.attrs.update(dict(format=CACHE_FORMAT, encoder=encoder, weights_sha256=weights_sha256, dim=dim, n=0))
+
+# %% ../nbs/09b_features.ipynb #7805d17d
+def _check_cache(path:Path, attrs:dict, **want):
+    "`InputError` when a cache is of another format, or of another encoder, weights or size than `want` (None: any)."
+    if attrs.get('format') != CACHE_FORMAT:
+        raise InputError(path, f"cache format {attrs.get('format')!r}, this version writes {CACHE_FORMAT}",
+                         'Delete it, or pass force=True')
+    for k,v in want.items():
+        if v is not None and attrs.get(k) != v:
+            raise InputError(path, f'embeddings of {k} {attrs.get(k)!r}, asked for {v!r}',
+                             'Delete the cache, or pass force=True to rebuild it')
+
+# %% ../nbs/09b_features.ipynb #7852d261
 class EmbeddingCache:
     "One encoder's tile embeddings in a zarr group: float16 rows keyed by `KEY_COLUMNS`, resumable."
     def __init__(self, path, # The `.zarr` directory
@@ -232,89 +278,110 @@ class EmbeddingCache:
         import zarr
         self.path = Path(path)
         exists = (self.path/'zarr.json').exists()
-        if not exists and encoder is None: raise InputError(self.path, 'no embedding cache here', 'Embed the tiles first (`embed_tiles`)')
+        if not exists and encoder is None: raise InputError(self.path, 'no embedding cache here',
+                                                            'Embed the tiles first (`embed_tiles`)')
         try: self.group = zarr.open_group(self.path, mode='a')
-        except Exception as e: raise InputError(self.path, f'not a readable embedding cache ({type(e).__name__}: {e})', 'Delete it, or pass force=True') from None
-        if not exists:
-            for k in KEY_COLUMNS: self.group.create_array(k, shape=(0,), chunks=(chunk*16,), dtype=str if k in ('slide_id', 'patch_id') else 'int32')
-            self.group.create_array('emb', shape=(0, dim), chunks=(chunk, dim), dtype='float16')
-            self.group.attrs.update(dict(format=CACHE_FORMAT, encoder=encoder, weights_sha256=weights_sha256, dim=dim, n=0))
+        except Exception as e:
+            raise InputError(self.path, f'not a readable embedding cache ({type(e).__name__}: {e})',
+                             'Delete it, or pass force=True') from None
+        if not exists: _create_cache(self.group, encoder, weights_sha256, dim, chunk)
         a = dict(self.group.attrs)
-        if a.get('format') != CACHE_FORMAT: raise InputError(self.path, f"cache format {a.get('format')!r}, this version writes {CACHE_FORMAT}", 'Delete it, or pass force=True')
-        for k,v in dict(encoder=encoder, weights_sha256=weights_sha256, dim=dim).items():
-            if v is not None and a.get(k) != v:
-                raise InputError(self.path, f'embeddings of {k} {a.get(k)!r}, asked for {v!r}', 'Delete the cache, or pass force=True to rebuild it')
+        _check_cache(self.path, a, encoder=encoder, weights_sha256=weights_sha256, dim=dim)
         self.encoder,self.weights_sha256,self.dim = a['encoder'],a['weights_sha256'],a['dim']
         self._keys = None
 
     @property
     def n(self) -> int: "Committed rows." ; return int(self.group.attrs['n'])
 
-    def keys(self) -> pd.DataFrame:
-        "The key of each committed row (row number = index)."
-        if self._keys is None or len(self._keys) != self.n:
-            n = self.n
-            self._keys = pd.DataFrame({k: self.group[k][:n] for k in KEY_COLUMNS}).astype({'slide_id': str, 'patch_id': str})
-        return self._keys
+# %% ../nbs/09b_features.ipynb #8dae20d6
+@patch_to(EmbeddingCache)
+def keys(self) -> pd.DataFrame:
+    "The key of each committed row (row number = index)."
+    if self._keys is None or len(self._keys) != self.n:
+        n = self.n
+        self._keys = pd.DataFrame({k: self.group[k][:n] for k in KEY_COLUMNS}).astype({'slide_id': str,
+                'patch_id': str})
+    return self._keys
 
-    def rows(self, tiles:pd.DataFrame, # Tiles with `KEY_COLUMNS`
-            ) -> np.ndarray:
-        "Row of each tile in the cache, -1 where it is not cached."
-        k = self.keys().assign(_row=lambda d: np.arange(len(d)))
-        t = tiles[KEY_COLUMNS].astype({'slide_id': str, 'patch_id': str, 'tile_x': 'int32', 'tile_y': 'int32', 'tile_size': 'int32'})
-        return t.merge(k.astype({c: t[c].dtype for c in KEY_COLUMNS}), on=KEY_COLUMNS, how='left')._row.fillna(-1).astype(int).to_numpy()
+# %% ../nbs/09b_features.ipynb #f08b3d61
+@patch_to(EmbeddingCache)
+def rows(self, tiles:pd.DataFrame, # Tiles with `KEY_COLUMNS`
+        ) -> np.ndarray:
+    "Row of each tile in the cache, -1 where it is not cached."
+    k = self.keys().assign(_row=lambda d: np.arange(len(d)))
+    t = tiles[KEY_COLUMNS].astype({'slide_id': str, 'patch_id': str, 'tile_x': 'int32', 'tile_y': 'int32',
+                                   'tile_size': 'int32'})
+    return t.merge(k.astype({c: t[c].dtype for c in KEY_COLUMNS}), on=KEY_COLUMNS,
+                   how='left')._row.fillna(-1).astype(int).to_numpy()
 
-    def append(self, keys:pd.DataFrame, # `KEY_COLUMNS` of the new rows
-               emb:np.ndarray, # Their embeddings (len(keys), dim)
-              ):
-        "Write rows after the committed ones, then commit them (rows of an interrupted append are overwritten)."
-        n,m = self.n,len(keys)
-        if emb.shape != (m, self.dim): raise Ki67Error(f'{self.path}: {emb.shape} embeddings for {m} keys of dim {self.dim}')
-        for k in KEY_COLUMNS + ['emb']:
-            a = self.group[k]
-            if a.shape[0] < n + m: a.resize((n + m,) + a.shape[1:])
-            a[n:n + m] = emb.astype(np.float16) if k == 'emb' else keys[k].to_numpy().astype(str if k in ('slide_id', 'patch_id') else np.int32)
-        self.group.attrs['n'] = n + m
+# %% ../nbs/09b_features.ipynb #a4853fe0
+@patch_to(EmbeddingCache)
+def append(self, keys:pd.DataFrame, # `KEY_COLUMNS` of the new rows
+           emb:np.ndarray, # Their embeddings (len(keys), dim)
+          ):
+    "Write rows after the committed ones, then commit them (rows of an interrupted append are overwritten)."
+    n,m = self.n,len(keys)
+    if emb.shape != (m,
+            self.dim): raise Ki67Error(f'{self.path}: {emb.shape} embeddings for {m} keys of dim {self.dim}')
+    for k in KEY_COLUMNS + ['emb']:
+        a = self.group[k]
+        if a.shape[0] < n + m: a.resize((n + m,) + a.shape[1:])
+        a[n:n + m] = emb.astype(np.float16) if k == 'emb' else keys[k].to_numpy().astype(str if k in ('slide_id',
+                'patch_id') else np.int32)
+    self.group.attrs['n'] = n + m
 
-    def read(self, tiles:pd.DataFrame, # Tiles with `KEY_COLUMNS`
-            ) -> np.ndarray:
-        "Embeddings of `tiles`, in their order, float32; `InputError` when some are not cached."
-        rows = self.rows(tiles)
-        if (rows < 0).any(): raise InputError(self.path, f'{(rows < 0).sum()} of {len(rows)} tiles are not cached', 'Run `embed_tiles` on them')
-        order = np.argsort(rows)
-        out = np.empty((len(rows), self.dim), np.float32)
-        out[order] = self.group['emb'].oindex[rows[order], :] if len(rows) else np.zeros((0, self.dim))
-        return out
+# %% ../nbs/09b_features.ipynb #db23ca60
+@patch_to(EmbeddingCache)
+def read(self, tiles:pd.DataFrame, # Tiles with `KEY_COLUMNS`
+        ) -> np.ndarray:
+    "Embeddings of `tiles`, in their order, float32; `InputError` when some are not cached."
+    rows = self.rows(tiles)
+    if (rows < 0).any(): raise InputError(self.path, f'{(rows < 0).sum()} of {len(rows)} tiles are not cached',
+                                          'Run `embed_tiles` on them')
+    order = np.argsort(rows)
+    out = np.empty((len(rows), self.dim), np.float32)
+    out[order] = self.group['emb'].oindex[rows[order], :] if len(rows) else np.zeros((0, self.dim))
+    return out
 
-# %% ../nbs/09b_features.ipynb #9c3d56d3
+# %% ../nbs/09b_features.ipynb #e33c1118
+def _cut_patch(ds:Dataset, g:pd.DataFrame) -> tuple:
+    """`(keys, tiles)` of one patch's tiles: `KEY_COLUMNS` rows and uint8 tiles cut from the patch (its file, or the
+    slide)."""
+    img,source = he_patch_of(ds, g.iloc[0])
+    out = []
+    for r in g.itertuples():
+        s = int(r.tile_size)
+        if r.tile_y + s > img.shape[0] or r.tile_x + s > img.shape[1] or min(r.tile_x, r.tile_y) < 0:
+            raise InputError(source,
+                    f'tile at ({r.tile_x}, {r.tile_y}) of {s} px lies outside the {img.shape[1]}x{img.shape[0]} patch')
+        out.append(img[r.tile_y:r.tile_y + s, r.tile_x:r.tile_x + s])
+    return g[KEY_COLUMNS],np.stack(out)
+
+# %% ../nbs/09b_features.ipynb #ef844bc0
+def _read_ahead(fn, items:list, workers:int, ahead:int):
+    """Yield `fn(item)` for each item in order, computed by `workers` threads up to `ahead` items early (0 workers:
+    here, when needed)."""
+    if workers <= 0: yield from map(fn, items); return
+    with ThreadPoolExecutor(workers) as ex:
+        queue = deque(ex.submit(fn, g) for g in items[:ahead])
+        for g in items[ahead:]:
+            done = queue.popleft(); queue.append(ex.submit(fn, g))
+            yield done.result()
+        while queue: yield queue.popleft().result()
+
+# %% ../nbs/09b_features.ipynb #46415294
 def tile_batches(dataset, # Dataset directory (or `Dataset`); `he_patch` paths are relative to it
-                 tiles:pd.DataFrame, # Tiles with `KEY_COLUMNS`, `he_patch` ('': read from the slide) and `size` (`regress.load_tile_table`)
+                 tiles:pd.DataFrame, # Tiles with `KEY_COLUMNS`, `he_patch` ('': read from the slide) and `size` (`tileset.load_tile_table`)
                  bs:int=64, # Tiles per batch
                  workers:int=2, # Threads reading patches ahead of use (0: read each patch when it is needed, in this thread)
                  ahead:int=8, # Patches read ahead of use
                 ):
-    "Yield `(keys, images)`: `KEY_COLUMNS` rows and uint8 tiles (n, s, s, 3) cut from the H&E patches, in batches of `bs`."
+    """Yield `(keys, images)`: `KEY_COLUMNS` rows and uint8 tiles (n, s, s, 3) cut from the H&E patches, in batches
+    of `bs`."""
     ds = Dataset(dataset)
     groups = [g for _,g in tiles.groupby('patch_id', sort=False)]
-    def cut(g):
-        img,source = he_patch_of(ds, g.iloc[0])          # its file, or the slide
-        out = []
-        for r in g.itertuples():
-            s = int(r.tile_size)
-            if r.tile_y + s > img.shape[0] or r.tile_x + s > img.shape[1] or min(r.tile_x, r.tile_y) < 0:
-                raise InputError(source, f'tile at ({r.tile_x}, {r.tile_y}) of {s} px lies outside the {img.shape[1]}x{img.shape[0]} patch')
-            out.append(img[r.tile_y:r.tile_y + s, r.tile_x:r.tile_x + s])
-        return g[KEY_COLUMNS],np.stack(out)
-    def patches():   # (keys, tiles) of each patch, in order
-        if workers <= 0: yield from map(cut, groups); return
-        with ThreadPoolExecutor(workers) as ex:
-            queue = deque(ex.submit(cut, g) for g in groups[:ahead])
-            for g in groups[ahead:]:
-                done = queue.popleft(); queue.append(ex.submit(cut, g))
-                yield done.result()
-            while queue: yield queue.popleft().result()
     keys,imgs,n = [],[],0
-    for k,im in patches():
+    for k,im in _read_ahead(lambda g: _cut_patch(ds, g), groups, workers, ahead):
         keys.append(k); imgs.append(im); n += len(k)
         while n >= bs:
             K,I = pd.concat(keys),np.concatenate(imgs)
@@ -322,51 +389,60 @@ def tile_batches(dataset, # Dataset directory (or `Dataset`); `he_patch` paths a
             keys,imgs,n = [K.iloc[bs:]],[I[bs:]],len(K) - bs
     if n: yield pd.concat(keys),np.concatenate(imgs)
 
-# %% ../nbs/09b_features.ipynb #784dc88f
+# %% ../nbs/09b_features.ipynb #b0a39179
+def _embed_into(cache:EmbeddingCache, model:TileEncoder, ds:Dataset, todo:pd.DataFrame, bs:int, workers:int|None, flush:int):
+    "Embed the tiles `todo` with `model` and append them to `cache`, every `flush` rows."
+    keys,outs,pending = [],[],0
+    def commit():
+        if keys: cache.append(pd.concat(keys), torch.cat(outs).cpu().numpy())
+        keys.clear(); outs.clear()
+    bar = progress(total=len(todo), desc=f'{model.enc.name} embeddings')
+    workers = workers if workers is not None else min(8, os.cpu_count() or 1) if model.device.type == "cuda" else 0
+    for k,imgs in tile_batches(ds, todo, bs, workers):
+        x = torch.from_numpy(imgs)
+        if model.device.type == 'cuda': x = x.pin_memory()
+        outs.append(model(x)); keys.append(k); pending += len(k); bar.update(len(k))
+        if pending >= flush: commit(); pending = 0
+    commit(); bar.close()
+
+# %% ../nbs/09b_features.ipynb #e18810eb
 def embed_tiles(dataset, # Dataset directory (or `Dataset`) with the H&E patches
-                tiles:pd.DataFrame, # Tiles with `KEY_COLUMNS` and `he_patch` (e.g. `regress.split_tiles`)
+                tiles:pd.DataFrame, # Tiles with `KEY_COLUMNS` and `he_patch` (e.g. `tileset.split_tiles`)
                 encoder:str|TileEncoder=TINY_ENCODER, # Encoder name, or a loaded `TileEncoder`
                 pretrained:bool=True, # Published weights (False: seeded random ones)
                 bs:int=64, # Tiles per forward pass
                 device=None, # Torch device (default: CUDA when available)
-                workers:int|None=None, # Threads reading patches ahead (default: up to 8 for a GPU; 0 on the CPU, where they would only compete with the encoder)
+                workers:int|None=None, # Threads reading patches ahead (default: up to 8 for a GPU; 0 on the CPU, where they compete)
                 flush:int=1024, # Rows per append to the cache
                 force:bool=False, # Delete the encoder's cache and embed everything again
                ) -> np.ndarray:
-    "Embeddings of `tiles` (float32, in their order), from the dataset's cache; tiles not yet cached are embedded and added first."
+    """Embeddings of `tiles` (float32, in their order), from the dataset's cache; tiles not yet cached are embedded
+    and added first."""
     ds = Dataset(dataset)
     name = encoder.enc.name if isinstance(encoder, TileEncoder) else encoder
-    if name not in ENCODERS: raise InputError('encoder', f'unknown encoder {name!r}', f'Choose one of {", ".join(ENCODERS)}')
-    if tiles.tile_size.nunique() > 1: raise InputError('tiles', f'tiles of several sizes {sorted(tiles.tile_size.unique())}; one encoder run takes one size')
+    if name not in ENCODERS: raise InputError('encoder', f'unknown encoder {name!r}',
+                                              f'Choose one of {", ".join(ENCODERS)}')
+    if tiles.tile_size.nunique() > 1: raise InputError('tiles',
+            f'tiles of several sizes {sorted(tiles.tile_size.unique())}; one encoder run takes one size')
     path = ds.embeddings_path(name)
     ensure_writable_dir(path.parent)
-    with FileLock(f'{path}.lock'):   # one writer per cache: another process embedding into it waits, then finds its tiles cached
+    # one writer per cache: another process embedding into it waits, then finds its tiles cached
+    with FileLock(f'{path}.lock'):
         if force and path.exists(): shutil.rmtree(path)
         cache = EmbeddingCache(path) if path.exists() else None
         if tiles.empty: return np.zeros((0, ENCODERS[name].dim), np.float32)
-        todo = tiles if cache is None else tiles[cache.rows(tiles) < 0]
-        todo = todo.drop_duplicates(KEY_COLUMNS)
+        todo = (tiles if cache is None else tiles[cache.rows(tiles) < 0]).drop_duplicates(KEY_COLUMNS)
         if len(todo):
             model = encoder if isinstance(encoder, TileEncoder) else load_encoder(name, pretrained, device)
             cache = EmbeddingCache(path, name, model.weights_sha256, model.dim)
             _log.info(f'{name}: embedding {len(todo)} tiles ({len(tiles) - len(todo)} cached) on {model.device}')
-            keys,outs,pending = [],[],0
-            def commit():
-                if keys: cache.append(pd.concat(keys), torch.cat(outs).cpu().numpy())
-                keys.clear(); outs.clear()
-            bar = progress(total=len(todo), desc=f'{name} embeddings')
-            workers = workers if workers is not None else min(8, os.cpu_count() or 1) if model.device.type == "cuda" else 0
-            for k,imgs in tile_batches(ds, todo, bs, workers):
-                x = torch.from_numpy(imgs)
-                if model.device.type == 'cuda': x = x.pin_memory()
-                outs.append(model(x)); keys.append(k); pending += len(k); bar.update(len(k))
-                if pending >= flush: commit(); pending = 0
-            commit(); bar.close()
+            _embed_into(cache, model, ds, todo, bs, workers, flush)
         return cache.read(tiles)
 
-# %% ../nbs/09b_features.ipynb #0bffddc0
+# %% ../nbs/09b_features.ipynb #608e7e79
 RIDGE_ALPHAS = tuple(np.logspace(-2, 5, 15).round(4))   # grid of the grouped cross-validation
 
+# %% ../nbs/09b_features.ipynb #d1e0c3fe
 class RidgeHead:
     "Ridge regression of standardised embeddings, alpha by slide-grouped CV; the fold models give the spread."
     kind = 'ridge'
@@ -380,7 +456,8 @@ class RidgeHead:
 
     @staticmethod
     def _linear(X, y, alphas) -> tuple:
-        "Raw-space weights (len(alphas), dim) and intercepts of standardise + ridge, one row per alpha (one Gram matrix for all)."
+        """Raw-space weights (len(alphas), dim) and intercepts of standardise + ridge, one row per alpha (one Gram
+        matrix for all)."""
         from sklearn.linear_model import Ridge
         mu,sd = X.mean(0),X.std(0) + 1e-6
         a = np.atleast_1d(np.asarray(alphas, float))
@@ -388,57 +465,91 @@ class RidgeHead:
         W = np.atleast_2d(r.coef_)/sd
         return W,np.atleast_1d(r.intercept_) - W @ mu
 
-    def fit(self, X, y, groups, Xv, yv) -> pd.DataFrame:
-        "Choose alpha by grouped CV, fit, keep the spread models; return the history (one row: train and validation MSE, validation MAE)."
-        from sklearn.model_selection import GroupKFold
-        X,Xv,y,yv = (np.asarray(a, np.float32) for a in (X, Xv, y, yv))   # float32: half the time of the Gram matrices
-        n_groups = len(set(groups))
-        if n_groups >= 2:   # MSE of each alpha on each held-out group of slides
-            folds = list(GroupKFold(min(5, n_groups)).split(X, y, groups))
-            fits = [self._linear(X[tr], y[tr], self.alphas) for tr,_ in folds]
-            err = np.stack([((X[te] @ W.T + b - y[te, None])**2).mean(0) for (_,te),(W,b) in zip(folds, fits)], 1)
-        else:               # a single training slide: score on the validation slides
-            W,b = self._linear(X, y, self.alphas); folds = []
-            err = ((Xv @ W.T + b - yv[:, None])**2).mean(0)[:, None]
-        self.cv = pd.DataFrame(dict(alpha=self.alphas, mse=err.mean(1), mse_sd=err.std(1) if folds else np.nan, folds=len(folds)))
-        best = int(np.argmin(err.mean(1)))
-        self.alpha = self.alphas[best]
-        if folds:           # the fold models at the chosen alpha: a grouped jackknife over slides, free
-            self.spread,members = 'jackknife',[(W[best:best + 1],b[best:best + 1]) for W,b in fits]
-        else:
-            rng = np.random.default_rng(self.seed)
-            self.spread,members = 'bootstrap',[self._linear(X[i], y[i], self.alpha) for i in (rng.integers(0, len(X), len(X)) for _ in range(self.n_boot))]
-        fits = [self._linear(X, y, self.alpha)] + members
-        self.W,self.b = np.concatenate([W for W,_ in fits]).astype(np.float32),np.concatenate([b for _,b in fits]).astype(np.float32)
-        pt,pv = self.predict(X),self.predict(Xv)
-        return pd.DataFrame([dict(epoch=0, train_loss=float(np.mean((pt - y)**2)), valid_loss=float(np.mean((pv - yv)**2)), mae=float(np.mean(np.abs(pv - yv))))])
+# %% ../nbs/09b_features.ipynb #43ddc6f1
+def _ridge_cv(X, y, groups, Xv, yv, alphas) -> tuple:
+    """`(err, folds, fits)`: the MSE of each alpha (rows) on each held-out group of slides, or on the validation
+    slides with one group."""
+    from sklearn.model_selection import GroupKFold
+    n_groups = len(set(groups))
+    if n_groups < 2:   # a single training slide: score on the validation slides
+        W,b = RidgeHead._linear(X, y, alphas)
+        return ((Xv @ W.T + b - yv[:, None])**2).mean(0)[:, None],[],[]
+    folds = list(GroupKFold(min(5, n_groups)).split(X, y, groups))
+    fits = [RidgeHead._linear(X[tr], y[tr], alphas) for tr,_ in folds]
+    err = np.stack([((X[te] @ W.T + b - y[te, None])**2).mean(0) for (_,te),(W,b) in zip(folds, fits)], 1)
+    return err,folds,fits
 
-    def predict(self, X, # Embeddings (N, dim)
-                samples:int=0, # > 0: also return the spread of the member models
-               ):
-        "Predicted ratios in [0, 1], or `(ratios, spread)`: the jackknife standard error over slide folds (or the bootstrap std)."
-        P = np.asarray(X, np.float32) @ self.W.T + self.b
-        if not samples: return np.clip(P[:, 0], 0, 1)
-        k,sd = P.shape[1] - 1,P[:, 1:].std(1)   # before clipping: members that all leave [0, 1] still disagree
-        return np.clip(P[:, 0], 0, 1),(np.sqrt(k - 1)*sd if self.spread == 'jackknife' else sd)
+# %% ../nbs/09b_features.ipynb #b5852a90
+@patch_to(RidgeHead)
+def fit(self, X, y, groups, Xv, yv) -> pd.DataFrame:
+    """Choose alpha by grouped CV, fit, keep the spread models; return the history (one row: train and validation
+    MSE, validation MAE)."""
+    X,Xv,y,yv = (np.asarray(a, np.float32) for a in (X, Xv, y, yv))   # float32: half the time of the Gram matrices
+    err,folds,fits = _ridge_cv(X, y, groups, Xv, yv, self.alphas)
+    self.cv = pd.DataFrame(dict(alpha=self.alphas, mse=err.mean(1), mse_sd=err.std(1) if folds else np.nan,
+                                folds=len(folds)))
+    best = int(np.argmin(err.mean(1)))
+    self.alpha = self.alphas[best]
+    if folds:           # the fold models at the chosen alpha: a grouped jackknife over slides, free
+        self.spread,members = 'jackknife',[(W[best:best + 1],b[best:best + 1]) for W,b in fits]
+    else:
+        rng = np.random.default_rng(self.seed)
+        boot = (rng.integers(0, len(X), len(X)) for _ in range(self.n_boot))
+        self.spread,members = 'bootstrap',[self._linear(X[i], y[i], self.alpha) for i in boot]
+    fits = [self._linear(X, y, self.alpha)] + members
+    self.W,self.b = np.concatenate([W for W,_ in fits]).astype(np.float32),np.concatenate([b for _,
+            b in fits]).astype(np.float32)
+    pt,pv = self.predict(X),self.predict(Xv)
+    return pd.DataFrame([dict(epoch=0, train_loss=float(np.mean((pt - y)**2)), valid_loss=float(np.mean((pv - yv)**2)),
+                              mae=float(np.mean(np.abs(pv - yv))))])
 
-    def save(self, d:Path):
-        np.savez(Path(d)/'head.npz', W=self.W, b=self.b, alpha=self.alpha, spread=self.spread)
-        self.cv.to_csv(Path(d)/'cv.csv', index=False)
-    @classmethod
-    def load(cls, d:Path, params:dict):
-        h = cls(**params); z = np.load(Path(d)/'head.npz')
-        h.W,h.b,h.alpha,h.spread = z['W'],z['b'],float(z['alpha']),str(z['spread'])
-        return h
+# %% ../nbs/09b_features.ipynb #02e8b57c
+@patch_to(RidgeHead)
+def predict(self, X, # Embeddings (N, dim)
+            samples:int=0, # > 0: also return the spread of the member models
+           ):
+    """Predicted ratios in [0, 1], or `(ratios, spread)`: the jackknife standard error over slide folds (or the
+    bootstrap std)."""
+    P = np.asarray(X, np.float32) @ self.W.T + self.b
+    if not samples: return np.clip(P[:, 0], 0, 1)
+    k,sd = P.shape[1] - 1,P[:, 1:].std(1)   # before clipping: members that all leave [0, 1] still disagree
+    return np.clip(P[:, 0], 0, 1),(np.sqrt(k - 1)*sd if self.spread == 'jackknife' else sd)
 
-# %% ../nbs/09b_features.ipynb #ecc2676b
+# %% ../nbs/09b_features.ipynb #df784267
+@patch_to(RidgeHead)
+def save(self, d:Path):
+    np.savez(Path(d)/'head.npz', W=self.W, b=self.b, alpha=self.alpha, spread=self.spread)
+    self.cv.to_csv(Path(d)/'cv.csv', index=False)
+
+# %% ../nbs/09b_features.ipynb #3ad9aba1
+@patch_to(RidgeHead, cls_method=True)
+def load(cls, d:Path, params:dict):
+    h = cls(**params); z = np.load(Path(d)/'head.npz')
+    h.W,h.b,h.alpha,h.spread = z['W'],z['b'],float(z['alpha']),str(z['spread'])
+    return h
+
+# %% ../nbs/09b_features.ipynb #6a9928b1
 class _Standardize(nn.Module):
     "(x - mean)/std with stored statistics: the 'body' of a head on embeddings."
     def __init__(self, mean, std):
         super().__init__()
-        self.register_buffer('mean', torch.as_tensor(mean, dtype=torch.float32)); self.register_buffer('std', torch.as_tensor(std, dtype=torch.float32))
+        self.register_buffer('mean', torch.as_tensor(mean, dtype=torch.float32)); self.register_buffer('std',
+                torch.as_tensor(std, dtype=torch.float32))
     def forward(self, x): return (x - self.mean)/self.std
 
+# %% ../nbs/09b_features.ipynb #a8719357
+class _HeadNet(nn.Module):
+    """Standardised embeddings -> hidden layer -> a ratio in (0, 1): the layout of `regress.TileRegressor` with its
+    ViT head."""
+    def __init__(self, mean, std, # Standardisation statistics of the embeddings
+                 hidden:int=512, dropout:float=0.2): # Hidden width and dropout
+        super().__init__()
+        self.body = _Standardize(mean, std)
+        self.head = nn.Sequential(nn.Linear(len(mean), hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, 1),
+                                  nn.Sigmoid())
+    def forward(self, x): return self.head(self.body(x))
+
+# %% ../nbs/09b_features.ipynb #8f4de9c8
 class MLPHead:
     "The CNN regressors' head (`regress.TileRegressor`) on standardised embeddings; MC dropout gives the spread."
     kind = 'mlp'
@@ -446,165 +557,200 @@ class MLPHead:
                  lr:float=1e-3, wd:float=1e-2, # AdamW
                  epochs:int=200, bs:int=256, patience:int=20, # Most epochs, batch size, epochs without improvement before stopping
                  seed:int=0, dim:int|None=None):
-        self.hidden,self.dropout,self.lr,self.wd,self.epochs,self.bs,self.patience,self.seed,self.dim = hidden,dropout,lr,wd,epochs,bs,patience,seed,dim
+        store_attr('hidden,dropout,lr,wd,epochs,bs,patience,seed,dim')
         self.net = None
 
-    def params(self) -> dict: return dict(hidden=self.hidden, dropout=self.dropout, lr=self.lr, wd=self.wd, epochs=self.epochs, bs=self.bs, patience=self.patience, seed=self.seed, dim=self.dim)
+    def params(self) -> dict: return {k: getattr(self,
+            k) for k in 'hidden,dropout,lr,wd,epochs,bs,patience,seed,dim'.split(',')}
     def _make(self, mean, std):
         self.dim = len(mean)
-        return TileRegressor(_Standardize(mean, std), self.dim, nn.GELU, hidden=self.hidden, dropout=self.dropout)
+        return _HeadNet(mean, std, hidden=self.hidden, dropout=self.dropout)
 
-    def fit(self, X, y, groups, Xv, yv) -> pd.DataFrame:
-        "Train with early stopping on the validation tiles, keep the best epoch; return the history per epoch."
-        torch.manual_seed(self.seed)
-        X,y,Xv,yv = (torch.as_tensor(np.asarray(a), dtype=torch.float32) for a in (X, y, Xv, yv))
-        self.net = self._make(X.mean(0), X.std(0) + 1e-6)
-        opt = torch.optim.AdamW(self.net.parameters(), lr=self.lr, weight_decay=self.wd)
-        g = torch.Generator().manual_seed(self.seed)
-        hist,best,best_state,wait = [],np.inf,None,0
-        for epoch in range(self.epochs):
-            self.net.train(); losses = []
-            for idx in torch.randperm(len(X), generator=g).split(self.bs):
-                loss = F.mse_loss(self.net(X[idx]).flatten(), y[idx])
-                opt.zero_grad(); loss.backward(); opt.step(); losses.append(loss.item()*len(idx))
-            self.net.eval()
-            with torch.no_grad(): pv = self.net(Xv).flatten()
-            vl = F.mse_loss(pv, yv).item()
-            hist.append(dict(epoch=epoch, train_loss=sum(losses)/len(X), valid_loss=vl, mae=(pv - yv).abs().mean().item()))
-            if vl < best - 1e-6: best,best_state,wait = vl,{k: v.clone() for k,v in self.net.state_dict().items()},0
-            else:
-                wait += 1
-                if wait >= self.patience: break
-        self.net.load_state_dict(best_state); self.net.eval()
-        return pd.DataFrame(hist)
+# %% ../nbs/09b_features.ipynb #59e9b33b
+def _mlp_epoch(net, opt, X, y, bs:int, g) -> float:
+    "One training epoch in shuffled batches (generator `g`); the mean training MSE."
+    net.train(); losses = []
+    for idx in torch.randperm(len(X), generator=g).split(bs):
+        loss = F.mse_loss(net(X[idx]).flatten(), y[idx])
+        opt.zero_grad(); loss.backward(); opt.step(); losses.append(loss.item()*len(idx))
+    return sum(losses)/len(X)
 
-    def predict(self, X, # Embeddings (N, dim)
-                samples:int=0, # > 0: mean and spread of this many MC-dropout passes
-               ):
-        "Predicted ratios in [0, 1], or `(ratios, spread)`."
-        X = torch.as_tensor(np.asarray(X), dtype=torch.float32)
-        with torch.no_grad():
-            if not samples: return self.net.eval()(X).flatten().numpy()
-            drop = [m for m in self.net.modules() if isinstance(m, nn.Dropout)]
-            for m in drop: m.train()
-            try: runs = torch.stack([self.net(X).flatten() for _ in range(samples)]).numpy()
-            finally:
-                for m in drop: m.eval()
-        return runs.mean(0),runs.std(0)
+# %% ../nbs/09b_features.ipynb #78daa7a2
+@patch_to(MLPHead)
+def fit(self, X, y, groups, Xv, yv) -> pd.DataFrame:
+    "Train with early stopping on the validation tiles, keep the best epoch; return the history per epoch."
+    torch.manual_seed(self.seed)
+    X,y,Xv,yv = (torch.as_tensor(np.asarray(a), dtype=torch.float32) for a in (X, y, Xv, yv))
+    self.net = self._make(X.mean(0), X.std(0) + 1e-6)
+    opt = torch.optim.AdamW(self.net.parameters(), lr=self.lr, weight_decay=self.wd)
+    g = torch.Generator().manual_seed(self.seed)
+    hist,best,best_state,wait = [],np.inf,None,0
+    for epoch in range(self.epochs):
+        train_loss = _mlp_epoch(self.net, opt, X, y, self.bs, g)
+        self.net.eval()
+        with torch.no_grad(): pv = self.net(Xv).flatten()
+        vl = F.mse_loss(pv, yv).item()
+        hist.append(dict(epoch=epoch, train_loss=train_loss, valid_loss=vl, mae=(pv - yv).abs().mean().item()))
+        if vl < best - 1e-6: best,best_state,wait = vl,{k: v.clone() for k,v in self.net.state_dict().items()},0
+        else:
+            wait += 1
+            if wait >= self.patience: break
+    self.net.load_state_dict(best_state); self.net.eval()
+    return pd.DataFrame(hist)
 
-    def save(self, d:Path): torch.save(self.net.state_dict(), Path(d)/'head.pth')
-    @classmethod
-    def load(cls, d:Path, params:dict):
-        h = cls(**params)
-        h.net = h._make(torch.zeros(h.dim), torch.ones(h.dim))
-        h.net.load_state_dict(torch.load(Path(d)/'head.pth', map_location='cpu', weights_only=True)); h.net.eval()
-        return h
+# %% ../nbs/09b_features.ipynb #33fc685d
+@patch_to(MLPHead)
+def predict(self, X, # Embeddings (N, dim)
+            samples:int=0, # > 0: mean and spread of this many MC-dropout passes
+           ):
+    "Predicted ratios in [0, 1], or `(ratios, spread)`."
+    X = torch.as_tensor(np.asarray(X), dtype=torch.float32)
+    with torch.no_grad():
+        if not samples: return self.net.eval()(X).flatten().numpy()
+        drop = [m for m in self.net.modules() if isinstance(m, nn.Dropout)]
+        for m in drop: m.train()
+        try: runs = torch.stack([self.net(X).flatten() for _ in range(samples)]).numpy()
+        finally:
+            for m in drop: m.eval()
+    return runs.mean(0),runs.std(0)
 
+# %% ../nbs/09b_features.ipynb #aa8c5f01
+@patch_to(MLPHead)
+def save(self, d:Path): torch.save(self.net.state_dict(), Path(d)/'head.pth')
+
+# %% ../nbs/09b_features.ipynb #53f87e3a
+@patch_to(MLPHead, cls_method=True)
+def load(cls, d:Path, params:dict):
+    h = cls(**params)
+    h.net = h._make(torch.zeros(h.dim), torch.ones(h.dim))
+    h.net.load_state_dict(torch.load(Path(d)/'head.pth', map_location='cpu', weights_only=True)); h.net.eval()
+    return h
+
+# %% ../nbs/09b_features.ipynb #95fe0751
 HEADS = {'ridge': RidgeHead, 'mlp': MLPHead}
 
-# %% ../nbs/09b_features.ipynb #d67b3342
+# %% ../nbs/09b_features.ipynb #232abd9b
 FEATURES_FORMAT = 1   # bump when the saved layout changes
 
+# %% ../nbs/09b_features.ipynb #d26c0843
+def _features_config(ds:Dataset, name:str, encoder:str, pretrained:bool, head:str, h, tiles:pd.DataFrame, hist) -> dict:
+    "The model-specific part of a features model's `config.json` (the tile set's part is `tileset.recipe_config`)."
+    cache,path = EmbeddingCache(ds.embeddings_path(encoder)),ds.embeddings_path(encoder)
+    return dict(kind='features', format=FEATURES_FORMAT, name=name, encoder=asdict(ENCODERS[encoder]),
+                weights_sha256=cache.weights_sha256,
+                pretrained=pretrained, head=head, head_params=h.params(), alpha=getattr(h, 'alpha', None),
+                tile_size=int(tiles.tile_size.iloc[0]), epochs_run=len(hist),
+                embeddings=dict(path=path.relative_to(ds.root).as_posix(), rows=cache.n))
+
+# %% ../nbs/09b_features.ipynb #1e451988
+def _fit_head(head:str, X, tiles:pd.DataFrame, seed:int, epochs:int|None) -> tuple:
+    """`(head, history)`: a `HEADS[head]` fitted on the training slides' embeddings, early-stopped on the validation
+    slides'."""
+    part,y = {s: (tiles.split == s).to_numpy() for s in SPLITS},tiles.target.to_numpy(np.float32)
+    h = HEADS[head](seed=seed, **({'epochs': epochs} if epochs and head == 'mlp' else {}))
+    return h,h.fit(X[part['train']], y[part['train']], tiles.slide_id[part['train']].to_numpy(), X[part['valid']],
+                   y[part['valid']])
+
+# %% ../nbs/09b_features.ipynb #7e90e3d1
+@delegates(TrainRecipe)
 def train_features(dataset, # Dataset directory (or `Dataset`) with the manifest, the H&E patches and tile labels
                    encoder:str='resnet18-imagenet', # Encoder name (`ENCODERS`)
                    head:str='ridge', # 'ridge' or 'mlp'
                    name:str|None=None, # Model name (default `features_<encoder>_<head>_<target>`, `_<labels>` for a labeller other than 'nuclear')
-                   target:str='ratio_area', # 'ratio_area' (the seed's label) or 'ratio_count'
-                   labels:str='nuclear', # Labeller whose tile labels to learn
                    pretrained:bool=True, # The encoder's published weights (False: seeded random ones)
                    epochs:int|None=None, # Most MLP epochs (default 200; ridge ignores it)
-                   valid_frac:float=0.1, test_frac:float=0.1, # Fractions of slides for validation and test
-                   bins=SEED_SAMPLE_BINS, quotas=SEED_QUOTAS, # Training quotas per slide and target bin
-                   eval_tiles:int=SEED_EVAL_TILES, # Random tiles per validation/test slide
-                   seed:int=0, # Seed of split, sampling and head
                    bs:int=64, # Encoder batch size
                    device=None, # Torch device of the encoder
                    force:bool=False, # Retrain even if the model directory is complete (the embedding cache is kept)
-                  ) -> Path:
+                   **kwargs): # What it learns and from which tiles: `TrainRecipe`'s fields (target, labels, split, sampling, seed)
     "Embed the sampled tiles (cached), fit a head on the training slides, test it; export it to DATASET/models/<name>/."
-    ds = Dataset(dataset)
+    ds,tr = Dataset(dataset),TrainRecipe(**kwargs)
     if head not in HEADS: raise InputError('head', f'unknown head {head!r}', f'Choose one of {list(HEADS)}')
-    if encoder not in ENCODERS: raise InputError('encoder', f'unknown encoder {encoder!r}', f'Choose one of {", ".join(ENCODERS)}')
-    name = name or f'features_{encoder}_{head}_{target}' + ('' if labels == 'nuclear' else f'_{labels}')
-    out = ds.model_dir(name)
-    if not ds.tile_labels_path(labels).exists(): ds.read_tile_labels(labels)   # the InputError naming the labeller's missing table
-    if (out/'config.json').exists() and not force:
-        _log.info(f'{out} is complete; pass force=True (`--force`) to retrain'); return out
-    t0 = time.time()
-    tiles = split_tiles(ds, target, labels, valid_frac, test_frac, bins, quotas, eval_tiles, seed)
+    if encoder not in ENCODERS: raise InputError('encoder', f'unknown encoder {encoder!r}',
+                                                 f'Choose one of {", ".join(ENCODERS)}')
+    out,done = training_folder(ds, name := name or tr.model_name(f'features_{encoder}_{head}'), tr, force)
+    if done: return out
+    t0,tiles = time.time(),tr.tiles(ds)
     X = embed_tiles(ds, tiles, encoder, pretrained, bs, device)
-    cache = EmbeddingCache(ds.embeddings_path(encoder))
-    part = {s: (tiles.split == s).to_numpy() for s in SPLITS}
-    y = tiles.target.to_numpy(np.float32)
-    h = HEADS[head](seed=seed, **({'epochs': epochs} if epochs and head == 'mlp' else {}))
-    hist = h.fit(X[part['train']], y[part['train']], tiles.slide_id[part['train']].to_numpy(), X[part['valid']], y[part['valid']])
+    h,hist = _fit_head(head, X, tiles, tr.seed, epochs)
     with atomic_path(out) as tmp:
         tmp.mkdir()
         h.save(tmp)
         hist.to_csv(tmp/'history.csv', index=False)
-        enc = ENCODERS[encoder]
-        cfg = dict(kind='features', format=FEATURES_FORMAT, name=name, encoder=asdict(enc), weights_sha256=cache.weights_sha256, pretrained=pretrained,
-                   head=head, head_params=h.params(), alpha=getattr(h, 'alpha', None), tile_size=int(tiles.tile_size.iloc[0]),
-                   target=target, labels=labels, epochs_run=len(hist), seed=seed,
-                   splits={s: sorted(tiles.slide_id[part[s]].unique().tolist()) for s in SPLITS},
-                   sampling=dict(bins=list(bins), quotas=list(quotas), eval_tiles=eval_tiles, valid_frac=valid_frac, test_frac=test_frac),
-                   tiles=tiles.split.value_counts().to_dict(), excluded=tiles.attrs.get('excluded', {}),
-                   embeddings=dict(path=ds.embeddings_path(encoder).relative_to(ds.root).as_posix(), rows=cache.n),
-                   manifest_sha256=file_sha256(ds.manifest_path), tile_labels_sha256=file_sha256(ds.tile_labels_path(labels)),
-                   versions=package_versions(), train_seconds=round(time.time() - t0, 1))
-        (tmp/'config.json').write_text(json.dumps(cfg, indent=1))
+        cfg = _features_config(ds, name, encoder, pretrained, head, h, tiles, hist) | recipe_config(ds, tiles, tr)
+        (tmp/'config.json').write_text(json.dumps(cfg | dict(train_seconds=round(time.time() - t0, 1)), indent=1))
         tiles.to_parquet(tmp/'tiles.parquet', index=False)
-        test = tiles[part['test']].copy()
-        test['pred'],test['uncertainty'] = h.predict(X[part['test']], samples=8)
-        metrics = evaluate_predictions(test, baseline=float(y[part['train']].mean()))
-        (tmp/'metrics.json').write_text(json.dumps(metrics, indent=1))
-        test.to_parquet(tmp/'test_predictions.parquet', index=False)
-        import matplotlib.pyplot as plt
-        fig = plot_training(tmp); fig.savefig(tmp/'curves.png', dpi=90); plt.close(fig)
-        write_table(test[['slide_id', 'patch_id', 'x', 'y', 'tile_size', 'pred', 'uncertainty', 'target']], ds.prediction_path(f'{name}_test_tiles'))
+        test = tiles[tiles.split == 'test'].copy()
+        test['pred'],test['uncertainty'] = h.predict(X[(tiles.split == 'test').to_numpy()], samples=8)
+        y = tiles.target.to_numpy(np.float32)
+        metrics = evaluate_predictions(test, baseline=float(y[(tiles.split == 'train').to_numpy()].mean()))
+        save_test_outputs(tmp, ds, name, test, metrics, test[['slide_id', 'patch_id', 'x', 'y', 'tile_size', 'pred',
+                                                              'uncertainty', 'target']])
         if out.exists(): shutil.rmtree(out)   # force=True: replace the old model
-    _log.info(f"{name}: test MAE {metrics['tile']['mae']:.3f} (training mean {metrics['baseline_tile']['mae']:.3f}), 3-bin acc {metrics['tile']['bin_acc']:.1%}")
+    _log.info(f"{name}: test MAE {metrics['tile']['mae']:.3f} (training mean {metrics['baseline_tile']['mae']:.3f}), "
+              f"3-bin acc {metrics['tile']['bin_acc']:.1%}")
     return out
 
-# %% ../nbs/09b_features.ipynb #2bace436
+# %% ../nbs/09b_features.ipynb #d60d6004
+def _features_model_config(model_dir:Path) -> dict:
+    "The config of a `train_features` model folder; `InputError` for a folder that is not one, or of another format."
+    path = model_dir/'config.json'
+    if not path.exists(): raise InputError(model_dir, 'not a trained model (config.json missing)',
+                                           'Train one with `ki67 train DATASET --method features`')
+    try: cfg = json.loads(path.read_text())
+    except json.JSONDecodeError as e: raise InputError(path, f'not valid JSON ({e})') from None
+    if cfg.get('kind') != 'features' or cfg.get('format') != FEATURES_FORMAT:
+        raise InputError(path,
+                f"a model of kind {cfg.get('kind')!r} format {cfg.get('format')!r}; FeaturePredictor reads kind "
+                "'features' "
+                               f"format {FEATURES_FORMAT}")
+    return cfg
+
+# %% ../nbs/09b_features.ipynb #3b030a32
 class FeaturePredictor:
-    "A `predict_slide` predictor from a `train_features` model: tiles -> (mean, spread) by MC dropout (MLP) or slide folds (ridge)."
+    """A `predict_slide` predictor from a `train_features` model: tiles -> (mean, spread) by MC dropout (MLP) or
+    slide folds (ridge)."""
     def __init__(self, model_dir, # Directory written by `train_features`
                  mc_samples:int=8, # MC-dropout passes (MLP) for the spread; ridge: any value > 0 gives its fold models' spread (0: no spread)
                  bs:int=64, # Encoder batch size
                  device=None): # Torch device (default: CUDA when available)
         self.model_dir = Path(model_dir)
-        path = self.model_dir/'config.json'
-        if not path.exists(): raise InputError(self.model_dir, 'not a trained model (config.json missing)', 'Train one with `ki67 train DATASET --method features`')
-        try: self.cfg = json.loads(path.read_text())
-        except json.JSONDecodeError as e: raise InputError(path, f'not valid JSON ({e})') from None
-        if self.cfg.get('kind') != 'features' or self.cfg.get('format') != FEATURES_FORMAT:
-            raise InputError(path, f"a model of kind {self.cfg.get('kind')!r} format {self.cfg.get('format')!r}; FeaturePredictor reads kind 'features' format {FEATURES_FORMAT}")
+        self.cfg = _features_model_config(self.model_dir)
         self.encoder = load_encoder(self.cfg['encoder']['name'], self.cfg['pretrained'], device)
         if self.encoder.weights_sha256 != self.cfg['weights_sha256']:
-            raise InputError(self.model_dir, f"the head was trained on {self.cfg['encoder']['name']} weights {self.cfg['weights_sha256'][:12]}, the loaded ones are {self.encoder.weights_sha256[:12]}",
+            raise InputError(self.model_dir,
+                             f"the head was trained on {self.cfg['encoder']['name']} weights "
+                             f"{self.cfg['weights_sha256'][:12]}, "
+                                             f"the loaded ones are {self.encoder.weights_sha256[:12]}",
                              'Load the same weights (model revision), or retrain the head')
         self.head = HEADS[self.cfg['head']].load(self.model_dir, self.cfg['head_params'])
         self.mc_samples,self.bs,self.tile_size = mc_samples,bs,int(self.cfg['tile_size'])
 
-    def embed(self, images) -> np.ndarray:
-        "Embeddings of RGB tiles or tile files (checked: `tile_size` px, RGB)."
-        images,out = list(images),[]
-        spec = dict(tile_size=self.tile_size, size=self.tile_size)
-        for i in range(0, len(images), self.bs):
-            batch = np.stack([model_tile(im, im if isinstance(im, (str, Path)) else f'images[{i + j}]', spec) for j,im in enumerate(images[i:i + self.bs])])
-            out.append(self.encoder(batch).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.encoder.dim), np.float32)
+# %% ../nbs/09b_features.ipynb #335786e6
+@patch_to(FeaturePredictor)
+def embed(self, images) -> np.ndarray:
+    "Embeddings of RGB tiles or tile files (checked: `tile_size` px, RGB)."
+    images,out = list(images),[]
+    spec = dict(tile_size=self.tile_size, size=self.tile_size)
+    for i in range(0, len(images), self.bs):
+        batch = np.stack([model_tile(im, im if isinstance(im, (str, Path)) else f'images[{i + j}]', spec)
+                          for j,im in enumerate(images[i:i + self.bs])])
+        out.append(self.encoder(batch).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, self.encoder.dim), np.float32)
 
-    def __call__(self, images):
-        "Prediction (and spread, with `mc_samples`) of a batch of RGB tiles or tile files."
-        return self.head.predict(self.embed(images), samples=self.mc_samples)
+# %% ../nbs/09b_features.ipynb #5bb3ca55
+@patch_to(FeaturePredictor)
+def __call__(self, images):
+    "Prediction (and spread, with `mc_samples`) of a batch of RGB tiles or tile files."
+    return self.head.predict(self.embed(images), samples=self.mc_samples)
 
-    def predict_files(self, files) -> tuple:
-        "`(pred, uncertainty)` arrays for tile image files."
-        out = self(files)
-        pred,unc = out if isinstance(out, tuple) else (out, np.full(len(out), np.nan))
-        return np.asarray(pred, float),np.asarray(unc, float)
+# %% ../nbs/09b_features.ipynb #e9441c61
+@patch_to(FeaturePredictor)
+def predict_files(self, files) -> tuple:
+    "`(pred, uncertainty)` arrays for tile image files."
+    out = self(files)
+    pred,unc = out if isinstance(out, tuple) else (out, np.full(len(out), np.nan))
+    return np.asarray(pred, float),np.asarray(unc, float)
 
 # %% ../nbs/09b_features.ipynb #7a2285f7
 def train_method(dataset, # Dataset directory (or `Dataset`) after `ki67 tile` and `ki67 label`
@@ -621,7 +767,8 @@ def train_method(dataset, # Dataset directory (or `Dataset`) after `ki67 tile` a
     "Train a head on frozen encoder features for `ki67 train --method features` and say where it is."
     if method != 'features': raise InputError('method', f"features trains 'features', not {method!r}")
     if tiny: encoder,epochs = TINY_ENCODER,epochs or 60
-    out = train_features(dataset, encoder, head, target=target, labels=labels, pretrained=pretrained, epochs=epochs, force=force)
+    out = train_features(dataset, encoder, head, target=target, labels=labels, pretrained=pretrained, epochs=epochs,
+                         force=force)
     return f'features ({encoder} + {head}): model in {out}'
 
 # %% ../nbs/09b_features.ipynb #93bac4e5
@@ -630,9 +777,11 @@ def trained_feature_models(dataset, # Dataset directory (or `Dataset`)
     "The `config.json` of every complete features model in the dataset, by model name."
     return trained_models(dataset, 'features')
 
+# %% ../nbs/09b_features.ipynb #4074547b
 def method_results(dataset, # Dataset directory (or `Dataset`)
                    labels:str='nuclear', # Labeller of the report; a model is scored against the labels it learned
                   ) -> list:
-    "One result per trained features model with test predictions: its test tiles with `pred` and `reference`, and its history."
+    """One result per trained features model with test predictions: its test tiles with `pred` and `reference`, and
+    its history."""
     ds = Dataset(dataset)
     return [r for name in trained_feature_models(ds) if (r := tile_result(ds, name))]

@@ -52,7 +52,8 @@ def register_method(method:TrainMethod, # The method to add (replaces one of the
 # %% ../nbs/09d_methods.ipynb #2fde9b1f
 def register_available(*methods:TrainMethod, # Entries to add, in order
                       ) -> list:
-    "Register each method whose module is installed; the names of those skipped (a module not written yet, or left out)."
+    """Register each method whose module is installed; the names of those skipped (a module not written yet, or left
+    out)."""
     skipped = [m.name for m in methods if importlib.util.find_spec(m.module) is None]
     for m in methods:
         if m.name not in skipped: register_method(m)
@@ -64,16 +65,21 @@ def method_function(method:str|TrainMethod, # A registered name or entry
     "The training function of a registered method; `InputError` listing the known ones for an unknown name."
     if isinstance(method, str):
         if method not in TRAIN_METHODS:
-            raise InputError('--method', f'unknown training method {method!r}', f'Use one of {", ".join(TRAIN_METHODS)}')
+            raise InputError('--method', f'unknown training method {method!r}',
+                             f'Use one of {", ".join(TRAIN_METHODS)}')
         method = TRAIN_METHODS[method]
     return method.train_fn
 
 # %% ../nbs/09d_methods.ipynb #cef32f8a
 _ = lambda module, help: (f'ki67_nb.{module}:train_method', f'ki67_nb.{module}:method_results', help)
 register_available(
-    TrainMethod('pixel-rf', *_('pixel_rf', 'ilastik-style pixel random forest on the H&E and IHC patches (the seed baseline)')),
+    TrainMethod('pixel-rf', *_('pixel_rf',
+                               'ilastik-style pixel random forest on the H&E and IHC patches (the seed baseline)')),
     TrainMethod('cyclegan', *_('cyclegan', 'CycleGAN H&E -> IHC, then the IHC labeller on the synthetic IHC')),
     TrainMethod('resnet18', *_('regress', 'ResNet18 regression of the Ki-67 ratio of 224 px H&E tiles')),
     TrainMethod('vit_b16', *_('regress', 'ViT-B/16 regression of the Ki-67 ratio of 224 px H&E tiles')),
-    TrainMethod('features', *_('features', 'frozen pathology foundation-model features (--encoder) with a ridge or MLP head (--head)')),
-    TrainMethod('morphometry', *_('morphometry', 'H&E nuclear morphometry (weight-free nuclei, per-tile features) with boosted trees')))
+    TrainMethod('features', *_('features',
+                               'frozen pathology foundation-model features (--encoder) with a ridge or MLP head '
+                               '(--head)')),
+    TrainMethod('morphometry', *_('morphometry',
+                                  'H&E nuclear morphometry (weight-free nuclei, per-tile features) with boosted trees')))

@@ -20,7 +20,7 @@ from sklearn.ensemble import RandomForestClassifier
 
 from .core import *
 from .stains import optical_density
-from .tiles import kept_pairs, read_patch
+from .pairs import kept_pairs, read_patch
 from .label import patch_labels, with_reference
 from .calibrate import calibrate_predictions
 
@@ -38,7 +38,8 @@ STAINS = {'he': 'HE', 'ihc': 'IHC'}  # stain -> file-name tag of its patches and
 
 # %% ../nbs/07_pixel_rf.ipynb #e4d1f093
 SIGMAS = (0.3, 0.7, 1.0, 1.6, 3.5, 5.0, 10.0)  # ilastik's scales, px
-TINY_SIGMAS = (0.7, 1.6, 3.5)  # the tiny recipe's: chromatin to nucleus (7.5 µm = 15 px at 0.5 µm/px); 72 features, 3x faster
+# the tiny recipe's: chromatin to nucleus (7.5 µm = 15 px at 0.5 µm/px); 72 features, 3x faster
+TINY_SIGMAS = (0.7, 1.6, 3.5)
 WINDOW = 3.5  # Gaussians truncated at 3.5 sigma, ilastik's window_size
 MIN_DERIVATIVE_SIGMA = 0.7  # below it, smoothing only (as in ilastik)
 FILTERS = ('gaussian', 'laplacian', 'gradient magnitude', 'difference of gaussians',
@@ -64,8 +65,10 @@ def colour_channels(rgb, # RGB image (HxWx3)
     return rgb.astype(np.float32) if colour == 'rgb' else optical_density(rgb, white=255)
 
 # %% ../nbs/07_pixel_rf.ipynb #ffd75b96
-def _gauss(img, sigma, order=0): return ndimage.gaussian_filter(img, sigma, order=order, truncate=WINDOW, mode='reflect')
+def _gauss(img, sigma, order=0): return ndimage.gaussian_filter(img, sigma, order=order, truncate=WINDOW,
+                                                                mode='reflect')
 
+# %% ../nbs/07_pixel_rf.ipynb #c7358675
 def _channel_features(img, sigmas):
     "Yield ilastik's features of one 2-D float32 channel, one HxW array at a time."
     for s in sigmas:
@@ -80,6 +83,7 @@ def _channel_features(img, sigmas):
         yield from structure_tensor_eigenvalues([_gauss(a*b, 0.5*s) for a,b in [(dr, dr), (dr, dc), (dc, dc)]])
         yield from hessian_matrix_eigvals(hessian)
 
+# %% ../nbs/07_pixel_rf.ipynb #fbb78320
 def _features(chans, sigmas):
     "HxWxF float32 features of a float32 HxWxC image (a view of F contiguous planes)."
     out = np.empty((len(feature_names(sigmas)), *chans.shape[:2]), np.float32)
@@ -91,7 +95,8 @@ def _features(chans, sigmas):
 # %% ../nbs/07_pixel_rf.ipynb #3f1d40a8
 def feature_margin(sigmas=SIGMAS, # Scales of the filters, px
                   ) -> int:
-    "Padding (px) a chunk needs so its features equal the whole image's: the reach of the structure tensor's two Gaussians."
+    """Padding (px) a chunk needs so its features equal the whole image's: the reach of the structure tensor's two
+    Gaussians."""
     reach = lambda s: int(WINDOW*s + 0.5)
     return max(reach(s) + (reach(0.5*s) if s >= MIN_DERIVATIVE_SIGMA else 0) for s in sigmas)
 
@@ -130,7 +135,8 @@ def pixel_features(rgb, # RGB image (HxWx3)
 # %% ../nbs/07_pixel_rf.ipynb #8d4312a3
 def plot_features(rgb, # RGB image
                   names=('G gaussian 1', 'B gaussian 1', 'G laplacian 3.5', 'G difference of gaussians 3.5',
-                         'G gradient magnitude 1.6', 'G structure tensor ev1 5', 'G hessian ev2 1.6', 'G gaussian 10'), # Features to show
+                         'G gradient magnitude 1.6', 'G structure tensor ev1 5', 'G hessian ev2 1.6',
+                         'G gaussian 10'), # Features to show
                   colour:str='rgb', # 'rgb' or 'od'
                  ):
     "Figure: the image and a selection of its ilastik features."
@@ -155,12 +161,17 @@ def check_labels(labels, # Label image: HxW integer class indices
                 ) -> np.ndarray:
     "Validate a label image against its image and the classes 0-3; return it as uint8."
     lab = np.asarray(labels)
-    if lab.ndim != 2: raise InputError(source, f'label image must be 2-D class indices, got shape {lab.shape}', 'Save it as a greyscale or indexed PNG')
-    if not (np.issubdtype(lab.dtype, np.integer) or lab.dtype == bool): raise InputError(source, f'label image must hold integers, got {lab.dtype}')
+    if lab.ndim != 2: raise InputError(source, f'label image must be 2-D class indices, got shape {lab.shape}',
+                                       'Save it as a greyscale or indexed PNG')
+    if not (np.issubdtype(lab.dtype, np.integer) or lab.dtype == bool): raise InputError(source,
+            f'label image must hold integers, got {lab.dtype}')
     if lab.shape != tuple(shape[:2]):
-        raise InputError(source, f'label image is {lab.shape[0]}x{lab.shape[1]} but its image is {shape[0]}x{shape[1]}', 'Paint the labels on the full-resolution patch')
+        raise InputError(source,
+                f'label image is {lab.shape[0]}x{lab.shape[1]} but its image is {shape[0]}x{shape[1]}',
+                         'Paint the labels on the full-resolution patch')
     unknown = sorted(set(np.unique(lab).tolist()) - set(CLASSES))
-    if unknown: raise InputError(source, f'unknown classes {unknown[:5]} in the label image', 'Use 0 unlabelled, 1 background, 2 nucleus negative, 3 nucleus positive')
+    if unknown: raise InputError(source, f'unknown classes {unknown[:5]} in the label image',
+                                 'Use 0 unlabelled, 1 background, 2 nucleus negative, 3 nucleus positive')
     return lab.astype(np.uint8)
 
 # %% ../nbs/07_pixel_rf.ipynb #b9840d73
@@ -171,6 +182,7 @@ def _open_image(path:Path, what:str) -> Image.Image:
     except Exception as e: raise InputError(path, f'cannot be read as an image ({type(e).__name__})') from None
     return im
 
+# %% ../nbs/07_pixel_rf.ipynb #e58609b5
 def read_label_image(path, # PNG (or TIFF) of class indices
                      shape:tuple|None=None, # (H, W) of the image it labels, checked when given
                     ) -> np.ndarray:
@@ -178,11 +190,20 @@ def read_label_image(path, # PNG (or TIFF) of class indices
     path = Path(path)
     im = _open_image(path, 'label image')
     if im.mode not in ('1', 'L', 'P', 'I', 'I;16'):
-        raise InputError(path, f'is a {im.mode} colour image, not class indices', 'Save class indices 0-3 as a greyscale or indexed PNG')
+        raise InputError(path, f'is a {im.mode} colour image, not class indices',
+                         'Save class indices 0-3 as a greyscale or indexed PNG')
     lab = np.asarray(im)
     return check_labels(lab, shape or lab.shape, path)
 
-# %% ../nbs/07_pixel_rf.ipynb #60f655ca
+# %% ../nbs/07_pixel_rf.ipynb #28966c02
+def _background_dabs(classes:np.ndarray, n:int, radius:int, rng) -> np.ndarray:
+    "A mask of `n` random discs of `radius` px in the background (class 1), at least `radius + 2` px inside it."
+    far = np.flatnonzero(ndimage.distance_transform_edt(classes == 1) > radius + 2)
+    dots = np.zeros(classes.shape, bool)
+    dots.flat[rng.choice(far, size=min(n, len(far)), replace=False)] = True
+    return ndimage.binary_dilation(dots, disk(radius)) & (classes == 1)
+
+# %% ../nbs/07_pixel_rf.ipynb #a3614afd
 def sample_scribbles(classes:np.ndarray, # Class map: 1 background, 2 negative, 3 positive nucleus, 0 unknown (e.g. `ki67_nb.truth.truth_classes`)
                      mask:np.ndarray, # Instance mask of the nuclei
                      nucleus_fraction:float=0.15, # Fraction of the nuclei of known class whose interior is labelled
@@ -198,10 +219,7 @@ def sample_scribbles(classes:np.ndarray, # Class map: 1 background, 2 negative, 
     out = np.zeros(classes.shape, np.uint8)
     sel = interior & np.isin(mask, chosen)
     out[sel] = classes[sel]
-    far = np.flatnonzero(ndimage.distance_transform_edt(classes == 1) > radius + 2)
-    dots = np.zeros(classes.shape, bool)
-    dots.flat[rng.choice(far, size=min(background_dabs, len(far)), replace=False)] = True
-    out[ndimage.binary_dilation(dots, disk(radius)) & (classes == 1)] = 1
+    out[_background_dabs(classes, background_dabs, radius, rng)] = 1
     return out
 
 # %% ../nbs/07_pixel_rf.ipynb #6e41690d
@@ -216,9 +234,25 @@ class PixelRF:
 
 # %% ../nbs/07_pixel_rf.ipynb #1160c1b5
 def _as_image(x, reader):
-    "An array as it is; a path read with `reader`; a callable (e.g. a patch read from a slide) called, so that only one image is in memory at a time."
+    """An array as it is; a path read with `reader`; a callable (e.g. a patch read from a slide) called, so that
+    only one image is in memory at a time."""
     return reader(x) if isinstance(x, (str, Path)) else x() if callable(x) else x
 
+# %% ../nbs/07_pixel_rf.ipynb #5315e48c
+def _labelled_pixels(images:list, labels:list, sigmas, colour:str, chunk:int) -> tuple:
+    "`(features, classes)` of every labelled pixel of the images (features computed only around labels)."
+    X,y = [],[]
+    for im,lab in zip(images, labels):
+        rgb = _as_image(im, read_image)
+        source = lab if isinstance(lab, (str, Path)) else 'label image'
+        lab = check_labels(_as_image(lab, read_label_image), rgb.shape[:2], source)
+        for (rows, cols),f in feature_chunks(rgb, sigmas, colour, chunk, needed=lab > 0):
+            sel = lab[rows, cols] > 0
+            X.append(f[sel]); y.append(lab[rows, cols][sel])
+    return (np.concatenate(X) if X else np.zeros((0, 0), np.float32)),(np.concatenate(y) if y else np.zeros(0,
+            np.uint8))
+
+# %% ../nbs/07_pixel_rf.ipynb #4a01ab87
 def train_pixel_rf(images:list, # RGB patches (arrays, image paths, or functions returning one)
                    labels:list, # Their label images (arrays or PNG paths): 0 unlabelled, 1-3 classes
                    sigmas=SIGMAS, # Filter scales, px
@@ -231,20 +265,15 @@ def train_pixel_rf(images:list, # RGB patches (arrays, image paths, or functions
                    seed:int=0, # Random seed of the forest
                   ) -> PixelRF:
     "Train a pixel random forest on the labelled pixels of some patches."
-    if len(images) != len(labels) or not images: raise InputError('label images', f'{len(labels)} label images for {len(images)} images')
-    X,y = [],[]
-    for im,lab in zip(images, labels):
-        rgb = _as_image(im, read_image)
-        source = lab if isinstance(lab, (str, Path)) else 'label image'
-        lab = check_labels(_as_image(lab, read_label_image), rgb.shape[:2], source)
-        for (rows, cols),f in feature_chunks(rgb, sigmas, colour, chunk, needed=lab > 0):
-            sel = lab[rows, cols] > 0
-            X.append(f[sel]); y.append(lab[rows, cols][sel])
-    y = np.concatenate(y) if y else np.zeros(0, np.uint8)
+    if len(images) != len(labels) or not images: raise InputError('label images',
+                                                                  f'{len(labels)} label images for {len(images)} images')
+    X,y = _labelled_pixels(images, labels, sigmas, colour, chunk)
     missing = [CLASSES[c] for c in (1, 2, 3) if not (y == c).any()]
-    if missing: raise InputError('label images', f'no labelled pixels of class {", ".join(missing)}', 'Paint at least a few strokes of every class')
-    forest = RandomForestClassifier(n_estimators, min_samples_leaf=min_samples_leaf, class_weight=class_weight, n_jobs=n_jobs, random_state=seed)
-    forest.fit(np.concatenate(X), y)
+    if missing: raise InputError('label images', f'no labelled pixels of class {", ".join(missing)}',
+                                 'Paint at least a few strokes of every class')
+    forest = RandomForestClassifier(n_estimators, min_samples_leaf=min_samples_leaf, class_weight=class_weight,
+                                    n_jobs=n_jobs, random_state=seed)
+    forest.fit(X, y)
     return PixelRF(forest, tuple(sigmas), colour)
 
 # %% ../nbs/07_pixel_rf.ipynb #ef539743
@@ -256,7 +285,8 @@ def predict_probabilities(model:PixelRF, # Trained pixel forest
     rgb = as_rgb_uint8(rgb)
     out = np.empty((*rgb.shape[:2], 3), np.float32)
     for (rows, cols),f in feature_chunks(rgb, model.sigmas, model.colour, chunk):
-        p = model.forest.predict_proba(np.ascontiguousarray(f.reshape(-1, f.shape[-1])))  # rows of pixels: 2x faster trees
+        # rows of pixels: 2x faster trees
+        p = model.forest.predict_proba(np.ascontiguousarray(f.reshape(-1, f.shape[-1])))
         out[rows, cols] = p.reshape(*f.shape[:2], 3)
     return out
 
@@ -293,6 +323,7 @@ def predict_ratio(model:PixelRF, # Trained pixel forest
 # %% ../nbs/07_pixel_rf.ipynb #0844b919
 SEGMENTATION_COLOURS = np.array([[0, 0, 0], [255, 255, 255], [40, 120, 255], [255, 140, 0]], np.uint8)
 
+# %% ../nbs/07_pixel_rf.ipynb #7522cf01
 def plot_segmentation(rgb, # RGB patch
                       classes:np.ndarray, # Predicted class map (1-3)
                       truth:np.ndarray|None=None, # Optional true class map (0 = unknown)
@@ -303,7 +334,8 @@ def plot_segmentation(rgb, # RGB patch
     panels = [(rgb, title or 'patch'), (SEGMENTATION_COLOURS[classes], f'pixel RF: ratio {pixel_ratio(classes):.2f}')]
     if truth is not None: panels.append((SEGMENTATION_COLOURS[truth], f'truth: ratio {pixel_ratio(truth):.2f}'))
     fig,axs = plt.subplots(1, len(panels), figsize=(3.6*len(panels), 3.8))
-    for ax,(im, t) in zip(axs, panels): ax.imshow(im, interpolation='nearest'); ax.set_title(t, fontsize=9); ax.axis('off')
+    for ax,(im, t) in zip(axs, panels): ax.imshow(im, interpolation='nearest'); ax.set_title(t,
+            fontsize=9); ax.axis('off')
     fig.tight_layout()
     return fig
 
@@ -313,11 +345,26 @@ def _axis_keys(dset, path) -> str:
     tags = dset.attrs.get('axistags')
     if tags is not None:
         try: return ''.join(a['key'] for a in json.loads(tags)['axes'])
-        except (ValueError, KeyError, TypeError) as e: raise InputError(path, f"unreadable 'axistags' attribute ({e})") from None
+        except (ValueError, KeyError, TypeError) as e: raise InputError(path,
+                f"unreadable 'axistags' attribute ({e})") from None
     guess = {2: 'yx', 3: 'yxc', 4: 'tyxc', 5: 'tzyxc'}.get(dset.ndim)
     if guess is None: raise InputError(path, f'dataset {dset.name!r} has {dset.ndim} axes and no axistags')
     return guess
 
+# %% ../nbs/07_pixel_rf.ipynb #6b3ee6a0
+def _to_yxc(arr:np.ndarray, keys:str, path, dataset:str) -> np.ndarray:
+    "An ilastik array with axis letters `keys` as YxXxC; `InputError` for axes that do not fit or several images."
+    if len(keys) != arr.ndim or len(set(keys)) != len(keys) or not {'y', 'x'} <= set(keys):
+        raise InputError(path, f'axis order {keys!r} does not fit dataset {dataset!r} of shape {arr.shape}')
+    if 'c' not in keys: keys,arr = keys + 'c',arr[..., None]
+    for k,n in zip(keys, arr.shape):
+        if k not in 'yxc' and n > 1: raise InputError(path, f'holds {n} images along axis {k!r}',
+                                                      'Export one image per file (ilastik batch export does this)')
+    extra = [i for i,k in enumerate(keys) if k not in 'yxc']
+    arr,keys = arr.squeeze(axis=tuple(extra)),''.join(k for k in keys if k in 'yxc')
+    return np.transpose(arr, [keys.index(k) for k in 'yxc'])
+
+# %% ../nbs/07_pixel_rf.ipynb #1454dcd7
 def read_ilastik_export(path, # HDF5 file exported by ilastik
                         dataset:str='exported_data', # Dataset inside it (ilastik's default name)
                        ) -> np.ndarray:
@@ -330,17 +377,11 @@ def read_ilastik_export(path, # HDF5 file exported by ilastik
     with f:
         if dataset not in f:
             found = []; f.visititems(lambda name, obj: found.append(name) if isinstance(obj, h5py.Dataset) else None)
-            raise InputError(path, f'has no dataset {dataset!r} (it holds {found or "no datasets"})', "ilastik's export default is 'exported_data'; pass dataset= to read another")
+            raise InputError(path, f'has no dataset {dataset!r} (it holds {found or "no datasets"})',
+                             "ilastik's export default is 'exported_data'; pass dataset= to read another")
         dset = f[dataset]
         keys,arr = _axis_keys(dset, path),dset[()]
-    if len(keys) != arr.ndim or len(set(keys)) != len(keys) or not {'y', 'x'} <= set(keys):
-        raise InputError(path, f'axis order {keys!r} does not fit dataset {dataset!r} of shape {arr.shape}')
-    if 'c' not in keys: keys,arr = keys + 'c',arr[..., None]
-    for k,n in zip(keys, arr.shape):
-        if k not in 'yxc' and n > 1: raise InputError(path, f'holds {n} images along axis {k!r}', 'Export one image per file (ilastik batch export does this)')
-    extra = [i for i,k in enumerate(keys) if k not in 'yxc']
-    arr,keys = arr.squeeze(axis=tuple(extra)),''.join(k for k in keys if k in 'yxc')
-    return np.transpose(arr, [keys.index(k) for k in 'yxc'])
+    return _to_yxc(arr, keys, path, dataset)
 
 # %% ../nbs/07_pixel_rf.ipynb #a2eb028b
 def ilastik_ratio(path, # HDF5 file exported by ilastik ('Simple Segmentation' or 'Probabilities')
@@ -353,10 +394,13 @@ def ilastik_ratio(path, # HDF5 file exported by ilastik ('Simple Segmentation' o
     arr = read_ilastik_export(path, dataset)
     if np.issubdtype(arr.dtype, np.floating):
         if arr.shape[-1] < max(negative, positive):
-            raise InputError(path, f'probabilities have {arr.shape[-1]} channels, label {max(negative, positive)} was asked for', 'Pass negative=/positive= with the label numbers of your project')
+            raise InputError(path,
+                    f'probabilities have {arr.shape[-1]} channels, label {max(negative, positive)} was asked for',
+                             'Pass negative=/positive= with the label numbers of your project')
         classes = class_map(arr)
     elif arr.shape[-1] == 1: classes = arr[..., 0]
-    else: raise InputError(path, f'integer export with {arr.shape[-1]} channels: neither a segmentation nor probabilities')
+    else: raise InputError(path,
+            f'integer export with {arr.shape[-1]} channels: neither a segmentation nor probabilities')
     return pixel_ratio(classes, min_nucleus_pixels, negative, positive)
 
 # %% ../nbs/07_pixel_rf.ipynb #e20087a3
@@ -371,23 +415,61 @@ def scribble_path(dataset, # Dataset directory (or `Dataset`)
 def _scribbled(dataset, kept, stain):
     return [pid for pid in kept.patch_id if scribble_path(dataset, pid, stain).exists()]
 
+# %% ../nbs/07_pixel_rf.ipynb #d936fce5
+def _train_forests(dataset, kept, config, folder:Path, **train_kw) -> dict:
+    "Train one forest per stain on its scribbled patches (read from their files or the slides), each saved as it is done."
+    import joblib
+    models = {}
+    for st in STAINS:
+        pids = config['scribbles'][st]; rows = kept.set_index('patch_id').loc[list(pids)]
+        patches = [functools.partial(read_patch, dataset, r, st) for r in rows.reset_index().to_dict('records')]
+        models[st] = train_pixel_rf(patches, [scribble_path(dataset, pid, st) for pid in pids], **train_kw)
+        with atomic_path(folder/f'{st}.joblib') as tmp: joblib.dump(models[st], tmp)
+    return models
+
+# %% ../nbs/07_pixel_rf.ipynb #dcbeca51
 def _fit_or_load(dataset, kept, config, force, **train_kw):
-    "The two forests of `config`: loaded from the model folder `pixel_rf` when trained with the same config, else trained and saved."
+    "The two forests of `config`: loaded when the model folder `pixel_rf` holds the same config, else trained and saved."
     import joblib
     folder = ensure_writable_dir(dataset.model_dir('pixel_rf'))
     if not force and (folder/'config.json').exists() and json.loads((folder/'config.json').read_text()) == config:
         return {st: joblib.load(folder/f'{st}.joblib') for st in STAINS}
-    models = {}
-    for st in STAINS:
-        pids = config['scribbles'][st]
-        rows = kept.set_index('patch_id').loc[list(pids)]
-        patches = [functools.partial(read_patch, dataset, r, st) for r in rows.reset_index().to_dict('records')]   # its file, or the slide
-        models[st] = train_pixel_rf(patches, [scribble_path(dataset, pid, st) for pid in pids], **train_kw)
-        with atomic_path(folder/f'{st}.joblib') as tmp: joblib.dump(models[st], tmp)
-    with atomic_path(folder/'config.json') as tmp: tmp.write_text(json.dumps(config, indent=1))  # last: marks the models complete
+    models = _train_forests(dataset, kept, config, folder, **train_kw)
+    with atomic_path(folder/'config.json') as tmp: tmp.write_text(json.dumps(config, indent=1))   # last: marks them complete
     return models
 
-# %% ../nbs/07_pixel_rf.ipynb #eb9b89e5
+# %% ../nbs/07_pixel_rf.ipynb #700d573e
+def _scribble_hashes(ds:Dataset, kept:pd.DataFrame) -> dict:
+    "Per stain, the SHA-256 of each kept patch's label image; `InputError` when a stain has none."
+    scribbles = {st: {pid: file_sha256(scribble_path(ds, pid, st)) for pid in _scribbled(ds, kept,
+            st)} for st in STAINS}
+    if not any(scribbles.values()):
+        raise InputError(ds.scribbles_dir, 'no label images for the kept patches',
+                         'Paint class-index PNGs (0 unlabelled, 1 background, 2 nucleus negative, 3 nucleus positive) '
+                         'named <patch_id>_HE.png / _IHC.png, e.g. with ilastik')
+    for st in STAINS:
+        if not scribbles[st]: raise InputError(ds.scribbles_dir, f'no {STAINS[st]} label images for the kept patches')
+    return scribbles
+
+# %% ../nbs/07_pixel_rf.ipynb #488ee271
+def _parts_dir(ds:Dataset, model_id:str) -> Path:
+    "The folder of one forest's per-patch results; those of forests that no longer exist are deleted."
+    parts = ds.predictions_dir/'pixel_rf_parts'
+    for old in (parts.iterdir() if parts.exists() else []):
+        if old.name != model_id: shutil.rmtree(old)
+    return ensure_writable_dir(parts/model_id)
+
+# %% ../nbs/07_pixel_rf.ipynb #f80fbe97
+def _patch_row(ds:Dataset, r, models:dict, chunk:int, scribbles:dict) -> dict:
+    "One kept pair's row: the H&E and IHC forests' ratios, spreads and nucleus pixels, and whether it was scribbled."
+    res = {st: predict_ratio(models[st], read_patch(ds, r, st), chunk) for st in STAINS}
+    return dict(slide_id=r.slide_id, patch_id=r.patch_id, x=int(r.x), y=int(r.y), pred=res['he']['ratio'],
+                uncertainty=res['he']['uncertainty'], pred_he=res['he']['ratio'], pred_ihc=res['ihc']['ratio'],
+                uncertainty_ihc=res['ihc']['uncertainty'], nucleus_px_he=res['he']['nucleus_pixels'],
+                nucleus_px_ihc=res['ihc']['nucleus_pixels'],
+                scribbled=any(r.patch_id in scribbles[st] for st in STAINS))
+
+# %% ../nbs/07_pixel_rf.ipynb #41a77ed5
 def pixel_rf_dataset(dataset, # Dataset directory (or `Dataset`) with the manifest, patches and scribbles
                      colour:str='rgb', # Feature colour representation: 'rgb' or 'od'
                      class_weight:str|None=None, # None (as ilastik) or 'balanced'
@@ -401,30 +483,19 @@ def pixel_rf_dataset(dataset, # Dataset directory (or `Dataset`) with the manife
     "Train a pixel RF per stain on the scribbled patches and write the H&E and IHC ratio of every kept pair."
     ds = Dataset(dataset)
     kept = kept_pairs(ds)
-    scribbles = {st: {pid: file_sha256(scribble_path(ds, pid, st)) for pid in _scribbled(ds, kept, st)} for st in STAINS}
-    if not any(scribbles.values()):
-        raise InputError(ds.scribbles_dir, 'no label images for the kept patches',
-                         'Paint class-index PNGs (0 unlabelled, 1 background, 2 nucleus negative, 3 nucleus positive) named <patch_id>_HE.png / _IHC.png, e.g. with ilastik')
-    for st in STAINS:
-        if not scribbles[st]: raise InputError(ds.scribbles_dir, f'no {STAINS[st]} label images for the kept patches')
-    config = dict(method='pixel_rf', colour=colour, class_weight=class_weight, n_estimators=n_estimators, sigmas=list(sigmas),
+    scribbles = _scribble_hashes(ds, kept)
+    config = dict(method='pixel_rf', colour=colour, class_weight=class_weight, n_estimators=n_estimators,
+                  sigmas=list(sigmas),
                   seed=seed, manifest_sha256=file_sha256(ds.manifest_path), scribbles=scribbles)
     models = _fit_or_load(ds, kept, config, force, sigmas=sigmas, colour=colour, class_weight=class_weight,
                           n_estimators=n_estimators, chunk=chunk, n_jobs=n_jobs, seed=seed)
     model_id = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
-    parts = ds.predictions_dir/'pixel_rf_parts'
-    for old in (parts.iterdir() if parts.exists() else []):
-        if old.name != model_id: shutil.rmtree(old)        # results of a forest that no longer exists
-    parts = ensure_writable_dir(parts/model_id)
+    parts = _parts_dir(ds, model_id)
     rows = []
     for r in progress(list(kept.itertuples()), desc='pixel RF patches'):
         part = parts/f'{r.patch_id}.json'
         if part.exists() and not force: rows.append(json.loads(part.read_text())); continue
-        res = {st: predict_ratio(models[st], read_patch(ds, r, st), chunk) for st in STAINS}
-        row = dict(slide_id=r.slide_id, patch_id=r.patch_id, x=int(r.x), y=int(r.y), pred=res['he']['ratio'], uncertainty=res['he']['uncertainty'],
-                   pred_he=res['he']['ratio'], pred_ihc=res['ihc']['ratio'], uncertainty_ihc=res['ihc']['uncertainty'],
-                   nucleus_px_he=res['he']['nucleus_pixels'], nucleus_px_ihc=res['ihc']['nucleus_pixels'],
-                   scribbled=any(r.patch_id in scribbles[st] for st in STAINS))
+        row = _patch_row(ds, r, models, chunk, scribbles)
         with atomic_path(part) as tmp: tmp.write_text(json.dumps(row))
         rows.append(row)
     preds = pd.DataFrame(rows)
@@ -445,7 +516,16 @@ def pixel_rf_metrics(predictions:pd.DataFrame, # `pixel_rf.csv` rows (pred_he, p
             comparisons |= {f'IHC-RF vs {name}': (ref, df.pred_ihc), f'H&E-RF vs {name}': (ref, df.pred_he)}
     return pd.DataFrame({name: ratio_metrics(t, p) for name,(t, p) in comparisons.items()}).T
 
-# %% ../nbs/07_pixel_rf.ipynb #81745532
+# %% ../nbs/07_pixel_rf.ipynb #0f6d72ff
+def _ratio_panel(ax, xl:str, x, yl:str, y):
+    "One scatter of two ratios with the identity line, the +-0.1 band and their MAE and acc@0.1."
+    m = ratio_metrics(x, y)
+    ax.plot([0, 1], [0, 1], 'k--', lw=0.8); ax.fill_between([0, 1], [-0.1, 0.9], [0.1, 1.1], color='0.9')
+    ax.scatter(x, y, s=14, alpha=0.7)
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel=xl, ylabel=yl, aspect='equal')
+    ax.set_title(f"MAE {m['mae']:.3f}, acc@0.1 {m['acc@0.1']:.2f} (n={m['n']})", fontsize=9)
+
+# %% ../nbs/07_pixel_rf.ipynb #016de372
 def plot_ratio_scatter(predictions:pd.DataFrame, # `pixel_rf.csv` rows
                        reference:pd.DataFrame|None=None, # Rows by patch_id with `true_ratio_area` (`ki67_nb.truth.patch_truth`), for the truth panels
                        title:str='pixel RF', # Figure title
@@ -456,14 +536,10 @@ def plot_ratio_scatter(predictions:pd.DataFrame, # `pixel_rf.csv` rows
     panels = [('IHC-RF ratio', df.pred_ihc, 'H&E-RF ratio', df.pred_he)]
     if reference is not None and 'true_ratio_area' in reference:
         truth = df.patch_id.map(reference.set_index('patch_id').true_ratio_area)
-        panels += [('true area ratio', truth, 'IHC-RF ratio', df.pred_ihc), ('true area ratio', truth, 'H&E-RF ratio', df.pred_he)]
+        panels += [('true area ratio', truth, 'IHC-RF ratio', df.pred_ihc), ('true area ratio', truth, 'H&E-RF ratio',
+                df.pred_he)]
     fig,axs = plt.subplots(1, len(panels), figsize=(3.6*len(panels), 3.6), squeeze=False)
-    for ax,(xl, x, yl, y) in zip(axs[0], panels):
-        m = ratio_metrics(x, y)
-        ax.plot([0, 1], [0, 1], 'k--', lw=0.8); ax.fill_between([0, 1], [-0.1, 0.9], [0.1, 1.1], color='0.9')
-        ax.scatter(x, y, s=14, alpha=0.7)
-        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel=xl, ylabel=yl, aspect='equal')
-        ax.set_title(f"MAE {m['mae']:.3f}, acc@0.1 {m['acc@0.1']:.2f} (n={m['n']})", fontsize=9)
+    for ax,panel in zip(axs[0], panels): _ratio_panel(ax, *panel)
     fig.suptitle(f'{title} (grey band: |difference| <= 0.1; scribbled patches left out)', fontsize=10)
     fig.tight_layout()
     return fig
@@ -479,7 +555,8 @@ def train_method(dataset, # Dataset directory (or `Dataset`) with the manifest, 
                  force:bool=False, # Retrain and recompute even if outputs match
                  calibration:str='linear', # Map of the H&E ratio to the label scale, cross-fitted by slide (`calibrate.CALIBRATIONS`)
                 ) -> str:
-    "Train the pixel forests of `ki67 train --method pixel-rf`, score every kept pair, calibrate the H&E ratio, and say where the predictions are."
+    """Train the pixel forests of `ki67 train --method pixel-rf`, score every kept pair, calibrate the H&E ratio,
+    and say where the predictions are."""
     if method != 'pixel-rf': raise InputError('method', f"pixel_rf trains 'pixel-rf', not {method!r}")
     ds = Dataset(dataset)
     kw = dict(n_estimators=30, sigmas=TINY_SIGMAS) if tiny else dict(n_estimators=100)
@@ -488,18 +565,21 @@ def train_method(dataset, # Dataset directory (or `Dataset`) with the manifest, 
     return f'pixel RF: {len(preds)} patch predictions in {ds.prediction_path("pixel_rf")}'
 
 # %% ../nbs/07_pixel_rf.ipynb #9991ba70
-SEED_NAME = 'pixel random forest'   # the seed study's name for this method: the report puts its published figures beside ours
+# the seed study's name for this method: the report puts its published figures beside ours
+SEED_NAME = 'pixel random forest'
 
 # %% ../nbs/07_pixel_rf.ipynb #215e7af2
 def method_results(dataset, # Dataset directory (or `Dataset`)
                    labels:str='nuclear', # Labeller whose patch labels are the reference
                   ) -> list:
-    "The pixel RF's H&E patch predictions (scribbled pairs left out) with their reference label, for the report (empty when it has not run)."
+    """The pixel RF's H&E patch predictions (scribbled pairs left out) with their reference label, for the report
+    (empty when it has not run)."""
     ds = Dataset(dataset)
     if not ds.prediction_path('pixel_rf').exists(): return []
     preds = read_table(ds.prediction_path('pixel_rf'))
     if 'scribbled' in preds: preds = preds[~preds.scribbled.astype(bool)]
-    entry = lambda name, seed, p: dict(name=name, level='patch', seed_name=seed, history=None, table=with_reference(ds, p, labels))
+    entry = lambda name, seed, p: dict(name=name, level='patch', seed_name=seed, history=None,
+                                       table=with_reference(ds, p, labels))
     if 'pred_raw' not in preds: return [entry('pixel RF (H&E)', SEED_NAME, preds)]
     return [entry('pixel RF (H&E), calibrated', None, preds),
             entry('pixel RF (H&E), seed recipe', SEED_NAME, preds.assign(pred=preds.pred_raw))]

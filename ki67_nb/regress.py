@@ -20,10 +20,14 @@ from fastcore.meta import delegates
 from .calibrate import CALIBRATIONS, calibration_json, fit_calibration, load_calibration
 from .tileset import *
 from .stains import hed_jitter
-from fastai.vision.all import (RandTransform, TensorImage, DataBlock, ImageBlock, RegressionBlock, ColReader, ColSplitter,
+from fastai.vision.all import (RandTransform, TensorImage, DataBlock, ImageBlock, RegressionBlock, ColReader,
+                               ColSplitter,
                                Resize, Dihedral, Normalize, imagenet_stats, Learner, SGD, Adam, MSELossFlat, BaseLoss,
-                               SigmoidRange, SaveModelCallback, EarlyStoppingCallback, mae, rmse, PearsonCorrCoef, set_seed,
+                               SigmoidRange, SaveModelCallback, EarlyStoppingCallback, mae, rmse, PearsonCorrCoef,
+                               set_seed,
                                IntToFloatTensor, Pipeline, DataLoader, DataLoaders)
+
+_log = get_logger(__name__)
 
 # %% auto #0
 __all__ = ['ARCHS', 'TINY_ARCHS', 'RECIPES', 'TINY_RECIPE', 'MODEL_FORMAT', 'SEED_NAMES', 'HEDJitter', 'TileRegressor',
@@ -33,7 +37,8 @@ __all__ = ['ARCHS', 'TINY_ARCHS', 'RECIPES', 'TINY_RECIPE', 'MODEL_FORMAT', 'SEE
 
 # %% ../nbs/09_regress.ipynb #30ea4b56
 class HEDJitter(RandTransform):
-    "Stain augmentation of Tellez et al. (2018): random scale and shift of each HED concentration, training batches only."
+    """Stain augmentation of Tellez et al. (2018): random scale and shift of each HED concentration, training
+    batches only."""
     split_idx,order = 0,40  # after IntToFloatTensor and flips, before Normalize
     def __init__(self, sigma:float=0.05, # Spread: alpha ~ U(1-sigma, 1+sigma), beta ~ U(-sigma, sigma)
                  p:float=1.0): # Probability of augmenting a batch
@@ -54,7 +59,8 @@ class TileRegressor(nn.Module):
                  dropout:float=0.2): # Dropout before the last layer
         super().__init__()
         self.body = body
-        self.head = nn.Sequential(nn.Linear(n_features, hidden), act(), nn.Dropout(dropout), nn.Linear(hidden, 1), SigmoidRange(0, 1))
+        self.head = nn.Sequential(nn.Linear(n_features, hidden), act(), nn.Dropout(dropout), nn.Linear(hidden, 1),
+                                  SigmoidRange(0, 1))
     def forward(self, x): return self.head(self.body(x))
 
 # %% ../nbs/09_regress.ipynb #6caa4157
@@ -74,20 +80,24 @@ class GreyOD(nn.Module):
         od = -torch.log((x*self.std + self.mean).clamp(1/255, 1)).sum(1, keepdim=True)
         return od/(torch.quantile(od.flatten(1), self.q, dim=1).view(-1, 1, 1, 1) + 0.05)
 
-def small_cnn(widths=(8, 16, 32, 64), # Channels of the conv blocks (the first at stride 2, the others after a 2x max-pool)
+# %% ../nbs/09_regress.ipynb #99440ba6
+def small_cnn(widths=(8, 16, 32,
+                      64), # Channels of the conv blocks (the first at stride 2, the others after a 2x max-pool)
              ) -> tuple:
     "`(body, n_features)`: `GreyOD`, then conv3x3-BN-ReLU blocks and global average pooling; about 25 k weights."
     layers,c = [GreyOD()],1
     for i,w in enumerate(widths):
         if i > 0: layers.append(nn.MaxPool2d(2))
-        layers += [nn.Conv2d(c, w, 3, stride=2 if i == 0 else 1, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)]
+        layers += [nn.Conv2d(c, w, 3, stride=2 if i == 0 else 1, padding=1, bias=False), nn.BatchNorm2d(w),
+                   nn.ReLU(inplace=True)]
         c = w
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten()),c
 
-
 # %% ../nbs/09_regress.ipynb #c560347f
-ARCHS = {'resnet18': 'torchvision resnet18', 'vit_b16': 'vit_base_patch16_224', 'vit_tiny': 'vit_tiny_patch16_224', 'cnn_small': 'ki67_nb small CNN'}
-TINY_ARCHS = {'resnet18': 'cnn_small', 'vit_b16': 'vit_tiny'}   # the CPU stand-in of each seed model (`train_method(tiny=True)`)
+ARCHS = {'resnet18': 'torchvision resnet18', 'vit_b16': 'vit_base_patch16_224', 'vit_tiny': 'vit_tiny_patch16_224',
+         'cnn_small': 'ki67_nb small CNN'}
+# the CPU stand-in of each seed model (`train_method(tiny=True)`)
+TINY_ARCHS = {'resnet18': 'cnn_small', 'vit_b16': 'vit_tiny'}
 
 # %% ../nbs/09_regress.ipynb #8e445fbb
 def _build_body(arch, pretrained, size):
@@ -102,6 +112,7 @@ def _build_body(arch, pretrained, size):
     net = timm.create_model(ARCHS[arch], pretrained=pretrained, num_classes=0, img_size=size)
     return net,net.num_features
 
+# %% ../nbs/09_regress.ipynb #d5b70c1f
 def _head_act(arch): return nn.GELU if arch.startswith('vit') else nn.ReLU
 
 # %% ../nbs/09_regress.ipynb #9b6dfa14
@@ -133,7 +144,10 @@ TINY_RECIPE = {   # `train_method(tiny=True)`: the CPU recipes (fastai's one cyc
 }
 
 # %% ../nbs/09_regress.ipynb #8d466712
-def _loss(name): return BaseLoss(nn.SmoothL1Loss, beta=0.05, floatify=True, is_2d=False) if name == 'smooth_l1' else MSELossFlat()
+def _loss(name): return BaseLoss(nn.SmoothL1Loss, beta=0.05, floatify=True,
+                                 is_2d=False) if name == 'smooth_l1' else MSELossFlat()
+
+# %% ../nbs/09_regress.ipynb #5564ff6c
 def _opt(name):
     from functools import partial
     return partial(SGD, mom=0.9) if name == 'sgd' else partial(Adam, wd=0.01)
@@ -148,12 +162,15 @@ def tile_dataloaders(dataset, # Dataset directory or `Dataset` (tile paths are r
                      seed:int=0, # Shuffling seed
                      in_memory:bool=False, # Decode every tile once into memory (small CPU runs: the per-item pipeline is most of their time)
                     ):
-    "fastai `DataLoaders` of (tile image, ratio) from a `DataBlock(ImageBlock, RegressionBlock)`, or from the tiles decoded into memory."
-    df = tiles[tiles.split.isin(['train', 'valid'])].assign(is_valid=lambda d: d.split == 'valid').reset_index(drop=True)
+    """fastai `DataLoaders` of (tile image, ratio) from a `DataBlock(ImageBlock, RegressionBlock)`, or from the
+    tiles decoded into memory."""
+    df = tiles[tiles.split.isin(['train',
+            'valid'])].assign(is_valid=lambda d: d.split == 'valid').reset_index(drop=True)
     if not df.is_valid.any() or df.is_valid.all(): raise InputError('tiles', 'need both training and validation tiles')
     batch_tfms = [Dihedral()] + ([HEDJitter(stain_aug)] if stain_aug else []) + [Normalize.from_stats(*imagenet_stats)]
     if in_memory: return _memory_dataloaders(dataset, df, size, bs, batch_tfms, seed)
-    block = DataBlock(blocks=(ImageBlock, RegressionBlock), get_x=ColReader('tile_path', pref=f'{Dataset(dataset).root}/'),
+    block = DataBlock(blocks=(ImageBlock, RegressionBlock), get_x=ColReader('tile_path',
+            pref=f'{Dataset(dataset).root}/'),
                       get_y=ColReader('target'), splitter=ColSplitter('is_valid'),
                       item_tfms=Resize(size) if size != int(df.tile_size.iloc[0]) else None, batch_tfms=batch_tfms)
     kw = {} if workers is None else dict(num_workers=workers)
@@ -164,7 +181,8 @@ def _memory_dataloaders(dataset, df, size, bs, batch_tfms, seed):
     "`DataLoaders` over uint8 tiles decoded once (resized as `model_tile` does), with the DataBlock's batch transforms."
     root = Dataset(dataset).root
     cfg = dict(tile_size=int(df.tile_size.iloc[0]), size=size)
-    X = torch.from_numpy(np.stack([model_tile(root/p, root/p, cfg) for p in df.tile_path])).permute(0, 3, 1, 2).contiguous()
+    X = torch.from_numpy(np.stack([model_tile(root/p, root/p, cfg) for p in df.tile_path])).permute(0, 3, 1,
+            2).contiguous()
     y = torch.tensor(df.target.to_numpy(), dtype=torch.float32)
     items = lambda valid: [(TensorImage(X[i]), y[i]) for i in np.flatnonzero(df.is_valid.to_numpy() == valid)]
     tfms = lambda split: Pipeline([IntToFloatTensor()] + batch_tfms, split_idx=split)
@@ -183,7 +201,8 @@ def load_regressor(model_dir, # A directory written by `train_regressor`
     model_dir = Path(model_dir)
     cfg_path,weights = model_dir/'config.json',model_dir/'model.pth'
     if not cfg_path.exists() or not weights.exists():
-        raise InputError(model_dir, 'not a trained model (config.json or model.pth missing)', 'Train one with `ki67 train DATASET`')
+        raise InputError(model_dir, 'not a trained model (config.json or model.pth missing)',
+                         'Train one with `ki67 train DATASET`')
     try: cfg = json.loads(cfg_path.read_text())
     except json.JSONDecodeError as e: raise InputError(cfg_path, f'not valid JSON ({e})') from None
     if cfg.get('kind') != 'ki67_nb.regress' or cfg.get('format') != MODEL_FORMAT:
@@ -194,7 +213,8 @@ def load_regressor(model_dir, # A directory written by `train_regressor`
     model,_ = create_regressor(cfg['arch'], pretrained=False, size=cfg['size'])
     try: model.load_state_dict(torch.load(weights, map_location='cpu', weights_only=True))
     except (RuntimeError, OSError) as e:
-        raise InputError(weights, f"weights do not fit a {cfg['arch']} at {cfg['size']} px ({str(e).splitlines()[0][:150]})",
+        raise InputError(weights,
+                f"weights do not fit a {cfg['arch']} at {cfg['size']} px ({str(e).splitlines()[0][:150]})",
                          'The model directory is damaged or mixed; retrain it') from None
     device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     return model.to(device).eval(),cfg
@@ -215,7 +235,8 @@ def predict_tiles(model, # A model directory, or `(model, config)` from `load_re
                   bs:int=64, # Batch size
                   calibrated:bool=True, # Apply the model's calibration (fitted on its validation slides), when it has one
                  ) -> np.ndarray:
-    "Predicted ratio of each tile, in the order given (files of a directory: sorted by name), on the label scale (`calibrated`) or raw."
+    """Predicted ratio of each tile, in the order given (files of a directory: sorted by name), on the label scale
+    (`calibrated`) or raw."""
     model,cfg = load_regressor(model) if isinstance(model, (str, Path)) else model
     images = _tile_images(images)
     device = next(model.parameters()).device
@@ -232,7 +253,8 @@ def predict_tiles(model, # A model directory, or `(model, config)` from `load_re
 
 # %% ../nbs/09_regress.ipynb #f38f5c87
 def _batch_size(tiles:pd.DataFrame, bs:int) -> int:
-    "`bs`, or the number of training tiles when there are fewer (fastai drops the last partial batch: an epoch would train on nothing)."
+    """`bs`, or the number of training tiles when there are fewer (fastai drops the last partial batch: an epoch
+    would train on nothing)."""
     n_train = int((tiles.split == 'train').sum())
     if n_train >= bs: return bs
     _log.warning(f'{n_train} training tiles, fewer than the batch size {bs}: batch size set to {max(1, n_train)}')
@@ -241,7 +263,8 @@ def _batch_size(tiles:pd.DataFrame, bs:int) -> int:
 # %% ../nbs/09_regress.ipynb #4e7510c2
 def _learner(dls, model, r:dict, folder:Path, patience:int) -> Learner:
     "A fastai `Learner` with the recipe's loss and optimiser, keeping the best validation epoch and stopping early."
-    cbs = [SaveModelCallback(monitor='valid_loss', fname='best'), EarlyStoppingCallback(monitor='valid_loss', patience=patience)]
+    cbs = [SaveModelCallback(monitor='valid_loss', fname='best'), EarlyStoppingCallback(monitor='valid_loss',
+            patience=patience)]
     learn = Learner(dls, model, loss_func=_loss(r['loss']), opt_func=_opt(r['opt']), splitter=regressor_splitter,
                     metrics=[mae, rmse, PearsonCorrCoef()], path=folder, model_dir='.', cbs=cbs)
     if os.environ.get('KI67_PROGRESS', '1') == '0': learn.remove_cb(learn.progress)
@@ -256,12 +279,14 @@ def _fit(learn, recipe, epochs, lr, pretrained_loaded):
 
 # %% ../nbs/09_regress.ipynb #f1167ff9
 def _train_into(folder:Path, dls, model, recipe:str, epochs:int, lr:float, loaded:bool, patience:int) -> pd.DataFrame:
-    "Train (`_learner`, `_fit`), save the best weights (`model.pth`) and the history per epoch (`history.csv`); the history."
+    """Train (`_learner`, `_fit`), save the best weights (`model.pth`) and the history per epoch (`history.csv`);
+    the history."""
     learn = _learner(dls, model, RECIPES[recipe], folder, patience)
     _fit(learn, recipe, epochs, lr, loaded)
     (folder/'best.pth').unlink(missing_ok=True)
     names = [n.strip('_') for n in learn.recorder.metric_names[1:-1]]
-    hist = pd.DataFrame([v[:len(names)] for v in learn.recorder.values], columns=names).assign(epoch=lambda d: np.arange(len(d)))
+    hist = pd.DataFrame([v[:len(names)] for v in learn.recorder.values],
+                        columns=names).assign(epoch=lambda d: np.arange(len(d)))
     hist.to_csv(folder/'history.csv', index=False)
     torch.save(learn.model.state_dict(), folder/'model.pth')
     return hist
@@ -271,17 +296,23 @@ def _regressor_config(name, arch, size, tiles, recipe, lr, bs, epochs, hist, pat
     "The model-specific part of a regressor's `config.json` (the tile set's part is `recipe_config`)."
     r = RECIPES[recipe]
     return dict(kind='ki67_nb.regress', format=MODEL_FORMAT, name=name, arch=arch, timm_name=ARCHS[arch], size=size,
-                tile_size=int(tiles.tile_size.iloc[0]), normalize=[list(map(float, imagenet_stats[0])), list(map(float, imagenet_stats[1]))],
-                head=dict(hidden=512, dropout=0.2, act=_head_act(arch).__name__), recipe=recipe, loss=r['loss'], optimizer=r['opt'],
-                schedule=r['schedule'], lr=lr, bs=bs, epochs=epochs, epochs_run=len(hist), patience=patience, stain_aug=stain_aug,
+                tile_size=int(tiles.tile_size.iloc[0]), normalize=[list(map(float, imagenet_stats[0])),
+                                                                   list(map(float, imagenet_stats[1]))],
+                head=dict(hidden=512, dropout=0.2, act=_head_act(arch).__name__), recipe=recipe, loss=r['loss'],
+                optimizer=r['opt'],
+                schedule=r['schedule'], lr=lr, bs=bs, epochs=epochs, epochs_run=len(hist), patience=patience,
+                stain_aug=stain_aug,
                 pretrained=pretrained, pretrained_loaded=loaded)
 
 # %% ../nbs/09_regress.ipynb #4b1c3205
 def _calibrated_test(folder:Path, dataset:Dataset, tiles:pd.DataFrame, bs:int, calibration:str, cfg:dict) -> tuple:
-    "`(test tiles with pred_raw and pred, metrics)`: the calibration fitted on the validation tiles (saved in `cfg`), then the test."
+    """`(test tiles with pred_raw and pred, metrics)`: the calibration fitted on the validation tiles (saved in
+    `cfg`), then the test."""
     trained,valid = load_regressor(folder),tiles[tiles.split == 'valid']
-    cal = fit_calibration(predict_tiles(trained, [dataset/p for p in valid.tile_path], bs=bs, calibrated=False), valid.target, calibration)
-    cfg['calibration'] = json.loads(calibration_json(cal))   # the seed's sampling shifts the training prior: mapped back on the validation slides
+    cal = fit_calibration(predict_tiles(trained, [dataset/p for p in valid.tile_path], bs=bs, calibrated=False),
+                          valid.target, calibration)
+    # the seed's sampling shifts the training prior: mapped back on the validation slides
+    cfg['calibration'] = json.loads(calibration_json(cal))
     (folder/'config.json').write_text(json.dumps(cfg, indent=1))
     test = tiles[tiles.split == 'test'].copy()
     test['pred_raw'] = predict_tiles(trained, [dataset/p for p in test.tile_path], bs=bs, calibrated=False)
@@ -289,6 +320,13 @@ def _calibrated_test(folder:Path, dataset:Dataset, tiles:pd.DataFrame, bs:int, c
     baseline = float(tiles.target[tiles.split == 'train'].mean())
     seed_recipe = evaluate_predictions(test.assign(pred=test.pred_raw), baseline)
     return test,evaluate_predictions(test, baseline) | dict(seed_recipe=seed_recipe, calibration=cfg['calibration'])
+
+# %% ../nbs/09_regress.ipynb #b88b9257
+def _summary(name:str, metrics:dict) -> str:
+    "One line on a trained regressor's test tiles: calibrated and raw MAE, the training mean's, 3-bin accuracy."
+    m,raw,mean = metrics['tile'],metrics['seed_recipe']['tile'],metrics['baseline_tile']
+    return (f"{name}: test MAE {m['mae']:.3f} calibrated, {raw['mae']:.3f} raw (training mean {mean['mae']:.3f}), "
+            f"3-bin acc {m['bin_acc']:.1%}")
 
 # %% ../nbs/09_regress.ipynb #f9f0960f
 @delegates(TrainRecipe)
@@ -306,7 +344,7 @@ def train_regressor(dataset, # Dataset directory (or `Dataset`) with the manifes
                     calibration:str='linear', # Map of the raw output to the labels, fitted on the validation tiles (`calibrate.CALIBRATIONS`)
                     force:bool=False, # Retrain even if the model directory is complete
                     **kwargs): # What it learns and from which tiles: `TrainRecipe`'s fields (target, labels, split, sampling, seed)
-    "Train a tile regressor on `dataset` and export it, with config, curves and test metrics, to DATASET/models/<name>/."
+    "Train a tile regressor and export it, with config, curves and test metrics, to DATASET/models/<name>/."
     dataset,tr = Dataset(dataset),TrainRecipe(**kwargs)
     if recipe not in RECIPES: raise InputError('recipe', f'unknown recipe {recipe!r}', f'Choose one of {list(RECIPES)}')
     if arch not in ARCHS: raise InputError('arch', f'unknown architecture {arch!r}', f'Choose one of {list(ARCHS)}')
@@ -320,7 +358,8 @@ def train_regressor(dataset, # Dataset directory (or `Dataset`) with the manifes
     with atomic_path(out) as tmp:
         tmp.mkdir()
         hist = _train_into(tmp, dls, model, recipe, epochs, lr, loaded, patience)
-        cfg = _regressor_config(name, arch, size, tiles, recipe, lr, bs, epochs, hist, patience, stain_aug, pretrained, loaded)
+        cfg = _regressor_config(name, arch, size, tiles, recipe, lr, bs, epochs, hist, patience, stain_aug,
+                                pretrained, loaded)
         cfg |= recipe_config(dataset, tiles, tr) | dict(train_seconds=round(time.time() - t0, 1))
         (tmp/'config.json').write_text(json.dumps(cfg, indent=1))
         tiles.to_parquet(tmp/'tiles.parquet', index=False)
@@ -328,8 +367,7 @@ def train_regressor(dataset, # Dataset directory (or `Dataset`) with the manifes
         cols = ['slide_id', 'patch_id', 'x', 'y', 'tile_size', 'pred', 'uncertainty', 'pred_raw', 'target']
         save_test_outputs(tmp, dataset, name, test, metrics, test.assign(uncertainty=np.nan)[cols])
         if out.exists(): shutil.rmtree(out)   # force=True: replace the old model
-    _log.info(f"{name}: test MAE {metrics['tile']['mae']:.3f} calibrated, {metrics['seed_recipe']['tile']['mae']:.3f} raw "
-              f"(training mean {metrics['baseline_tile']['mae']:.3f}), 3-bin acc {metrics['tile']['bin_acc']:.1%}")
+    _log.info(_summary(name, metrics))
     return out
 
 # %% ../nbs/09_regress.ipynb #569eddcf
@@ -344,7 +382,8 @@ def train_method(dataset, # Dataset directory (or `Dataset`) after `ki67 tile` a
                  recipe:str='seed', # 'seed' or 'fastai' (`RECIPES`; `tiny` always uses 'fastai')
                 ) -> str:
     "Train the regressor of a `ki67 train` method (`TRAIN_METHODS`) and say where it is."
-    if method not in ('resnet18', 'vit_b16'): raise InputError('method', f"regress trains 'resnet18' or 'vit_b16', not {method!r}")
+    if method not in ('resnet18', 'vit_b16'): raise InputError('method',
+                                                               f"regress trains 'resnet18' or 'vit_b16', not {method!r}")
     if tiny:   # named as the method's fastai model: the demo, CLI and report find it under the method's name
         kw = TINY_RECIPE[method] | dict(name=TrainRecipe(target, labels).model_name(f'{method}_fastai'))
         kw['epochs'] = epochs or kw['epochs']
@@ -366,13 +405,15 @@ def held_out_slides(dataset, # Dataset directory (or `Dataset`)
     return slides or None
 
 # %% ../nbs/09_regress.ipynb #e5f8731b
-SEED_NAMES = {'resnet18': 'ResNet18', 'vit_b16': 'ViT-B/16'}   # the seed study's names: the report puts its published figures beside ours
+# the seed study's names: the report puts its published figures beside ours
+SEED_NAMES = {'resnet18': 'ResNet18', 'vit_b16': 'ViT-B/16'}
 
 # %% ../nbs/09_regress.ipynb #cabd561e
 def method_results(dataset, # Dataset directory (or `Dataset`)
                    labels:str='nuclear', # Labeller of the report; a regressor is scored against the labels it learned
                   ) -> list:
-    "One result per trained regressor with test predictions: its test tiles with `pred` and `reference`, training curve and seed figure."
+    """One result per trained regressor with test predictions: its test tiles with `pred` and `reference`, training
+    curve and seed figure."""
     ds = Dataset(dataset)
     stands_for = {v: k for k,v in TINY_ARCHS.items()}
     seed_name = lambda cfg: SEED_NAMES.get(stands_for.get(cfg.get('arch'), cfg.get('arch')))
@@ -381,5 +422,6 @@ def method_results(dataset, # Dataset directory (or `Dataset`)
         if (r := tile_result(ds, name, seed_name(cfg))) is None: continue
         raw = r['table'].pop('pred_raw') if 'pred_raw' in r['table'] else None
         out.append(r if raw is None else r | dict(seed_name=None))
-        if raw is not None: out.append(r | dict(name=f'{name}, seed recipe', table=r['table'].assign(pred=raw), history=None))
+        if raw is not None: out.append(r | dict(name=f'{name}, seed recipe', table=r['table'].assign(pred=raw),
+                                                history=None))
     return out

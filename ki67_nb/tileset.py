@@ -17,7 +17,7 @@ from fastcore.basics import patch_to
 from fastcore.meta import delegates
 
 from .core import *
-from .tiles import patch_source, read_patch
+from .pairs import patch_source, read_patch
 
 # %% auto #0
 __all__ = ['TILE_SIZE', 'TILE_STRIDE', 'TARGETS', 'TILE_COLUMNS', 'SPLITS', 'SEED_SAMPLE_BINS', 'SEED_QUOTAS', 'SEED_EVAL_TILES',
@@ -28,7 +28,8 @@ __all__ = ['TILE_SIZE', 'TILE_STRIDE', 'TARGETS', 'TILE_COLUMNS', 'SPLITS', 'SEE
 # %% ../nbs/06d_tileset.ipynb #75611a8f
 TILE_SIZE,TILE_STRIDE = 224,112  # the seed's tiles: 224 px with 112 px overlap
 TARGETS = ('ratio_area', 'ratio_count')
-TILE_COLUMNS = ['slide_id', 'patch_id', 'tile_x', 'tile_y', 'x', 'y', 'tile_size', 'ratio_area', 'ratio_count', 'label_reason']
+TILE_COLUMNS = ['slide_id', 'patch_id', 'tile_x', 'tile_y', 'x', 'y', 'tile_size', 'ratio_area', 'ratio_count',
+                'label_reason']
 _log = get_logger(__name__)
 
 # %% ../nbs/06d_tileset.ipynb #7a2d8349
@@ -37,15 +38,18 @@ def _with_patches(ds:Dataset, tiles:pd.DataFrame) -> pd.DataFrame:
     manifest = ds.read_manifest()
     if not {'patch_id', 'he_patch', 'keep'} <= set(manifest.columns):
         raise InputError(ds.manifest_path, 'missing column patch_id, he_patch or keep', 'Rerun `ki67 tile`')
-    man = manifest[['patch_id', 'he_patch', 'keep'] + (['size'] if 'size' in manifest else [])].rename(columns={'keep': '_kept'})
+    man = manifest[['patch_id', 'he_patch',
+                    'keep'] + (['size'] if 'size' in manifest else [])].rename(columns={'keep': '_kept'})
     return tiles.merge(man.assign(he_patch=man.he_patch.fillna('').astype(str)), on='patch_id', how='left')
 
 # %% ../nbs/06d_tileset.ipynb #b4206a77
 def _exclusion_reasons(df:pd.DataFrame, target:str) -> pd.Series:
-    "Why each tile cannot be learnt from ('' when it can): the label stage's reason, a NaN target, or no kept H&E patch."
+    """Why each tile cannot be learnt from ('' when it can): the label stage's reason, a NaN target, or no kept H&E
+    patch."""
     reason = df.label_reason.fillna('').astype(str)
     reason = reason.where(reason != '', np.where(df[target].isna(), f'{target} is NaN', ''))
-    return reason.where(reason != '', np.where(~df._kept.fillna(False).astype(bool), 'no H&E patch', ''))   # not a kept pair
+    # not a kept pair
+    return reason.where(reason != '', np.where(~df._kept.fillna(False).astype(bool), 'no H&E patch', ''))
 
 # %% ../nbs/06d_tileset.ipynb #f499e757
 def load_tile_table(dataset, # Dataset directory (or `Dataset`) after `ki67 tile` and `ki67 label`
@@ -57,7 +61,8 @@ def load_tile_table(dataset, # Dataset directory (or `Dataset`) after `ki67 tile
     ds = Dataset(dataset)
     if target not in TARGETS: raise InputError('target', f'must be one of {TARGETS}, got {target!r}')
     source,tiles = ds.tile_labels_path(labels),ds.read_tile_labels(labels)
-    if missing := [c for c in TILE_COLUMNS if c not in tiles.columns]: raise InputError(source, f'missing columns {missing}', 'Rerun `ki67 label`')
+    if missing := [c for c in TILE_COLUMNS if c not in tiles.columns]: raise InputError(source,
+            f'missing columns {missing}', 'Rerun `ki67 label`')
     df = _with_patches(ds, tiles)
     reason = _exclusion_reasons(df, target)
     if (bad := (reason == '') & ~df[target].between(0, 1)).any():
@@ -83,7 +88,8 @@ def split_slides(slide_ids, # Slide ids (repeats are fine)
     n = len(ids)
     n_test,n_valid = max(1, round(test_frac*n)),max(1, round(valid_frac*n))
     if n - n_test - n_valid < 1:
-        raise InputError('slides', f'{n} slide(s) cannot be split into train, validation and test: at least 3 are needed',
+        raise InputError('slides',
+                         f'{n} slide(s) cannot be split into train, validation and test: at least 3 are needed',
                          'Label more slides, or lower valid_frac/test_frac')
     order = np.random.default_rng(seed).permutation(n)
     return {ids[i]: 'test' if j < n_test else 'valid' if j < n_test + n_valid else 'train' for j,i in enumerate(order)}
@@ -95,7 +101,8 @@ def assert_no_slide_leak(tiles:pd.DataFrame, # Tiles with `slide_id` and `split`
     used = tiles[tiles.split.isin(SPLITS)]
     n_splits = used.groupby('slide_id').split.nunique()
     leaks = n_splits[n_splits > 1].index.tolist()
-    if leaks: raise InputError('split', f'{len(leaks)} slide(s) in more than one split: {leaks[:5]}', 'Split by slide, never by tile')
+    if leaks: raise InputError('split', f'{len(leaks)} slide(s) in more than one split: {leaks[:5]}',
+                               'Split by slide, never by tile')
 
 # %% ../nbs/06d_tileset.ipynb #2fbd36cc
 SEED_SAMPLE_BINS = (0.0, 0.1, 0.2, 1.0)  # the seed's sampling bins (its code; not the 3-bin accuracy bins)
@@ -139,12 +146,14 @@ def sample_tiles(tiles:pd.DataFrame, # Labelled tiles (`load_tile_table`), with 
                  eval_tiles:int=SEED_EVAL_TILES, # Random tiles per validation/test slide
                  seed:int=0, # Random seed of the sampling
                 ) -> pd.DataFrame:
-    "The sampled tiles with a `split` column: per-slide quotas per target bin for training, random tiles for validation and test."
+    """The sampled tiles with a `split` column: per-slide quotas per target bin for training, random tiles for
+    validation and test."""
     _check_bins(bins, quotas)
     rng = np.random.default_rng(seed)
     pick = lambda df, n: df.iloc[np.sort(rng.choice(len(df), min(n, len(df)), replace=False))]
     split = tiles.slide_id.astype(str).map(slide_split)
-    if split.isna().any(): raise InputError('slide_split', f'no split for slides {sorted(tiles.slide_id[split.isna()].unique())[:5]}')
+    if split.isna().any(): raise InputError('slide_split',
+                                            f'no split for slides {sorted(tiles.slide_id[split.isna()].unique())[:5]}')
     tiles = tiles.assign(split=split, sample_bin=pd.cut(tiles.target, bins, labels=False, include_lowest=True))
     parts,short = [],[]
     for (sid,sp),df in tiles.groupby(['slide_id', 'split'], sort=True):
@@ -157,7 +166,8 @@ def sample_tiles(tiles:pd.DataFrame, # Labelled tiles (`load_tile_table`), with 
 # %% ../nbs/06d_tileset.ipynb #3f1d579a
 @dataclass(frozen=True)
 class TrainRecipe:
-    "What a tile model learns and from which tiles: target, labeller, slide split and the seed's sampling; checked once."
+    """What a tile model learns and from which tiles: target, labeller, slide split and the seed's sampling; checked
+    once."""
     target:str='ratio_area' # Label to learn: 'ratio_area' (the seed's) or 'ratio_count' (clinical index)
     labels:str='nuclear' # Labeller whose tile labels to learn (`labels/<labels>_tiles.parquet`)
     valid_frac:float=0.1 # Fraction of slides for validation (at least one slide)
@@ -181,6 +191,7 @@ def model_name(self, stem:str, # The model's own part, e.g. 'resnet18_seed'
     "`<stem>_<target>`, with `_<labels>` appended for a labeller other than 'nuclear'."
     return f'{stem}_{self.target}' + ('' if self.labels == 'nuclear' else f'_{self.labels}')
 
+# %% ../nbs/06d_tileset.ipynb #c56b69c7
 @patch_to(TrainRecipe, as_prop=True)
 def sampling(self) -> dict:
     "The sampling part of the recipe, as saved in a model's `config.json`."
@@ -227,7 +238,9 @@ def _write_patch_tiles(dataset:Dataset, group:pd.DataFrame, img:np.ndarray, sour
     "Write the PNG of each tile of one patch; `InputError` for a tile that leaves the patch."
     for r in group.itertuples():
         if r.tile_y + r.tile_size > img.shape[0] or r.tile_x + r.tile_size > img.shape[1]:
-            raise InputError(source, f'tile at ({r.tile_x}, {r.tile_y}) of {r.tile_size} px lies outside the {img.shape[1]}x{img.shape[0]} patch')
+            raise InputError(source,
+                    f'tile at ({r.tile_x}, {r.tile_y}) of {r.tile_size} px lies outside the '
+                    f'{img.shape[1]}x{img.shape[0]} patch')
         write_image(img[r.tile_y:r.tile_y + r.tile_size, r.tile_x:r.tile_x + r.tile_size], dataset/r.tile_path)
 
 # %% ../nbs/06d_tileset.ipynb #44e92eb1
@@ -244,7 +257,8 @@ def extract_tiles(dataset, # Dataset directory (or `Dataset`)
         try: img,source = he_patch_of(dataset, group.iloc[0])
         except InputError as e: bad.append(e); continue
         _write_patch_tiles(dataset, group, img, source)
-    if bad: raise InputError(bad[0].source, f'{bad[0].problem}; {len(bad)} of {todo.patch_id.nunique()} H&E patches cannot be used')
+    if bad: raise InputError(bad[0].source,
+                             f'{bad[0].problem}; {len(bad)} of {todo.patch_id.nunique()} H&E patches cannot be used')
     return tiles
 
 # %% ../nbs/06d_tileset.ipynb #446e8f5e
@@ -256,7 +270,8 @@ def model_tile(image, # A tile: RGB array or image file
     img = read_image(image) if isinstance(image, (str, Path)) else as_rgb_uint8(image, source=source)
     ts = cfg['tile_size']
     if img.shape[:2] != (ts, ts):
-        raise InputError(source, f"is {img.shape[1]}x{img.shape[0]} px; this model reads {ts}x{ts} px H&E tiles at the slide's level 0",
+        raise InputError(source,
+                f"is {img.shape[1]}x{img.shape[0]} px; this model reads {ts}x{ts} px H&E tiles at the slide's level 0",
                          'Cut tiles of that size (`ki67 predict` on a slide tiles it for you)')
     if cfg['size'] != ts: img = np.asarray(Image.fromarray(img).resize((cfg['size'], cfg['size']), Image.BILINEAR))
     return img
@@ -265,9 +280,11 @@ def model_tile(image, # A tile: RGB array or image file
 def evaluate_predictions(pred:pd.DataFrame, # Test tiles with slide_id, patch_id, target and pred
                          baseline:float, # The constant prediction to compare with (the training mean)
                         ) -> dict:
-    "Metrics per tile, per patch and per slide (mean over their tiles), the baseline's per tile, and the tile confusion matrix."
+    """Metrics per tile, per patch and per slide (mean over their tiles), the baseline's per tile, and the tile
+    confusion matrix."""
     level = lambda key: pred.groupby(key)[['target', 'pred']].mean()
-    out = {name: ratio_metrics(df.target, df.pred) for name,df in [('tile', pred), ('patch', level('patch_id')), ('slide', level('slide_id'))]}
+    out = {name: ratio_metrics(df.target, df.pred) for name,df in [('tile', pred), ('patch', level('patch_id')),
+                                                                   ('slide', level('slide_id'))]}
     out['baseline_tile'] = ratio_metrics(pred.target, np.full(len(pred), baseline))
     out['baseline_value'] = float(baseline)
     out['confusion_tile'] = bin_confusion(pred.target, pred.pred).to_dict(orient='split')
@@ -276,7 +293,8 @@ def evaluate_predictions(pred:pd.DataFrame, # Test tiles with slide_id, patch_id
 # %% ../nbs/06d_tileset.ipynb #811d4893
 def _plot_curves(ax, hist:pd.DataFrame):
     "Training and validation loss per epoch, and the validation MAE on a second axis."
-    ax.plot(hist.epoch, hist.train_loss, 'o-', label='train loss'); ax.plot(hist.epoch, hist.valid_loss, 'o-', label='valid loss')
+    ax.plot(hist.epoch, hist.train_loss, 'o-', label='train loss'); ax.plot(hist.epoch, hist.valid_loss, 'o-',
+            label='valid loss')
     ax2 = ax.twinx(); ax2.plot(hist.epoch, hist.mae, 's--', color='C2', label='valid MAE'); ax2.set_ylabel('valid MAE')
     ax.set_xlabel('epoch'); ax.set_ylabel('loss'); ax.legend(loc='upper right'); ax.set_title('training curves')
 
@@ -295,13 +313,15 @@ def _plot_confusion(ax, metrics:dict):
     "The 3-bin confusion matrix of the test tiles."
     import seaborn as sns
     c = metrics['confusion_tile']
-    sns.heatmap(pd.DataFrame(c['data'], index=c['index'], columns=c['columns']), annot=True, fmt='d', cmap='Blues', ax=ax, cbar=False)
+    sns.heatmap(pd.DataFrame(c['data'], index=c['index'], columns=c['columns']), annot=True, fmt='d', cmap='Blues',
+                ax=ax, cbar=False)
     ax.set(xlabel='predicted bin', ylabel='label bin', title=f"3-bin accuracy {metrics['tile']['bin_acc']:.1%}")
 
 # %% ../nbs/06d_tileset.ipynb #08f8479d
 def plot_training(model_dir, # A model directory (`train_regressor`, `train_features`)
                  ):
-    "Figure: training/validation loss and validation MAE per epoch; predicted vs true test tiles; 3-bin confusion matrix."
+    """Figure: training/validation loss and validation MAE per epoch; predicted vs true test tiles; 3-bin confusion
+    matrix."""
     import matplotlib.pyplot as plt
     model_dir = Path(model_dir)
     hist,metrics = read_table(model_dir/'history.csv'),json.loads((model_dir/'metrics.json').read_text())
@@ -318,10 +338,12 @@ def training_folder(dataset, # Dataset directory (or `Dataset`)
                     recipe:TrainRecipe, # What it learns
                     force:bool=False, # Retrain even if the folder holds a complete model
                    ) -> tuple:
-    "`(DATASET/models/<name>, done)`: `done` when a complete model is there and not `force`; `InputError` without tile labels."
+    """`(DATASET/models/<name>, done)`: `done` when a complete model is there and not `force`; `InputError` without
+    tile labels."""
     ds = Dataset(dataset)
     out = ds.model_dir(name)
-    if not ds.tile_labels_path(recipe.labels).exists(): ds.read_tile_labels(recipe.labels)   # the InputError naming the labeller
+    # the InputError naming the labeller
+    if not ds.tile_labels_path(recipe.labels).exists(): ds.read_tile_labels(recipe.labels)
     done = (out/'config.json').exists() and not force
     if done: _log.info(f'{out} is complete; pass force=True (`--force`) to retrain')
     return out,done
@@ -342,8 +364,10 @@ def recipe_config(dataset, # Dataset directory (or `Dataset`)
     ds = Dataset(dataset)
     return dict(target=recipe.target, labels=recipe.labels, seed=recipe.seed,
                 splits={s: sorted(tiles.slide_id[tiles.split == s].unique().tolist()) for s in SPLITS},
-                sampling=recipe.sampling, tiles=tiles.split.value_counts().to_dict(), excluded=tiles.attrs.get('excluded', {}),
-                manifest_sha256=file_sha256(ds.manifest_path), tile_labels_sha256=file_sha256(ds.tile_labels_path(recipe.labels)),
+                sampling=recipe.sampling, tiles=tiles.split.value_counts().to_dict(),
+                excluded=tiles.attrs.get('excluded', {}),
+                manifest_sha256=file_sha256(ds.manifest_path),
+                tile_labels_sha256=file_sha256(ds.tile_labels_path(recipe.labels)),
                 versions=package_versions())
 
 # %% ../nbs/06d_tileset.ipynb #6fc39eba
@@ -354,7 +378,8 @@ def save_test_outputs(folder, # The model folder being written
                       metrics:dict, # `evaluate_predictions` and more (saved as `metrics.json`)
                       table:pd.DataFrame, # The prediction table for the report (`predictions/<name>_test_tiles.csv`)
                      ):
-    "Write a trained model's test results: metrics, test predictions, the figure (`plot_training`) and the prediction table."
+    """Write a trained model's test results: metrics, test predictions, the figure (`plot_training`) and the
+    prediction table."""
     import matplotlib.pyplot as plt
     folder = Path(folder)
     (folder/'metrics.json').write_text(json.dumps(metrics, indent=1))
@@ -386,4 +411,5 @@ def tile_result(dataset, # Dataset directory (or `Dataset`)
     table = read_table(path).rename(columns={'target': 'reference'})
     origin = ds.read_manifest().set_index('patch_id')
     table = table.assign(tile_x=table.x - table.patch_id.map(origin.x), tile_y=table.y - table.patch_id.map(origin.y))
-    return dict(name=name, level='tile', seed_name=seed_name, history=read_table(hist) if hist.exists() else None, table=table)
+    return dict(name=name, level='tile', seed_name=seed_name, history=read_table(hist) if hist.exists() else None,
+                table=table)
