@@ -31,6 +31,13 @@ def _bench_mpp(idx:pd.DataFrame, # index.csv rows, with id
         if hit is not None: idx.loc[i, 'mpp'] = float(hit)
     return idx
 
+# %% ../nbs/06e_realbench.ipynb #e5ources
+def _sources(idx:pd.DataFrame, # index.csv rows
+            ) -> pd.Series:
+    "Each image's source: the `source` column, else `source_repo`, else its id up to the last '_'."
+    if 'source' in idx: return idx.source
+    return idx.source_repo if 'source_repo' in idx else idx.id.str.rsplit('_', n=1).str[0]
+
 # %% ../nbs/06e_realbench.ipynb #5fc3bff3
 def read_bench_index(bench, # Benchmark folder: images/, cells/, index.csv
                      mpp_csv=None, # Optional CSV `key,mpp`: key = an image id or id prefix (longest match wins)
@@ -40,8 +47,7 @@ def read_bench_index(bench, # Benchmark folder: images/, cells/, index.csv
     if not (bench/'index.csv').is_file():
         raise InputError(bench, 'has no index.csv', 'A benchmark folder holds images/, cells/ and index.csv')
     idx = pd.read_csv(bench/'index.csv', dtype={'id': str})
-    if 'source' not in idx: idx['source'] = idx.source_repo if 'source_repo' in idx else idx.id.str.rsplit('_',
-                                                                                                           n=1).str[0]
+    idx['source'] = _sources(idx)
     idx['mpp'] = idx['mpp'].astype(float) if 'mpp' in idx else np.nan
     return idx if mpp_csv is None else _bench_mpp(idx, mpp_csv)
 
@@ -51,10 +57,8 @@ def found_and_called(cells:pd.DataFrame, # Truth points: x, y (column, row)
                      labels:np.ndarray, # Label image of the detections
                     ) -> tuple:
     "(found, called): per truth point, whether it falls in a detected nucleus, and whether that nucleus is positive."
-    y = np.clip(np.round(cells.y).astype(int), 0, labels.shape[0] - 1)
-    x = np.clip(np.round(cells.x).astype(int), 0, labels.shape[1] - 1)
-    hit = labels[y, x]
-    pos_of = np.zeros(int(labels.max()) + 1, bool)
+    at = lambda v, n: np.clip(np.round(v).astype(int), 0, n - 1)
+    hit,pos_of = labels[at(cells.y, labels.shape[0]), at(cells.x, labels.shape[1])],np.zeros(int(labels.max()) + 1, bool)
     if len(nuclei): pos_of[nuclei.label.to_numpy(int)] = nuclei.positive.to_numpy(bool)
     return hit > 0,pos_of[hit]
 
