@@ -48,7 +48,7 @@ def _upscaled(strips, n:int):
 
 def truth_error(ds:Dataset, pair:SyntheticPair, upscale:int, n:int=2000) -> np.ndarray:
     "Errors (µm at 0.5 µm per H&E px) of the saved registration at `n` IHC tissue points."
-    from ki67_nb.register import load_registration
+    from ki67_nb.registration import load_registration
     reg = load_registration(ds, 'bench')
     q,p = pair.registration_points(n)
     big = lambda c: (c + 0.5)*upscale - 0.5         # small-pair pixel coordinates to the written slide's

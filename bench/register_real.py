@@ -42,7 +42,8 @@ def _stats(e): return dict(median=round(float(np.median(e)), 5), max=round(float
 def score_pair(root:Path, row:dict, mpp=None) -> tuple:
     "(scores, Registration) of one pair registered in this process: rTRE before, after the affine step, of the non-rigid candidate (kept or not) and final."
     from ki67_nb.core import peak_rss_mb
-    from ki67_nb.register import Registration, register_slides
+    from ki67_nb.register import register_slides
+    from ki67_nb.registration import Registration
     from ki67_nb.wsi import open_slide
     root = Path(root)
     he,ihc = open_slide(root/row['fixed_image']),open_slide(root/row['moving_image'])

@@ -129,7 +129,8 @@ def _pair_frame(root:Path, # Dataset directory
     ds = Dataset(root)
     pairs = pair_table(ds).set_index('slide_id')
     if slide_id not in pairs.index:
-        raise InputError(ds.pairs_path, f'has no slide pair {slide_id!r}, which the manifest lists', 'Rerun `ki67 tile DATASET`')
+        raise InputError(ds.pairs_path, f'has no slide pair {slide_id!r}, which the manifest lists',
+                         'Rerun `ki67 tile DATASET`')
     row = pairs.loc[slide_id].to_dict() | dict(slide_id=slide_id)
     reg = pair_readers(ds, row)[2]
     return ds/row['he_path'],ds/row['ihc_path'],reg
@@ -138,7 +139,7 @@ def _pair_frame(root:Path, # Dataset directory
 def open_pair(dataset, # Dataset directory (or `Dataset`) with pairs.csv and the slides
               slide_id:str, # The pair
              ) -> tuple:
-    "(H&E reader, IHC reader in the H&E frame) of pair `slide_id` (`pair_readers`); the slides are shared: don't close them."
+    "(H&E reader, IHC reader in the H&E frame) of pair `slide_id` (`pair_readers`); shared slides: don't close them."
     ds = Dataset(dataset)
     stamp = tuple(p.stat().st_mtime_ns if p.exists() else 0 for p in (ds.pairs_path, ds.registration_path(slide_id)))
     he_path,ihc_path,reg = _pair_frame(ds.root, str(slide_id), stamp)
@@ -180,8 +181,8 @@ def patch_source(dataset, # Dataset directory (or `Dataset`)
     ds,st = Dataset(dataset),_stain(stain)
     f = str(_field(row, f'{st}_patch', '') or '')
     if f: return str(ds/f)
-    x,y = _corner(row, st)
-    return f"{STAIN_NAMES[st]} slide of {_field(row, 'slide_id')} at ({int(x)}, {int(y)}), {int(_field(row, 'size'))} px"
+    (x, y),sid,size = _corner(row, st),_field(row, 'slide_id'),int(_field(row, 'size'))
+    return f'{STAIN_NAMES[st]} slide of {sid} at ({int(x)}, {int(y)}), {size} px'
 
 # %% ../nbs/04c_pairs.ipynb #f0b09263
 def _slide_patch(ds:Dataset, # The dataset
@@ -198,7 +199,7 @@ def _slide_patch(ds:Dataset, # The dataset
 
 # %% ../nbs/04c_pairs.ipynb #509d5935
 def read_patch(dataset, # Dataset directory (or `Dataset`) with pairs.csv and the slides
-               row, # A manifest row (dict, Series or `itertuples` tuple): slide_id, x, y, size, ihc_x, ihc_y, he_patch, ihc_patch
+               row, # A manifest row (dict, Series or `itertuples` tuple), as `kept_pairs` returns
                stain:str, # 'he' or 'ihc'
               ) -> np.ndarray:
     """The `stain` patch of a manifest row, RGB uint8 (size, size, 3): its file when the tile stage wrote one, else
@@ -219,7 +220,8 @@ def _kept_rows(m:pd.DataFrame, # A manifest
     if missing: raise InputError(path, f'missing columns {sorted(missing)}', 'Write it with `ki67 tile`')
     rows = m[m.keep.astype(bool)].reset_index(drop=True)
     rows[['he_patch', 'ihc_patch']] = rows[['he_patch', 'ihc_patch']].fillna('').astype(str)
-    if rows.empty: raise InputError(path, f'no kept patch pairs (of {len(m)} rows)', 'Run `ki67 tile DATASET` first, or relax its filters')
+    if rows.empty:
+        raise InputError(path, f'no kept patch pairs (of {len(m)} rows)', 'Run `ki67 tile DATASET` first, or relax its filters')
     return rows
 
 # %% ../nbs/04c_pairs.ipynb #f9aca42b
@@ -229,8 +231,8 @@ def _check_patch_files(ds:Dataset, # The dataset
     "`InputError` naming the first patch file the rows list that is not on disk."
     for col in ['he_patch', 'ihc_patch']:
         absent = [p for p in rows[col] if p and not (ds/p).exists()]
-        if absent: raise InputError(ds/absent[0], f'patch listed in the manifest is missing ({len(absent)} of {len(rows)} {col} files)',
-                                    'Rerun `ki67 tile DATASET`')
+        if absent: raise InputError(ds/absent[0], f'patch listed in the manifest is missing '
+                                    f'({len(absent)} of {len(rows)} {col} files)', 'Rerun `ki67 tile DATASET`')
 
 # %% ../nbs/04c_pairs.ipynb #1acc2b87
 def _check_pair_slides(ds:Dataset, # The dataset
@@ -241,8 +243,8 @@ def _check_pair_slides(ds:Dataset, # The dataset
     if not len(free): return
     pairs = pair_table(ds).set_index('slide_id')
     unknown = [s for s in free if s not in pairs.index]
-    if unknown: raise InputError(ds.pairs_path, f'lacks the slide pairs {unknown[:3]} whose patches the manifest reads from the slides',
-                                 'Rerun `ki67 tile DATASET`')
+    if unknown: raise InputError(ds.pairs_path, f'lacks the slide pairs {unknown[:3]} whose patches the manifest reads '
+                                 'from the slides', 'Rerun `ki67 tile DATASET`')
     for s in free:
         for col in ('he_path', 'ihc_path'):
             if not (ds/pairs.at[s, col]).exists():
