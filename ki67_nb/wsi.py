@@ -217,8 +217,7 @@ class ImageReader(SlideReader):
 @patch
 def _open_tiff(self:ImageReader) -> tuple:
     "(width, height) of a plain TIFF; its first page is kept open when tifffile decodes it (`_page`), else PIL does."
-    self._tif = tifffile.TiffFile(self.path)
-    page = self._tif.pages[0]
+    self._tif = tifffile.TiffFile(self.path); page = self._tif.pages[0]
     grey = page.photometric in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.MINISWHITE)
     if grey and page.samplesperpixel < 3: raise greyscale_error(self.path)
     w,h = page.imagewidth,page.imagelength
@@ -315,9 +314,11 @@ TIFFSLIDE_VENDORS = ('generic-tiff', 'aperio')  # openslide formats that tiffsli
 # files `open_slide` may read, by name
 SLIDE_SUFFIXES = ('.tif', '.tiff', '.svs', '.ndpi', '.mrxs', '.scn', '.bif', '.vms', '.png', '.jpg', '.jpeg')
 
+# %% ../nbs/02_wsi.ipynb #5848cf3e
 def open_slide(path, # Slide (openslide format) or plain TIFF / PNG / JPEG image
               ) -> SlideReader:
-    "A reader for `path`: tiffslide for TIFF slides it reads as openslide does, else openslide, else a plain image. `InputError` when the file is missing or unreadable."
+    """A reader for `path`: tiffslide for TIFF slides it reads as openslide does, else openslide, else a plain image.
+    `InputError` when the file is missing or unreadable."""
     path = Path(path)
     if not path.is_file(): raise InputError(path, 'slide file not found')
     vendor = openslide.OpenSlide.detect_format(path)
@@ -396,6 +397,16 @@ def resolution_mpp(x_res, y_res, # TIFF XResolution, YResolution: pixels per uni
 _UM_PER = {'µm': 1., 'μm': 1., 'um': 1., 'micron': 1., 'nm': 1e-3, 'Å': 1e-4, 'pm': 1e-6, 'mm': 1e3, 'cm': 1e4,
            'm': 1e6}
 
+# %% ../nbs/02_wsi.ipynb #7581972b
+def _ome_um(px, # An OME `Pixels` element
+            ax:str, # 'X' or 'Y'
+           ) -> float|None:
+    "Its PhysicalSize along `ax` in µm (µm when no unit is stated); None when absent, of an unknown unit, or not a number."
+    v,unit = px.get(f'PhysicalSize{ax}'),px.get(f'PhysicalSize{ax}Unit', 'µm')
+    if v is None or unit not in _UM_PER: return None
+    try: return float(v)*_UM_PER[unit]
+    except ValueError: return None
+
 # %% ../nbs/02_wsi.ipynb #6d6e64bb
 def ome_mpp(xml:str, # OME-XML (`tifffile.TiffFile.ome_metadata`)
            ) -> tuple|None:
@@ -404,13 +415,8 @@ def ome_mpp(xml:str, # OME-XML (`tifffile.TiffFile.ome_metadata`)
     import xml.etree.ElementTree as ET
     try: px = next(e for e in ET.fromstring(xml).iter() if e.tag.split('}')[-1] == 'Pixels')
     except (ET.ParseError, StopIteration, TypeError): return None
-    sizes = []
-    for ax in 'XY':
-        v,unit = px.get(f'PhysicalSize{ax}'),px.get(f'PhysicalSize{ax}Unit', 'µm')
-        if v is None or unit not in _UM_PER: return None
-        try: sizes.append(float(v)*_UM_PER[unit])
-        except ValueError: return None
-    return checked_mpp(*sizes)
+    sizes = [_ome_um(px, ax) for ax in 'XY']
+    return None if None in sizes else checked_mpp(*sizes)
 
 # %% ../nbs/02_wsi.ipynb #a20264fe
 def file_mpp(path, # Slide or image file
@@ -564,7 +570,8 @@ def artefact_mask(img:np.ndarray, # RGB uint8 image, HxWx3 (a thumbnail, a patch
 # %% ../nbs/02_wsi.ipynb #b01bf3b5
 @patch(as_prop=True)
 def missing_tiles(self:SlideReader) -> tuple|None:
-    "(tile width, tile height, bool grid rows x cols) of the level-0 tiles the file has no data for (byte count 0), or None: none missing, or not a tiled TIFF."
+    """(tile width, tile height, bool grid rows x cols) of the level-0 tiles the file has no data for (byte count 0),
+    or None: none missing, or not a tiled TIFF."""
     if '_missing' not in self.__dict__:
         self._missing = None
         try:
@@ -578,13 +585,13 @@ def missing_tiles(self:SlideReader) -> tuple|None:
         except Exception: pass           # not a TIFF, or unreadable: the reader says so when it reads
     return self._missing
 
+# %% ../nbs/02_wsi.ipynb #ff966918
 @patch
 def missing_fraction(self:SlideReader, x:int, y:int, w:int, h:int, # Level-0 rectangle
                     ) -> float:
-    "Fraction of a level-0 rectangle that lies on tiles the file has no data for (`missing_tiles`); 0 for a complete file."
+    "Fraction of a level-0 rectangle on tiles the file has no data for (`missing_tiles`); 0 for a complete file."
     if self.missing_tiles is None or w <= 0 or h <= 0: return 0.
-    tw,th,miss = self.missing_tiles
-    area = 0
+    (tw, th, miss),area = self.missing_tiles,0
     for r in range(max(0, y//th), min(miss.shape[0], (y + h - 1)//th + 1)):
         for c in range(max(0, x//tw), min(miss.shape[1], (x + w - 1)//tw + 1)):
             if miss[r, c]: area += (min(y + h, (r + 1)*th) - max(y, r*th))*(min(x + w, (c + 1)*tw) - max(x, c*tw))
