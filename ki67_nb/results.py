@@ -13,6 +13,9 @@ import numpy as np
 import pandas as pd
 
 from .core import *
+from . import truth
+from .methods import TRAIN_METHODS
+from .slide import read_summary
 
 # %% auto #0
 __all__ = ['SEED_FIGURES', 'METRIC_COLUMNS', 'LEARNS', 'SMOKE', 'MethodResult', 'verdict', 'comparison_table', 'plot_scatter',
@@ -204,10 +207,9 @@ def labeller_table(dataset, # Dataset directory after `ki67 label`
     # a run counts where its IHC patch is still the one it labelled
     key = [c for c in ['patch_id', 'ihc_x', 'ihc_y'] if c in manifest.columns]
     if ds.has_truth and runs:
-        from ki67_nb import truth
         rows = manifest[manifest.patch_id.isin(pd.concat(list(runs.values())).patch_id)]
-        ref,against = truth.patch_truth(ds,
-                                        rows)[key + ['true_ratio_area']].rename(columns={'true_ratio_area': 'reference'}),'synthetic truth'
+        ref = truth.patch_truth(ds, rows)[key + ['true_ratio_area']].rename(columns={'true_ratio_area': 'reference'})
+        against = 'synthetic truth'
     elif 'nuclear' in runs and len(runs) > 1:
         ref,against = runs.pop('nuclear')[key + ['ratio_area']].rename(columns={'ratio_area': 'reference'}),"the 'nuclear' labeller"
     else: return None
@@ -225,7 +227,6 @@ def _test_slides(results:list) -> set|None:
 
 def _with_truth(ds:Dataset, results:list, labels:str) -> list:
     "The results with a `truth` column from the truth layer: each patch's IHC window, each tile."
-    from ki67_nb import truth
     key = dict(patch=['patch_id'], tile=['patch_id', 'x', 'y'])
     wanted = {level: pd.concat([r.table[key[level]] for r in results if r.level == level]).drop_duplicates()
               for level in key if any(r.level == level for r in results)}
@@ -246,14 +247,12 @@ def _with_truth(ds:Dataset, results:list, labels:str) -> list:
 # %% ../nbs/12_results.ipynb #511c206e
 def _slide_table(ds:Dataset) -> pd.DataFrame|None:
     "Slide-level estimates of the slides whole-slide prediction has run on (and their truth, on synthetic slides)."
-    from ki67_nb.slide import read_summary
     slides = []
     for sid in (ds.read_pairs().slide_id if ds.pairs_path.exists() else []):
         if (s := read_summary(ds.slide_prediction_dir(sid))) is None: continue
         row = dict(slide=sid, **{f'global_{k}': v for k,v in s['global_index'].items()},
                    **{f'hotspot_{k}': s['hotspot'][k] for k in ['mean', 'lo', 'hi']})
         if ds.has_truth:
-            from ki67_nb import truth
             row |= {f'true_{k}': v for k,v in truth.slide_truth(ds, sid).items() if k.startswith('ratio')}
         slides.append(row)
     return pd.DataFrame(slides) if slides else None

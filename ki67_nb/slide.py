@@ -460,13 +460,16 @@ def load_predictor(model_dir, # Model directory written by `ki67 train`
                    **kwargs, # The predictor's options: mc_samples, bs, device
                   ):
     """The `predict_slide` predictor of a trained model: `ki67_nb.features.FeaturePredictor` when its config's kind is
-    'features', else `RegressorPredictor`."""
+    'features', `ki67_nb.morphometry.MorphometryPredictor` when 'morphometry', else `RegressorPredictor`."""
     try: kind = json.loads((Path(model_dir)/'config.json').read_text()).get('kind')
     # no or bad config: RegressorPredictor says what is wrong
     except (OSError, ValueError, AttributeError): kind = None
     if kind == 'features':
         from ki67_nb.features import FeaturePredictor
         return FeaturePredictor(model_dir, **kwargs)
+    if kind == 'morphometry':
+        from ki67_nb.morphometry import MorphometryPredictor
+        return MorphometryPredictor(model_dir, **kwargs)
     return RegressorPredictor(model_dir, **kwargs)
 
 # %% ../nbs/11_slide.ipynb #046f9d57
