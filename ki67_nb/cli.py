@@ -289,7 +289,8 @@ def _demo_labels(ds, # The demo's `Dataset`
                 ):
     "Label the demo's patches; the StarDist model is the cached trained one, else a tiny one trained on the spot."
     from ki67_nb.core import InputError
-    from ki67_nb.label import label_dataset, load_nuclei_model, cached_model_dir
+    from ki67_nb.nuclei import load_nuclei_model, cached_model_dir
+    from ki67_nb.labelset import label_dataset
     from ki67_nb.truth import train_nuclei_model
     try: model = load_nuclei_model()
     except InputError: model = train_nuclei_model(cached_model_dir('tiny'), 'tiny')
@@ -393,11 +394,11 @@ COMMANDS = {
 
 # %% ../nbs/13_cli.ipynb #2e4b438f
 COMMANDS |= {
-    'label': Command('Ki-67 labels of the IHC patches and their tiles', 'ki67_nb.label:label_dataset',
+    'label': Command('Ki-67 labels of the IHC patches and their tiles', 'ki67_nb.labelset:label_dataset',
                      ('dataset', 'method', 'detector', 'mpp', 'model', 'workers', 'scheduler', 'force'),
                      pos=('dataset',), done=_labelled,
                      args={'method': dict(choices='ki67_nb.label:METHODS'),
-                           'detector': dict(choices='ki67_nb.label:DETECTORS')}),
+                           'detector': dict(choices='ki67_nb.nuclei:DETECTORS')}),
     'score': Command('score Ki-67 IHC images or whole slides (no H&E needed): index, hotspot, cells as QuPath detections',
                      'ki67_nb.score:score_inputs',
                      ('inputs', 'out', 'mpp', 'hotspot_mm2', 'workers', 'scheduler', 'force'),
