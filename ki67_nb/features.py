@@ -718,10 +718,8 @@ class FeaturePredictor:
         self.cfg = _features_model_config(self.model_dir)
         self.encoder = load_encoder(self.cfg['encoder']['name'], self.cfg['pretrained'], device)
         if self.encoder.weights_sha256 != self.cfg['weights_sha256']:
-            raise InputError(self.model_dir,
-                             f"the head was trained on {self.cfg['encoder']['name']} weights "
-                             f"{self.cfg['weights_sha256'][:12]}, "
-                                             f"the loaded ones are {self.encoder.weights_sha256[:12]}",
+            enc,want,got = self.cfg['encoder']['name'],self.cfg['weights_sha256'][:12],self.encoder.weights_sha256[:12]
+            raise InputError(self.model_dir, f'the head was trained on {enc} weights {want}, the loaded ones are {got}',
                              'Load the same weights (model revision), or retrain the head')
         self.head = HEADS[self.cfg['head']].load(self.model_dir, self.cfg['head_params'])
         self.mc_samples,self.bs,self.tile_size = mc_samples,bs,int(self.cfg['tile_size'])
