@@ -18,6 +18,7 @@ __all__ = ['SCHEDULER_ENV', 'START_HINT', 'scheduler_address', 'connect', 'DaskE
 # %% ../nbs/00b_cluster.ipynb #f1c323ac
 SCHEDULER_ENV = 'KI67_SCHEDULER' # Environment variable naming the Dask scheduler every stage uses when none is given
 
+# %% ../nbs/00b_cluster.ipynb #fb4b939a
 def scheduler_address(scheduler=None, # Address `tcp://host:port`, a `distributed.Client` or cluster; None: `$KI67_SCHEDULER`
                      ):
     "The scheduler a stage should use: `scheduler`, else `$KI67_SCHEDULER`, else None (this machine)."
@@ -30,6 +31,7 @@ START_HINT = ('Start a scheduler with `dask scheduler` (it prints its address, t
               '`dask worker tcp://HOST:8786 --nthreads 1` on machines that see the dataset directory, '
               f'or leave --scheduler and ${SCHEDULER_ENV} unset to run on this machine')
 
+# %% ../nbs/00b_cluster.ipynb #a2e0563b
 def _worker_version():
     "The `ki67_nb` version a worker runs (sent by reference: fails on a worker without `ki67_nb`)."
     import ki67_nb

@@ -34,6 +34,7 @@ class DownloadError(Ki67Error):
 # %% ../nbs/04_download.ipynb #b63432ea
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 
+# %% ../nbs/04_download.ipynb #7359f074
 def http_session(retries:int=5, # Retries of a failed connection or an HTTP 429/5xx answer
                  backoff:float=1., # Back-off factor b, s: retry k waits b × 2^(k-1) (none before the first; at most 60 s)
                 ) -> requests.Session:
@@ -53,11 +54,13 @@ def _reason(err) -> str:
     text = str(reason)
     return text.split(': ', 1)[-1] if text.startswith(('<', 'HTTP')) else text
 
+# %% ../nbs/04_download.ipynb #71848e95
 def _unreachable(url, err) -> InputError:
     host = urlsplit(url).netloc or url
     return InputError(url, f'cannot reach {host} ({_reason(err)})',
                       'Check the internet connection, set --base-url to a mirror, or download the files manually into DEST/slides and run pair_slides(DEST)')
 
+# %% ../nbs/04_download.ipynb #1a0fb4d0
 def _retries_exhausted(url, err, retries) -> Ki67Error:
     return DownloadError(f'{url}: the server kept failing after {retries} retries ({_reason(err)})')
 
@@ -243,6 +246,7 @@ PAIR_RULES = (rf'(?:^|/)(?P<stain>{_STAIN})[_\- ](?P<slide>[^/]+)\.(?:{_EXT})$',
               rf'(?:^|/)(?P<slide>[^/]+)/(?P<stain>{_STAIN})\.(?:{_EXT})$')             # 01/HE.tif
 STAINS = {'he': 'he', 'ihc': 'ihc', 'ki67': 'ihc'}
 
+# %% ../nbs/04_download.ipynb #eceaa09d
 def _compile_rules(rules) -> list:
     rules = [rules] if isinstance(rules, (str, re.Pattern)) else list(rules)
     out = []
@@ -331,12 +335,15 @@ def _load_state(path:Path) -> dict:
     except (json.JSONDecodeError, OSError):
         get_logger(__name__).warning(f'{path}: unreadable, files will be re-verified'); return {}
 
+# %% ../nbs/04_download.ipynb #2b0a25eb
 def _save_state(path:Path, state:dict):
     with atomic_path(path) as tmp: tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
 
+# %% ../nbs/04_download.ipynb #3bd3c888
 def _stamp(path:Path) -> dict:
     st = path.stat(); return dict(size=st.st_size, mtime_ns=st.st_mtime_ns)
 
+# %% ../nbs/04_download.ipynb #acceda73
 def _is_verified(path:Path, entry:dict|None, size:int, checksum:str) -> bool:
     "`path` is the file the record lists: by the state entry when unchanged since, else by hashing it."
     if not path.exists() or path.stat().st_size != size: return False
@@ -345,6 +352,7 @@ def _is_verified(path:Path, entry:dict|None, size:int, checksum:str) -> bool:
     algo, expected = _parse_checksum(checksum, path.name)
     return expected is None or file_digest(path, algo) == expected
 
+# %% ../nbs/04_download.ipynb #6dd46151
 def _fetch_one(f, dest:Path, state:dict, session, retries, backoff, timeout, keep_archives) -> tuple:
     "Make file `f` of the record present and verified under `dest`; return (status, path relative to dest)."
     if not re.fullmatch(r'[^/\\]+', f.key) or f.key in ('.', '..'):

@@ -65,6 +65,7 @@ class MethodResult:
 METRIC_COLUMNS = ['n', 'mse', 'mae', 'bias', 'pearson_r', 'acc@0.05', 'acc@0.1', 'acc@0.2', 'bin_acc']
 LEARNS,SMOKE = 'beats the mean predictor','SMOKE RUN: no better than the mean predictor (not a result)'
 
+# %% ../nbs/12_results.ipynb #5e78faf5
 def verdict(mae:float, mean_mae:float, # The method's MAE and the mean predictor's on the same regions
             r:float=np.nan, # Pearson r of prediction and reference (NaN: the prediction is constant)
            ) -> str:
@@ -73,7 +74,7 @@ def verdict(mae:float, mean_mae:float, # The method's MAE and the mean predictor
     if not np.isfinite(mae): return ''
     return LEARNS if mae < mean_mae and np.isfinite(r) and r > 0 else SMOKE
 
-
+# %% ../nbs/12_results.ipynb #dd0b7b37
 def comparison_table(results:list, # `MethodResult`s
                     ) -> pd.DataFrame:
     "One row per method and reference (IHC label, truth), the seed's published figures in rows of their own."
@@ -161,6 +162,7 @@ def _png(fig) -> bytes:
     import matplotlib.pyplot as plt; plt.close(fig)
     return buf.getvalue()
 
+# %% ../nbs/12_results.ipynb #d8ee2408
 def write_report(results:list, # `MethodResult`s to compare
                  out_dir, # Output directory
                  title:str='ki67_nb: method comparison', # Page title
@@ -225,6 +227,7 @@ def _test_slides(results:list) -> set|None:
     "Slides of the tile-level results (the regressors' held-out test slides), or None when there is none."
     return set().union(*[set(r.table.slide_id) for r in results if r.level == 'tile']) or None
 
+# %% ../nbs/12_results.ipynb #f6476623
 def _with_truth(ds:Dataset, results:list, labels:str) -> list:
     "The results with a `truth` column from the truth layer: each patch's IHC window, each tile."
     key = dict(patch=['patch_id'], tile=['patch_id', 'x', 'y'])

@@ -47,6 +47,7 @@ def _grid_step(tiles:pd.DataFrame) -> int:
     gaps = np.concatenate([g[g > 0] for g in gaps])
     return int(gaps.min()) if len(gaps) else 1
 
+# %% ../nbs/11_slide.ipynb #8c6fa01b
 def hotspot(tiles:pd.DataFrame, # Tile table with x, y, tissue and `value_col`
             value_col:str='pred', # Column to average
             window:int=4, # Window side in tiles
@@ -140,12 +141,14 @@ def prefetch(make_items, # Function returning an iterable (e.g. a generator that
 # %% ../nbs/11_slide.ipynb #da51ac68
 ARTEFACT_STRIDE = 4   # the artefact fraction of a tile is measured on every 4th pixel in each direction
 
+# %% ../nbs/11_slide.ipynb #8e541185
 def artefact_fraction(imgs:np.ndarray, # RGB uint8 tiles, (N, H, W, 3)
                      ) -> np.ndarray:
     "Fraction of each tile that `ki67_nb.wsi.artefact_mask` marks (pen ink, black, non-stain colours), (N,) floats."
     return np.array([artefact_mask(np.ascontiguousarray(im[::ARTEFACT_STRIDE,
                                                            ::ARTEFACT_STRIDE])).mean() for im in imgs], float)
 
+# %% ../nbs/11_slide.ipynb #f92a1c1f
 def tile_batches(slide, # The slide (`ki67_nb.wsi.open_slide`)
                  tiles:pd.DataFrame, # Tiles to read: x, y (top-left, level-0 px)
                  tile_size:int=224, # Tile side, level-0 px
@@ -191,6 +194,7 @@ def _predict_batch(predictor, # Function: uint8 tiles (N,H,W,3) -> ratios (N,) o
 # %% ../nbs/11_slide.ipynb #61c07a7c
 _PARTIAL = ['x', 'y', 'artefact', 'pred', 'uncertainty']   # columns of the checkpoint of predicted tiles
 
+# %% ../nbs/11_slide.ipynb #32e40d0e
 def _cat(*frames) -> pd.DataFrame:
     "Prediction rows of several batches as one table (the empty ones left out, so column types hold)."
     frames = [f for f in frames if len(f)]
@@ -354,6 +358,7 @@ def predict_slide(predictor, # Function: uint8 tiles (N,H,W,3) -> ratios (N,) or
 # %% ../nbs/11_slide.ipynb #e9e32b46
 SUMMARY = 'summary.json' # The file of `predict_slide`'s slide-level estimates, in its output directory
 
+# %% ../nbs/11_slide.ipynb #2ee12b54
 def read_summary(out_dir, # Output directory of `predict_slide`
                 ) -> dict|None:
     "The slide-level estimates `predict_slide` wrote in `out_dir` (None when it has not run there)."
@@ -479,6 +484,7 @@ def _is_tile(path:Path, tile_size:int) -> bool:
     except InputError: return False          # unreadable: a slide, whose prediction reports why
     return isinstance(slide, ImageReader) and tuple(slide.dimensions) == (tile_size, tile_size)
 
+# %% ../nbs/11_slide.ipynb #cbd0bf72
 def sort_inputs(inputs:list, # Slide files, tile images, or folders of either
                 tile_size:int=224, # Side of one model tile, px
                ) -> tuple:
@@ -499,6 +505,7 @@ def sort_inputs(inputs:list, # Slide files, tile images, or folders of either
 # %% ../nbs/11_slide.ipynb #294240a8
 _PREDICTORS = {}   # per process: the predictor of each (model, options), loaded once
 
+# %% ../nbs/11_slide.ipynb #d3c2d616
 def _predict_one(slide:Path, # Slide file
                  model, out:Path, predictor_kw:dict, max_tiles, min_tissue, max_artefact, window, # as `predict`'s
                 ) -> dict:

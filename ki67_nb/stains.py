@@ -58,6 +58,7 @@ REFERENCE_STAINS = {   # measured stain vectors (RGB optical density, not all un
     'macenko': {'hematoxylin': np.array([0.5626, 0.7201, 0.4062]), 'eosin': np.array([0.2159, 0.8012, 0.5581])},
 }
 
+# %% ../nbs/01_stains.ipynb #3cc889a9
 def _unit(v): v = np.asarray(v, float); return v/np.linalg.norm(v)
 
 # %% ../nbs/01_stains.ipynb #6e9fc5b2
@@ -228,6 +229,7 @@ def hed_to_rgb(hed:np.ndarray, # HxWx3 hematoxylin, eosin, DAB concentrations (a
 # %% ../nbs/01_stains.ipynb #e8846525
 _LOG_ADJUST = float(np.log(1e-6))  # skimage's scaling of optical density in rgb2hed / hed2rgb
 
+# %% ../nbs/01_stains.ipynb #99cebffd
 def hed_jitter(x, # RGB images in [0, 1], channels first: (N, 3, H, W) (or (3, H, W) with (3,) alpha and beta)
                alpha, # Per-image, per-stain scale, shape (N, 3)
                beta, # Per-image, per-stain shift, shape (N, 3)

@@ -38,6 +38,7 @@ def _write_test_images(ds:Dataset, # Dataset to write into
 # %% ../nbs/03b_testing.ipynb #889c4b69
 TEST_PATCHES = [(500, 500, 'good'), (900, 400, 'good'), (0, 0, 'white'), (600, 900, 'rejected'), (300, 900, 'corrupt')]
 
+# %% ../nbs/03b_testing.ipynb #d8720a9c
 def _test_patch_row(pair:SyntheticPair, # The test slide pair
                     ds:Dataset, # Dataset to write into
                     x:int, y:int, # H&E patch corner, level-0 px
@@ -74,6 +75,7 @@ def write_test_manifest(out, # Dataset directory to create
 # %% ../nbs/03b_testing.ipynb #d88a5547
 ORACLE = 'oracle'  # label method name of the oracle fixture: `labels/oracle.parquet`, `labels/oracle_tiles.parquet`
 
+# %% ../nbs/03b_testing.ipynb #55117e43
 def _ihc_offset(pair, cx, cy):
     "True IHC->H&E shift at H&E points (cx, cy): one fixed-point step from the shift at the same IHC coordinates."
     dx,dy = pair.true_shift(cx, cy)
@@ -91,6 +93,7 @@ def _oracle_row(nuclei:pd.DataFrame, # True nuclei of a region (`SyntheticPair.n
     return dict(ratio_area=ra, ratio_count=rc, n_nuclei=n, n_positive=int(nuclei.positive.sum()),
                 label_method='oracle (synthetic truth)', label_reason=reason)
 
+# %% ../nbs/03b_testing.ipynb #b904f657
 def _inside(nuc, x, y, size): return nuc[(nuc.x >= x) & (nuc.x < x + size) & (nuc.y >= y) & (nuc.y < y + size)]
 
 # %% ../nbs/03b_testing.ipynb #a80c1f90

@@ -26,6 +26,7 @@ __all__ = ['TRUTH_COLUMNS', 'CHECK_BINS', 'truth_pair', 'patch_truth', 'tile_tru
 # %% ../nbs/03c_truth.ipynb #ddd75ba1
 TRUTH_COLUMNS = ['true_ratio_area', 'true_ratio_count', 'true_shift_x', 'true_shift_y']
 
+# %% ../nbs/03c_truth.ipynb #e7ac96e3
 @functools.lru_cache(maxsize=16)
 def _load_truth(path:str) -> tuple:
     "The pair behind a truth JSON, its stored IHC nuclei table (None if absent) and that table's order by x; cached."
@@ -33,6 +34,7 @@ def _load_truth(path:str) -> tuple:
     nuc = read_table(table) if table.exists() else None
     return load_pair(path),nuc,(None if nuc is None else np.argsort(nuc.x.to_numpy(), kind='stable'))
 
+# %% ../nbs/03c_truth.ipynb #d32191b9
 def _truth_file(ds:Dataset, slide_id:str) -> Path|None:
     "Truth JSON of a slide: the pairs table's `truth_path`, else `truth/<slide_id>.json`; None for a real slide."
     if ds.pairs_path.exists():
@@ -254,6 +256,7 @@ def calibrate_dab_threshold(segment, # RGB IHC image -> (instance mask, nuclei t
 # %% ../nbs/03c_truth.ipynb #1b46a946
 CHECK_BINS = (0.0, 0.05, 0.2, 0.5, 1.0)   # near-negative on its own line, then the seed's bins
 
+# %% ../nbs/03c_truth.ipynb #148a2ad4
 def synthetic_patches(n:int, # Number of patches
                       size:int=384, # Patch side, px
                       seeds=(1, 2), # Synthetic slide seeds: each is one lab stain setting
