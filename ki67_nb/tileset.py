@@ -6,7 +6,7 @@ Docs: https://ki67-nb.github.io/ki67_nb/tileset.html.md"""
 
 # %% ../nbs/06d_tileset.ipynb #80a4a24d
 from __future__ import annotations
-import json
+import json, sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -350,10 +350,14 @@ def training_folder(dataset, # Dataset directory (or `Dataset`)
 
 # %% ../nbs/06d_tileset.ipynb #1580c529
 def package_versions() -> dict:
-    "Versions of ki67_nb and the deep-learning stack, saved in each model's config."
-    import fastai, timm, torch, torchvision, ki67_nb
-    return dict(ki67_nb=ki67_nb.__version__, torch=torch.__version__, torchvision=torchvision.__version__,
-                fastai=fastai.__version__, timm=timm.__version__)
+    """Versions of ki67_nb and the deep-learning stack, saved in each model's config: a module's `__version__` when it
+    is loaded, else the installed package's (nothing is imported for this: a model without torch stays without it)."""
+    from importlib.metadata import version, PackageNotFoundError
+    def v(name):
+        if name in sys.modules: return getattr(sys.modules[name], '__version__', None)
+        try: return version(name)
+        except PackageNotFoundError: return None
+    return {k: v(k) for k in ('ki67_nb', 'torch', 'torchvision', 'fastai', 'timm')}
 
 # %% ../nbs/06d_tileset.ipynb #a48b8598
 def recipe_config(dataset, # Dataset directory (or `Dataset`)
