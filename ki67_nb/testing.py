@@ -11,6 +11,7 @@ import hashlib, http.server, json, re, threading, time
 import numpy as np
 import pandas as pd
 
+from fastcore.basics import patch
 from .core import *
 from .synth import SyntheticPair, ratios_of, write_pair, load_pair
 from .wsi import open_slide, tissue_grid
@@ -254,32 +255,40 @@ class FakeZenodo:
         self.faults = {}    # file name -> list of faults, one used per request: 'drop', 'short', 'stall', 500, 404
         self.log = []       # (time, file name, Range header, what happened)
 
-    def fail(self, key:str, # File name in the record
-             *faults): # 'drop', 'short', 'stall' or an HTTP status such as 500, one per coming request
-        "Queue faults for the next requests of `key`: 'drop' / 'short' send half the bytes (with / without a length)."
-        # 'stall' sends no bytes; an int answers with that HTTP status
-        self.faults.setdefault(key, []).extend(faults); return self
+# %% ../nbs/03b_testing.ipynb #5541ecaa
+@patch
+def fail(self:FakeZenodo, key:str, # File name in the record
+         *faults): # 'drop', 'short', 'stall' or an HTTP status such as 500, one per coming request
+    "Queue faults for the next requests of `key`: 'drop' / 'short' send half the bytes (with / without a length)."
+    # 'stall' sends no bytes; an int answers with that HTTP status
+    self.faults.setdefault(key, []).extend(faults); return self
 
-    @property
-    def base_url(self): return f'http://127.0.0.1:{self.server.server_address[1]}'
+# %% ../nbs/03b_testing.ipynb #0a8c9c83
+@patch
+def record_json(self:FakeZenodo) -> dict:
+    "The record's JSON, as Zenodo's `/api/records/<id>` gives it."
+    md5 = lambda k, b: 'md5:' + (hashlib.md5(b).hexdigest() if k not in self.wrong_md5 else '0'*32)
+    link = 'self' if self.layout == 'legacy' else 'content'
+    url = lambda k: f'/api/records/{self.record}/files/{k}/content'
+    files = [dict(key=k, size=len(b), checksum=md5(k, b), links={link: url(k)}) for k,b in self.files.items()]
+    if self.layout != 'legacy': files = dict(enabled=True, entries={f['key']: f for f in files})
+    return dict(id=int(self.record), files=files)
 
-    def record_json(self) -> dict:
-        "The record's JSON, as Zenodo's `/api/records/<id>` gives it."
-        md5 = lambda k, b: 'md5:' + (hashlib.md5(b).hexdigest() if k not in self.wrong_md5 else '0'*32)
-        link = 'self' if self.layout == 'legacy' else 'content'
-        url = lambda k: f'/api/records/{self.record}/files/{k}/content'
-        files = [dict(key=k, size=len(b), checksum=md5(k, b), links={link: url(k)})
-                 for k,b in self.files.items()]
-        if self.layout != 'legacy': files = dict(enabled=True, entries={f['key']: f for f in files})
-        return dict(id=int(self.record), files=files)
+# %% ../nbs/03b_testing.ipynb #29a190bb
+@patch(as_prop=True)
+def base_url(self:FakeZenodo): return f'http://127.0.0.1:{self.server.server_address[1]}'
 
-    def __enter__(self):
-        self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _FakeZenodoHandler)
-        self.server.fake = self
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
+# %% ../nbs/03b_testing.ipynb #9068ee8f
+@patch
+def __enter__(self:FakeZenodo):
+    self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _FakeZenodoHandler)
+    self.server.fake = self
+    threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    return self
 
-    def __exit__(self, *exc): self.server.shutdown(); self.server.server_close()
+# %% ../nbs/03b_testing.ipynb #e8b9166b
+@patch
+def __exit__(self:FakeZenodo, *exc): self.server.shutdown(); self.server.server_close()
 
 # %% ../nbs/03b_testing.ipynb #42fd3c0d
 class _FakeZenodoHandler(http.server.BaseHTTPRequestHandler):
@@ -290,24 +299,26 @@ class _FakeZenodoHandler(http.server.BaseHTTPRequestHandler):
         for k,v in {'Content-Length': str(len(body)), **headers}.items(): self.send_header(k, v)
         self.end_headers(); self.wfile.write(body)
 
-    def do_GET(self):
-        fake = self.server.fake
-        parts = self.path.strip('/').split('/')
-        if parts[:2] != ['api', 'records'] or len(parts) < 3 or parts[2] != fake.record:
-            return self._send(404, b'{"status": 404}')
-        if len(parts) == 3:
-            return self._send(200, json.dumps(fake.record_json()).encode(), {'Content-Type': 'application/json'})
-        key = parts[4] if len(parts) == 6 and parts[3] == 'files' else None
-        rng = self.headers.get('Range', '')
-        fault = fake.faults[key].pop(0) if fake.faults.get(key) else None
-        fake.log.append((time.monotonic(), key, rng, fault or 'ok'))
-        if key not in fake.files: return self._send(404, b'{"status": 404}')
-        if isinstance(fault, int): return self._send(fault, f'{{"status": {fault}}}'.encode())
-        data, start = fake.files[key], int(re.fullmatch(r'bytes=(\d+)-', rng).group(1)) if rng else 0
-        body = data[start:]
-        self.send_response(206 if rng else 200)
-        if rng: self.send_header('Content-Range', f'bytes {start}-{len(data) - 1}/{len(data)}')
-        if fault != 'short': self.send_header('Content-Length', str(len(body)))
-        self.end_headers()
-        self.wfile.write(body[:len(body)//2] if fault in ('drop', 'short') else b'' if fault == 'stall' else body)
-        self.close_connection = True
+# %% ../nbs/03b_testing.ipynb #59271a0c
+@patch
+def do_GET(self:_FakeZenodoHandler):
+    fake = self.server.fake
+    parts = self.path.strip('/').split('/')
+    if parts[:2] != ['api', 'records'] or len(parts) < 3 or parts[2] != fake.record:
+        return self._send(404, b'{"status": 404}')
+    if len(parts) == 3:
+        return self._send(200, json.dumps(fake.record_json()).encode(), {'Content-Type': 'application/json'})
+    key = parts[4] if len(parts) == 6 and parts[3] == 'files' else None
+    rng = self.headers.get('Range', '')
+    fault = fake.faults[key].pop(0) if fake.faults.get(key) else None
+    fake.log.append((time.monotonic(), key, rng, fault or 'ok'))
+    if key not in fake.files: return self._send(404, b'{"status": 404}')
+    if isinstance(fault, int): return self._send(fault, f'{{"status": {fault}}}'.encode())
+    data, start = fake.files[key], int(re.fullmatch(r'bytes=(\d+)-', rng).group(1)) if rng else 0
+    body = data[start:]
+    self.send_response(206 if rng else 200)
+    if rng: self.send_header('Content-Range', f'bytes {start}-{len(data) - 1}/{len(data)}')
+    if fault != 'short': self.send_header('Content-Length', str(len(body)))
+    self.end_headers()
+    self.wfile.write(body[:len(body)//2] if fault in ('drop', 'short') else b'' if fault == 'stall' else body)
+    self.close_connection = True
