@@ -102,8 +102,7 @@ class PairLayout:
     angle:float=0. # Turn of the IHC section on its glass, degrees ((x, y) pixel axes, matrix [[cos, -sin], [sin, cos]])
     flip:bool=False # Section laid upside down: mirrored left-right before the turn
     scale:float=1. # IHC level-0 px per H&E level-0 px: the IHC scanned at `scale` x the H&E's magnification
-    # Offset of the section's centre from the IHC slide's centre, fraction of the slide's (width, height)
-    shift:tuple=(0., 0.)
+    shift:tuple=(0., 0.) # Offset of the section's centre from the IHC slide's centre, fraction of (width, height)
     height:int=0; width:int=0 # IHC slide size, px (0: just large enough for the turned, scaled and warped section)
     warp_um:float=0. # Largest elastic displacement of the section (knife, water bath), µm
     warp_mm:float=1. # Size of the elastic folds, mm
@@ -182,11 +181,9 @@ def _vignette(self:SyntheticPair, x, y):
     r = np.hypot((x - p.width/2)/(p.width/2), (y - p.height/2)/(p.height/2))
     return 1.5*np.clip(r - 0.55, 0, None)**2*4
 
-# %% ../nbs/03_synth.ipynb #09c95076
 @patch
 def _tissue_score(self:SyntheticPair, x, y): return self.tissue(x, y) - self._vignette(x, y) + 0.04*self.stroma(x, y)
 
-# %% ../nbs/03_synth.ipynb #7811299a
 @patch
 def _tissue_score_quantile(self:SyntheticPair, q):
     p = self.params
@@ -297,7 +294,6 @@ def truth_ratio(self:SyntheticPair, x:int, y:int, w:int, h:int, # Rectangle, lev
 # %% ../nbs/03_synth.ipynb #44ed47c4
 _MARGIN = 8  # rendered around a rectangle so that blur and nuclei across its border match its neighbours
 
-# %% ../nbs/03_synth.ipynb #ba596bbd
 @patch
 def render(self:SyntheticPair, section:str, # 'he' or 'ihc'
            x:int, y:int, w:int, h:int, # Rectangle, level-0 px of that section
@@ -336,7 +332,6 @@ def render(self:SyntheticPair, section:str, # 'he' or 'ihc'
 # %% ../nbs/03_synth.ipynb #a7381ad2
 _FIELD_STEP = 4  # smooth fields are evaluated every 4 px (on a grid aligned to the slide) and interpolated
 
-# %% ../nbs/03_synth.ipynb #7b85175c
 def _upsample(coarse, step, oy, ox, H, W):
     """Bilinear interpolation of a grid sampled every `step` px to an HxW image starting `oy, ox` px past its first
     point."""
@@ -346,7 +341,6 @@ def _upsample(coarse, step, oy, ox, H, W):
     rows = coarse[iy]*(1 - wy) + coarse[iy + 1]*wy
     return rows[:, ix]*(1 - wx) + rows[:, ix + 1]*wx
 
-# %% ../nbs/03_synth.ipynb #90dcf70d
 @patch
 def _smooth_fields(self:SyntheticPair, section, X, Y, W, H):
     "Tissue coverage and stromal texture of a rectangle: fields sampled on the slide-aligned grid, then interpolated."
@@ -378,8 +372,7 @@ def _stamp_nuclei(self:SyntheticPair, od, nuc, X, Y, grain, chunk:int=512):
     planes = np.zeros((2, H*W), np.float32)
     mask = np.zeros(H*W, np.int32)
     cols = {k: nuc[k].to_numpy() for k in ['x', 'y', 'a', 'b', 'theta', 'grain', 'h_od', 'dab_od']}
-    # stamps of `chunk` nuclei at a time: memory stays bounded on dense blocks
-    for start in range(0, len(nuc), chunk):
+    for start in range(0, len(nuc), chunk):   # `chunk` nuclei at a time: memory stays bounded on dense blocks
         c = {k: v[start:start + chunk] for k,v in cols.items()}
         cx,cy = (c['x'] - X - 0.5).astype(np.float32),(c['y'] - Y - 0.5).astype(np.float32)
         px,py = np.broadcast_arrays(np.round(cx)[:, None, None] + off[None, None, :],
@@ -428,7 +421,6 @@ def _place(self:SyntheticPair, layout:PairLayout) -> PairLayout:
         self._elastic = (fx, fy, amp)
     return L
 
-# %% ../nbs/03_synth.ipynb #8dd1896d
 @patch
 def slide_shape(self:SyntheticPair, section:str, # 'he' or 'ihc'
                ) -> tuple:
@@ -580,7 +572,6 @@ def pyramid_shapes(height:int, width:int, # Level-0 size
 # %% ../nbs/03_synth.ipynb #d5d0d852
 TILE = 256    # TIFF tile size
 
-# %% ../nbs/03_synth.ipynb #abfa41cc
 def write_pyramid_tiff(path, # Destination .tiff, written atomically
                        height:int, width:int, # Level-0 size
                        strips, # Iterable of level-0 row bands (uint8 RxWx3, R a multiple of 4 but the last), top to bottom
@@ -618,10 +609,8 @@ def _render_block(args):
     pair,section,x,y,w,h = args
     return (_WORKER_PAIR or pair).render_slide(section, x, y, w, h)
 
-# %% ../nbs/03_synth.ipynb #25d3365d
 _WORKER_PAIR = None
 
-# %% ../nbs/03_synth.ipynb #19ff8c26
 def _init_worker(params, stain, layout=None):
     global _WORKER_PAIR
     _WORKER_PAIR = SyntheticPair(params.height, params.width, params.seed, params.index, params.misregistration,
@@ -632,7 +621,6 @@ class _DoneFuture:
     def __init__(self, value): self.value = value
     def result(self): return self.value
 
-# %% ../nbs/03_synth.ipynb #a1ebc841
 @patch
 def _flush_rows(self:SyntheticPair, pending:list, bar, final:bool, w:int|None=None):
     """Assemble and yield every complete strip at the head of `pending` (all of them when `final`); `w`: the slide's
@@ -650,7 +638,6 @@ def _flush_rows(self:SyntheticPair, pending:list, bar, final:bool, w:int|None=No
 # %% ../nbs/03_synth.ipynb #a3a13e33
 STRIP = 1024  # rows rendered at a time
 
-# %% ../nbs/03_synth.ipynb #f28d2af0
 @patch
 def strips(self:SyntheticPair, section:str, # 'he' or 'ihc'
            workers:int=1, # Processes rendering blocks in parallel
@@ -691,7 +678,6 @@ def _check_size(size):
     if max(h, w) > 200_000:
         raise InputError('--size', f'{h}x{w} is larger than any scanner makes (200,000 px per side at most)')
 
-# %% ../nbs/03_synth.ipynb #7383caee
 def _check_new_output(ds:Dataset, force:bool):
     existing = [p for p in [ds.pairs_path, ds.slides_dir, ds.truth_dir] if p.exists()]
     if existing and not force:
