@@ -19,7 +19,7 @@ __all__ = ['SCHEDULER_ENV', 'START_HINT', 'scheduler_address', 'connect', 'DaskE
 SCHEDULER_ENV = 'KI67_SCHEDULER' # Environment variable naming the Dask scheduler every stage uses when none is given
 
 # %% ../nbs/00b_cluster.ipynb #fb4b939a
-def scheduler_address(scheduler=None, # Address `tcp://host:port`, a `distributed.Client` or cluster; None: `$KI67_SCHEDULER`
+def scheduler_address(scheduler=None, # Address `tcp://host:port`, a `Client` or a cluster; None: `$KI67_SCHEDULER`
                      ):
     "The scheduler a stage should use: `scheduler`, else `$KI67_SCHEDULER`, else None (this machine)."
     if scheduler is None: scheduler = os.environ.get(SCHEDULER_ENV)
@@ -56,13 +56,15 @@ def _check_workers(client, # The connected `distributed.Client`
                                                                  BaseException)},get_logger(__name__),_worker_version()
     other = {w: v for w,v in versions.items() if v != here}
     if other:
-        log.warning(f'{len(other)} Dask workers run another ki67_nb version ({sorted(set(other.values()))}, here {here})')
-    if not versions: log.warning(f'{name}: no Dask worker yet; the jobs wait until one joins (`dask worker {client.scheduler.address}`)')
+        log.warning(f'{len(other)} Dask workers run another ki67_nb version '
+                    f'({sorted(set(other.values()))}, here {here})')
+    if not versions:
+        log.warning(f'{name}: no Dask worker yet; the jobs wait until one joins (`dask worker {client.scheduler.address}`)')
     else: log.info(f'{name}: {len(versions)} Dask workers')
     return len(versions)
 
 # %% ../nbs/00b_cluster.ipynb #ec268ff3
-def connect(scheduler, # Address `tcp://host:port`, a `distributed.Client`, or a cluster (`LocalCluster`, `SLURMCluster`)
+def connect(scheduler, # Address `tcp://host:port`, a `distributed.Client`, or a cluster (`LocalCluster`, ...)
             timeout:float=10, # Seconds to wait for the scheduler to answer
            ):
     """A `distributed.Client` for `scheduler` and whether the caller owns (closes) it; `InputError` saying how to start
@@ -107,7 +109,7 @@ class DaskExecutor(cf.Executor):
     process pool's."""
     def __init__(self, client, # `distributed.Client` of the cluster
                  own:bool=False, # Close the client on shutdown (it was opened for this executor)
-                 initializer=None, initargs:tuple=(), # Run once on each worker (a worker plugin), as a pool's initializer
+                 initializer=None, initargs:tuple=(), # Run once on each worker (a worker plugin), as a pool's
                 ):
         self.client,self.own,self.plugin = client,own,None
         if initializer is not None:
