@@ -125,7 +125,7 @@ def rss_mb():
 # ---- (a) StarDist / TensorFlow beside torch ----
 def nuclei_model(S, out, model_arg):
     "`(model, folder)`: --model, else `load_nuclei_model()`'s (env, cache), else the tiny model trained into the cache (as the demo does)."
-    from ki67_nb.label import load_nuclei_model, cached_model_dir
+    from ki67_nb.nuclei import load_nuclei_model, cached_model_dir
     from ki67_nb.core import InputError
     train_nuclei_model = _first('ki67_nb.truth:train_nuclei_model', 'ki67_nb.label:train_nuclei_model')
     if model_arg: model = load_nuclei_model(model_arg)
@@ -137,7 +137,8 @@ def nuclei_model(S, out, model_arg):
 
 def label_once(img, model):
     "Label `img` with the nuclear labeller after a warm-up; `(row, foreground mask, seconds)`."
-    from ki67_nb.label import label_image, patch_row, nuclear_image, predict_nuclei
+    from ki67_nb.label import label_image, patch_row
+    from ki67_nb.nuclei import nuclear_image, predict_nuclei
     predict_nuclei(model, nuclear_image(img[:256, :256]))   # build the graph outside the timing
     t0 = time.perf_counter()
     lab = label_image(img, 'nuclear', model)
@@ -149,7 +150,7 @@ def label_worker(patch, model_dir, out_npy):
     "Subprocess side of part a: label the patch on the CPU; one JSON line; the foreground mask to `out_npy`."
     import numpy as np
     from ki67_nb.core import read_image
-    from ki67_nb.label import configure_tensorflow, load_nuclei_model
+    from ki67_nb.nuclei import configure_tensorflow, load_nuclei_model
     with contextlib.redirect_stdout(sys.stderr):   # stdout: the JSON line only
         tf = configure_tensorflow()
         gpus = tf.config.list_physical_devices('GPU')
@@ -163,7 +164,7 @@ def part_a(S, out, args):
     torch = _torch()
     cuda = torch.cuda.is_available()
     hold = torch.empty(int(S.torch_hold_gib*2**30), dtype=torch.uint8, device='cuda') if cuda else None  # torch holds memory first
-    from ki67_nb.label import configure_tensorflow
+    from ki67_nb.nuclei import configure_tensorflow
     from ki67_nb.core import write_image
     from ki67_nb.synth import SyntheticPair
     tf = configure_tensorflow()

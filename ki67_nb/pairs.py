@@ -24,7 +24,7 @@ __all__ = ['MPP_TOLERANCE', 'STAIN_NAMES', 'KEPT_COLUMNS', 'pair_table', 'Regist
 # %% ../nbs/04c_pairs.ipynb #1019bbbe
 def pair_table(dataset, # Dataset directory (or `Dataset`)
               ) -> pd.DataFrame:
-    "The dataset's slide pairs (`Dataset.read_pairs`); `InputError` naming pairs.csv when a slide id repeats."
+    "The dataset's slide pairs (`Dataset.read_pairs`); `InputError` naming the pairs table when a slide id repeats."
     ds = Dataset(dataset)
     pairs = ds.read_pairs()
     dup = pairs.slide_id[pairs.slide_id.duplicated()]
@@ -111,7 +111,7 @@ def pair_readers(dataset, # Dataset directory (or `Dataset`)
                  row:dict, # A row of pairs.csv: slide_id, he_path, ihc_path
                  mpp:float|None=None, # µm per level-0 px of both slides, stated (None: from the files)
                 ) -> tuple:
-    """(H&E reader, IHC reader in the H&E frame, `Registration` or None, H&E µm/px) of one pair of `pairs.csv`.
+    """(H&E reader, IHC reader in the H&E frame, `Registration` or None, H&E µm/px) of one pair of `the pairs table`.
     The slides are this process's shared readers (`wsi.cached_slide`): don't close them. `InputError` naming the
     file for a slide that cannot be opened, or for an unregistered pair of different sizes."""
     ds = Dataset(dataset)
@@ -238,7 +238,7 @@ def _check_patch_files(ds:Dataset, # The dataset
 def _check_pair_slides(ds:Dataset, # The dataset
                        rows:pd.DataFrame, # Kept manifest rows
                       ):
-    "`InputError` when a pair whose patches are read from the slides is not in pairs.csv or lacks a slide file."
+    "`InputError` when a pair whose patches are read from the slides is not in the pairs table or lacks a slide file."
     free = rows.slide_id[(rows.he_patch == '') | (rows.ihc_patch == '')].unique()
     if not len(free): return
     pairs = pair_table(ds).set_index('slide_id')
