@@ -264,7 +264,7 @@ def part_b(S, out, args):
 @functools.lru_cache(maxsize=None)
 def fixture(S, out):
     "`(dataset, tiles, seconds)`: the oracle-label fixture (labels='oracle' in the refactored layout), split, sampled, tiles extracted."
-    from ki67_nb.regress import split_tiles, extract_tiles
+    from ki67_nb.tileset import split_tiles, extract_tiles
     refs = ['ki67_nb.testing:write_oracle_label_fixture', 'ki67_nb.regress:write_oracle_label_fixture']
     if 'labels' not in inspect.signature(split_tiles).parameters: refs.reverse()   # the fixture of the layout split_tiles reads
     write = _first(*refs)

@@ -49,7 +49,7 @@ def test_demo_report_exists():
 
 def test_demo_scored_every_method():
     "Every method the demo trained is in the report, scored against the IHC labels and the synthetic truth."
-    from ki67_nb.core import TRAIN_METHODS
+    from ki67_nb.methods import TRAIN_METHODS
     table = pd.read_csv(_report_dir()/'comparison.csv')
     ours = table[table.scored_against != 'seed study (published)']
     methods = sorted(ours.method.unique())
