@@ -58,8 +58,8 @@ def load_calibration(source, # A JSON string, a dict, or a `.json` file written 
                 str) and source.endswith('.json')): source = Path(source).read_text()
         d = json.loads(source) if isinstance(source, str) else dict(source)
         cal = RatioCalibration(**d)
-    except (OSError, ValueError, TypeError) as e: raise InputError(source, f'is not a ratio calibration ({e})',
-                                                                   'Retrain the model') from None
+    except (OSError, ValueError, TypeError) as e:
+        raise InputError(source, f'is not a ratio calibration ({e})', 'Retrain the model') from None
     if cal.kind not in CALIBRATIONS: raise InputError(source, f'unknown calibration kind {cal.kind!r}')
     return cal
 
@@ -155,8 +155,8 @@ def _write_calibration(model_dir, cal:RatioCalibration, labels:str, scored:pd.Da
     "`calibration.json` in `model_dir`: the map, the labeller, and the raw and calibrated metrics of `scored`."
     info = dict(calibration=json.loads(calibration_json(cal)), labels=labels, fitted_on='other slides (cross-fitted)',
                 metrics=calibration_metrics(scored).to_dict(orient='index'))
-    with atomic_path(ensure_writable_dir(model_dir)/'calibration.json') as tmp: tmp.write_text(json.dumps(info,
-            indent=1, default=float))
+    with atomic_path(ensure_writable_dir(model_dir)/'calibration.json') as tmp:
+        tmp.write_text(json.dumps(info, indent=1, default=float))
 
 # %% ../nbs/06b_calibrate.ipynb #8e427d33
 def calibrate_predictions(dataset, # Dataset directory (or `Dataset`) after `ki67 label`

@@ -73,11 +73,11 @@ def ensure_writable_dir(path, # Directory to create if needed
     "Create `path` (and parents) and check that files can be written in it, or raise `InputError`."
     path = Path(path)
     try: path.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise InputError(path, f'cannot create directory ({e.strerror})',
-                                          'Choose a writable location') from None
+    except OSError as e:
+        raise InputError(path, f'cannot create directory ({e.strerror})', 'Choose a writable location') from None
     if not path.is_dir(): raise InputError(path, 'exists and is not a directory')
-    if not os.access(path, os.W_OK | os.X_OK): raise InputError(path, 'directory is not writable',
-                                                                'Choose a writable location or fix its permissions')
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise InputError(path, 'directory is not writable', 'Choose a writable location or fix its permissions')
     return path
 
 # %% ../nbs/00_core.ipynb #a45689c0
@@ -117,8 +117,9 @@ def read_table(path, # `.parquet` or `.csv` file
     missing or unreadable."""
     path = Path(path)
     if not path.exists(): raise InputError(path, 'file not found')
-    try: return pd.read_parquet(path) if path.suffix == '.parquet' else pd.read_csv(path,
-            dtype={c: str for c in ID_COLUMNS})
+    try:
+        return pd.read_parquet(path) if path.suffix == '.parquet' else pd.read_csv(path,
+                dtype={c: str for c in ID_COLUMNS})
     except Exception as e: raise InputError(path, f'cannot be read as a table ({type(e).__name__}: {e})') from None
 
 # %% ../nbs/00_core.ipynb #9c290d9f
@@ -241,8 +242,9 @@ def read_pairs(self) -> pd.DataFrame:
     malformed."""
     pairs = self._read(self.pairs_path, f'ki67 download {self.root}` or `ki67 synth {self.root}')
     missing = {'slide_id', 'he_path', 'ihc_path'} - set(pairs.columns)
-    if missing: raise InputError(self.pairs_path, f'lacks the columns {sorted(missing)}',
-                                 'Write it with `ki67 download` or `ki67 synth`, or by hand with those columns')
+    if missing:
+        raise InputError(self.pairs_path, f'lacks the columns {sorted(missing)}',
+                         'Write it with `ki67 download` or `ki67 synth`, or by hand with those columns')
     if 'truth_path' not in pairs: pairs['truth_path'] = ''
     return pairs.assign(slide_id=pairs.slide_id.astype(str), truth_path=pairs.truth_path.fillna('').astype(str))
 
@@ -314,8 +316,8 @@ def as_rgb_uint8(img, # Image array: HxW, HxWx1, HxWx2, HxWx3 or HxWx4; uint8, u
     if img.ndim == 2:
         if not allow_grey: raise greyscale_error(source)
         img = np.repeat(img[..., None], 3, axis=2)
-    if img.ndim != 3 or img.shape[2] not in (3, 4): raise InputError(source,
-            f'expected an HxWx3 RGB image, got shape {img.shape}')
+    if img.ndim != 3 or img.shape[2] not in (3, 4):
+        raise InputError(source, f'expected an HxWx3 RGB image, got shape {img.shape}')
     if img.shape[0] == 0 or img.shape[1] == 0: raise InputError(source, f'empty image of shape {img.shape}')
     alpha = None
     if img.shape[2] == 4: img,alpha = img[..., :3],img[..., 3:4]
@@ -329,8 +331,9 @@ def as_rgb_uint8(img, # Image array: HxW, HxWx1, HxWx2, HxWx3 or HxWx4; uint8, u
     elif np.issubdtype(img.dtype, np.floating):
         if not np.isfinite(img).all(): raise InputError(source, 'float image contains NaN or infinity')
         lo,hi = float(img.min()), float(img.max())
-        if lo < 0 or hi > 1: raise InputError(source,
-                f'float image values must lie in [0, 1], got [{lo:.3g}, {hi:.3g}]', 'Divide by 255 for 8-bit data')
+        if lo < 0 or hi > 1:
+            raise InputError(source, f'float image values must lie in [0, 1], got [{lo:.3g}, {hi:.3g}]',
+                             'Divide by 255 for 8-bit data')
         out = (img*255).round().astype(np.uint8)
         if alpha is not None: alpha = alpha*255.
     else: raise InputError(source, f'unsupported pixel type {img.dtype}', 'Use uint8, uint16 or float in [0, 1]')
@@ -368,8 +371,8 @@ def open_pil(path, # PNG, JPEG or another image Pillow reads
     """The image opened with Pillow, size checked (`check_pixels`), refused when greyscale (`greyscale_error`); the
     caller closes it."""
     try: im = Image.open(path)
-    except Image.DecompressionBombError as e: raise InputError(path, f'too large to decode at once ({e})',
-                                                               'Convert it to a tiled pyramidal TIFF') from None
+    except Image.DecompressionBombError as e:
+        raise InputError(path, f'too large to decode at once ({e})', 'Convert it to a tiled pyramidal TIFF') from None
     try:
         check_pixels(path, *im.size)
         if im.mode in GREY_MODES: raise greyscale_error(path)
@@ -429,8 +432,8 @@ def tiff_rgb(px:np.ndarray, # Samples of (part of) the page, as tifffile decodes
         c = px[..., :4].astype(np.float32)/top
         rgb = (1 - c[..., :3])*(1 - c[..., 3:4])
         return (rgb*top).round().astype(px.dtype)
-    if px.ndim == 3 and px.shape[-1] > 4: px = px[..., :4 if page.extrasamples and page.extrasamples[0] in (1,
-            2) else 3]
+    if px.ndim == 3 and px.shape[-1] > 4:
+        px = px[..., :4 if page.extrasamples and page.extrasamples[0] in (1, 2) else 3]
     if px.ndim == 3 and px.shape[-1] == 4 and not (page.extrasamples and page.extrasamples[0] in (1,
             2)) and photometric == pm.RGB: px = px[..., :3]
     return px
@@ -457,8 +460,8 @@ def read_image(path, # Image file: TIFF, PNG or JPEG (any mode Pillow or tifffil
                     arr,white = tiff_rgb(page.asarray(), page, path),tiff_white(page)
         if arr is None: arr = pil_array(path)
     except InputError: raise
-    except Exception as e: raise InputError(path, f'{what} cannot be decoded ({type(e).__name__}: {e})'.replace('\n',
-            ' ')) from None
+    except Exception as e:
+        raise InputError(path, f'{what} cannot be decoded ({type(e).__name__}: {e})'.replace('\n', ' ')) from None
     return as_rgb_uint8(arr, path, white=white)
 
 # %% ../nbs/00_core.ipynb #95c74be3
@@ -469,17 +472,17 @@ def write_image(img:np.ndarray, # RGB uint8 image
     "Write `img` atomically in the format of `dest`'s suffix; returns `dest`."
     dest = Path(dest)
     suffix = dest.suffix.lower()
-    if suffix not in IMAGE_SUFFIXES: raise InputError(dest, f'unknown image format {suffix!r}',
-                                                      f'Use one of {", ".join(IMAGE_SUFFIXES)}')
+    if suffix not in IMAGE_SUFFIXES:
+        raise InputError(dest, f'unknown image format {suffix!r}', f'Use one of {", ".join(IMAGE_SUFFIXES)}')
     img = as_rgb_uint8(img, dest)
     with atomic_path(dest) as tmp:
         if suffix in ('.tif', '.tiff'):
             tile = (256, 256) if min(img.shape[:2]) >= 256 else None
             tifffile.imwrite(tmp, img, photometric='rgb', tile=tile, compression='deflate',
                              compressionargs={'level': 1}, predictor=True)
-        elif suffix == '.png': tmp.write_bytes(imagecodecs.png_encode(img, level=1,
-                                                                      strategy=imagecodecs.PNG.STRATEGY.HUFFMAN_ONLY,
-                                                                      filter=imagecodecs.PNG.FILTER.SUB))
+        elif suffix == '.png':
+            tmp.write_bytes(imagecodecs.png_encode(img, level=1, strategy=imagecodecs.PNG.STRATEGY.HUFFMAN_ONLY,
+                                                   filter=imagecodecs.PNG.FILTER.SUB))
         else: Image.fromarray(img).save(tmp, format='JPEG', quality=quality, subsampling=0)
     return dest
 
@@ -534,8 +537,9 @@ def ratio_metrics(true, # Reference ratios (IHC labels or synthetic truth)
     ok = ~(np.isnan(t) | np.isnan(p))
     t,p = t[ok],p[ok]
     out = dict(n=int(ok.sum()), n_dropped=int((~ok).sum()))
-    if len(t) == 0: return out | {k: np.nan for k in ['mse', 'mae', 'bias', 'pearson_r', 'acc@0.05', 'acc@0.1',
-                                                      'acc@0.2', 'bin_acc']}
+    if len(t) == 0:
+        return out | {k: np.nan for k in ['mse', 'mae', 'bias', 'pearson_r', 'acc@0.05', 'acc@0.1', 'acc@0.2',
+                                          'bin_acc']}
     d = p - t
     r = float(np.corrcoef(t, p)[0, 1]) if len(t) > 1 and t.std() > 0 and p.std() > 0 else np.nan
     out |= dict(mse=float((d**2).mean()), mae=float(np.abs(d).mean()), bias=float(d.mean()), pearson_r=r)

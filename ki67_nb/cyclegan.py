@@ -74,15 +74,15 @@ def tiny(cls, **kwargs):
 @patch_to(CycleGANConfig)
 def check(self):
     "Raise `InputError` if a value cannot work."
-    if self.crop < 16 or self.crop % 4: raise InputError('crop',
-            f'must be a multiple of 4 and >= 16, got {self.crop}')
+    if self.crop < 16 or self.crop % 4:
+        raise InputError('crop', f'must be a multiple of 4 and >= 16, got {self.crop}')
     for name in ['ngf', 'ndf', 'n_layers', 'crops_per_load', 'batch_size']:
         if getattr(self, name) < 1: raise InputError(name, f'must be >= 1, got {getattr(self, name)}')
     if self.load_size is not None and self.load_size < self.crop:
         raise InputError('load_size', f'{self.load_size} px is smaller than the {self.crop} px crop',
                          'Use load_size >= crop, or None to keep the patches as they are')
-    if self.n_epochs + self.n_epochs_decay < 1: raise InputError('n_epochs',
-                                                                 'n_epochs + n_epochs_decay must be >= 1')
+    if self.n_epochs + self.n_epochs_decay < 1:
+        raise InputError('n_epochs', 'n_epochs + n_epochs_decay must be >= 1')
     return self
 
 # %% ../nbs/08_cyclegan.ipynb #5f4bc5ba
@@ -410,8 +410,9 @@ def check_compatible(state:dict, # A loaded checkpoint
     saved = state.get('config', {})
     diff = [f'{k}: {saved.get(k)!r} in the checkpoint, {v!r} asked' for k,
             v in asdict(config).items() if saved.get(k) != v]
-    if diff: raise InputError(source, 'checkpoint was trained with another configuration (' + '; '.join(diff) + ')',
-                              'Use the same settings, or another out_dir to start a new model')
+    if diff:
+        raise InputError(source, 'checkpoint was trained with another configuration (' + '; '.join(diff) + ')',
+                         'Use the same settings, or another out_dir to start a new model')
     if patches_sha256 and state['provenance'].get('patches_sha256') != patches_sha256:
         raise InputError(source, 'checkpoint was trained on other patches than the manifest now lists',
                          'Use another out_dir to train a new model on this manifest')
@@ -419,8 +420,8 @@ def check_compatible(state:dict, # A loaded checkpoint
 # %% ../nbs/08_cyclegan.ipynb #dabee924
 def _read_checkpoint(path:Path) -> dict:
     "The saved state of a checkpoint; `InputError` naming the file when it is missing or unreadable."
-    if not path.exists(): raise InputError(path, 'checkpoint not found',
-                                           'Train a model first: `ki67 train DATASET --method cyclegan`')
+    if not path.exists():
+        raise InputError(path, 'checkpoint not found', 'Train a model first: `ki67 train DATASET --method cyclegan`')
     try: return torch.load(path, map_location='cpu', weights_only=False)
     except Exception as e:
         raise InputError(path, f'cannot be read as a checkpoint ({type(e).__name__})',
@@ -572,9 +573,9 @@ def default_labeller(method:str='nuclear', # A `ki67_nb.label` method: 'nuclear'
     """The label stage's labeller (`ki67_nb.label.label_patch`, nuclear by default) as image -> label row, imported
     when first needed."""
     try: from ki67_nb.label import label_patch, load_nuclei_model
-    except ImportError as e: raise InputError('labeller', f'ki67_nb.label is not available ({e})',
-                                              'Pass labeller=... (a callable image -> dict with ratio_area, '
-                                              'ratio_count)') from None
+    except ImportError as e:
+        raise InputError('labeller', f'ki67_nb.label is not available ({e})',
+                         'Pass labeller=... (a callable image -> dict with ratio_area, ' 'ratio_count)') from None
     if method != 'threshold': model = load_nuclei_model(model)
     return lambda img: label_patch(img, method, model)
 

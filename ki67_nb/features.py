@@ -134,9 +134,9 @@ def _load_error(enc:Encoder, e:Exception, offline:bool) -> InputError:
     where = f'encoder {enc.name!r} ({enc.source})'
     token = hf_token()
     if isinstance(e, GatedRepoError) or (isinstance(e, RepositoryNotFoundError) and enc.gated):
-        if token is None: return InputError(where, 'a gated model, and no Hugging Face token was found',
-                                            f'Request access at {enc.url}, then set HF_TOKEN or run `hf auth login` '
-                                            '(on Colab: the HF_TOKEN secret)')
+        if token is None:
+            return InputError(where, 'a gated model, and no Hugging Face token was found',
+                              f'Request access at {enc.url}, then set HF_TOKEN or run `hf auth login` ' '(on Colab: the HF_TOKEN secret)')
         return InputError(where, 'a gated model, and this Hugging Face token has no access to it',
                           f'Request access at {enc.url} with the account of this token, and wait for approval')
     if isinstance(e, (LocalEntryNotFoundError, OfflineModeIsEnabled, urllib.error.URLError,
@@ -205,8 +205,8 @@ class TileEncoder(nn.Module):
         "Embeddings (N, dim), float32, on the encoder's device."
         x = torch.as_tensor(x).to(self.device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255)
         s = self.enc.input_size
-        if x.shape[-2:] != (s, s): x = F.interpolate(x, size=(s, s), mode='bilinear', antialias=True,
-                                                     align_corners=False)
+        if x.shape[-2:] != (s, s):
+            x = F.interpolate(x, size=(s, s), mode='bilinear', antialias=True, align_corners=False)
         x = (x - self.mean)/self.std
         with torch.autocast('cuda', dtype=torch.bfloat16) if self.device.type == 'cuda' else nullcontext():
             if self.enc.pool == 'cls+mean':
@@ -222,8 +222,8 @@ def load_encoder(name:str, # A name in `ENCODERS`
                 ) -> TileEncoder:
     """The encoder `name`, frozen, in eval mode; `InputError` naming the model and the fix when its weights cannot
     be had."""
-    if name not in ENCODERS: raise InputError('encoder', f'unknown encoder {name!r}',
-                                              f'Choose one of {", ".join(ENCODERS)}')
+    if name not in ENCODERS:
+        raise InputError('encoder', f'unknown encoder {name!r}', f'Choose one of {", ".join(ENCODERS)}')
     enc = ENCODERS[name]
     downloads = pretrained and not enc.source.startswith('timm:')
     offline = downloads and not host_reachable('huggingface.co' if enc.repo else 'download.pytorch.org')
@@ -252,8 +252,8 @@ CACHE_FORMAT = 1   # bump when the cache layout changes
 # %% ../nbs/09b_features.ipynb #ae2cf7fb
 def _create_cache(group, encoder:str, weights_sha256:str, dim:int, chunk:int):
     "Empty key columns and embedding array in a new zarr group, with the cache's attributes."
-    for k in KEY_COLUMNS: group.create_array(k, shape=(0,), chunks=(chunk*16,), dtype=str if k in ('slide_id',
-            'patch_id') else 'int32')
+    for k in KEY_COLUMNS:
+        group.create_array(k, shape=(0,), chunks=(chunk*16,), dtype=str if k in ('slide_id', 'patch_id') else 'int32')
     group.create_array('emb', shape=(0, dim), chunks=(chunk, dim), dtype='float16')
     group.attrs.update(dict(format=CACHE_FORMAT, encoder=encoder, weights_sha256=weights_sha256, dim=dim, n=0))
 
@@ -278,8 +278,8 @@ class EmbeddingCache:
         import zarr
         self.path = Path(path)
         exists = (self.path/'zarr.json').exists()
-        if not exists and encoder is None: raise InputError(self.path, 'no embedding cache here',
-                                                            'Embed the tiles first (`embed_tiles`)')
+        if not exists and encoder is None:
+            raise InputError(self.path, 'no embedding cache here', 'Embed the tiles first (`embed_tiles`)')
         try: self.group = zarr.open_group(self.path, mode='a')
         except Exception as e:
             raise InputError(self.path, f'not a readable embedding cache ({type(e).__name__}: {e})',
@@ -336,8 +336,9 @@ def read(self, tiles:pd.DataFrame, # Tiles with `KEY_COLUMNS`
         ) -> np.ndarray:
     "Embeddings of `tiles`, in their order, float32; `InputError` when some are not cached."
     rows = self.rows(tiles)
-    if (rows < 0).any(): raise InputError(self.path, f'{(rows < 0).sum()} of {len(rows)} tiles are not cached',
-                                          'Run `embed_tiles` on them')
+    if (rows < 0).any():
+        raise InputError(self.path, f'{(rows < 0).sum()} of {len(rows)} tiles are not cached',
+                         'Run `embed_tiles` on them')
     order = np.argsort(rows)
     out = np.empty((len(rows), self.dim), np.float32)
     out[order] = self.group['emb'].oindex[rows[order], :] if len(rows) else np.zeros((0, self.dim))
@@ -420,10 +421,11 @@ def embed_tiles(dataset, # Dataset directory (or `Dataset`) with the H&E patches
     and added first."""
     ds = Dataset(dataset)
     name = encoder.enc.name if isinstance(encoder, TileEncoder) else encoder
-    if name not in ENCODERS: raise InputError('encoder', f'unknown encoder {name!r}',
-                                              f'Choose one of {", ".join(ENCODERS)}')
-    if tiles.tile_size.nunique() > 1: raise InputError('tiles',
-            f'tiles of several sizes {sorted(tiles.tile_size.unique())}; one encoder run takes one size')
+    if name not in ENCODERS:
+        raise InputError('encoder', f'unknown encoder {name!r}', f'Choose one of {", ".join(ENCODERS)}')
+    if tiles.tile_size.nunique() > 1:
+        raise InputError('tiles',
+                f'tiles of several sizes {sorted(tiles.tile_size.unique())}; one encoder run takes one size')
     path = ds.embeddings_path(name)
     ensure_writable_dir(path.parent)
     # one writer per cache: another process embedding into it waits, then finds its tiles cached
@@ -666,8 +668,8 @@ def train_features(dataset, # Dataset directory (or `Dataset`) with the manifest
     "Embed the sampled tiles (cached), fit a head on the training slides, test it; export it to DATASET/models/<name>/."
     ds,tr = Dataset(dataset),TrainRecipe(**kwargs)
     if head not in HEADS: raise InputError('head', f'unknown head {head!r}', f'Choose one of {list(HEADS)}')
-    if encoder not in ENCODERS: raise InputError('encoder', f'unknown encoder {encoder!r}',
-                                                 f'Choose one of {", ".join(ENCODERS)}')
+    if encoder not in ENCODERS:
+        raise InputError('encoder', f'unknown encoder {encoder!r}', f'Choose one of {", ".join(ENCODERS)}')
     out,done = training_folder(ds, name := name or tr.model_name(f'features_{encoder}_{head}'), tr, force)
     if done: return out
     t0,tiles = time.time(),tr.tiles(ds)
@@ -695,8 +697,9 @@ def train_features(dataset, # Dataset directory (or `Dataset`) with the manifest
 def _features_model_config(model_dir:Path) -> dict:
     "The config of a `train_features` model folder; `InputError` for a folder that is not one, or of another format."
     path = model_dir/'config.json'
-    if not path.exists(): raise InputError(model_dir, 'not a trained model (config.json missing)',
-                                           'Train one with `ki67 train DATASET --method features`')
+    if not path.exists():
+        raise InputError(model_dir, 'not a trained model (config.json missing)',
+                         'Train one with `ki67 train DATASET --method features`')
     try: cfg = json.loads(path.read_text())
     except json.JSONDecodeError as e: raise InputError(path, f'not valid JSON ({e})') from None
     if cfg.get('kind') != 'features' or cfg.get('format') != FEATURES_FORMAT:

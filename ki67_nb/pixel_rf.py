@@ -161,17 +161,19 @@ def check_labels(labels, # Label image: HxW integer class indices
                 ) -> np.ndarray:
     "Validate a label image against its image and the classes 0-3; return it as uint8."
     lab = np.asarray(labels)
-    if lab.ndim != 2: raise InputError(source, f'label image must be 2-D class indices, got shape {lab.shape}',
-                                       'Save it as a greyscale or indexed PNG')
-    if not (np.issubdtype(lab.dtype, np.integer) or lab.dtype == bool): raise InputError(source,
-            f'label image must hold integers, got {lab.dtype}')
+    if lab.ndim != 2:
+        raise InputError(source, f'label image must be 2-D class indices, got shape {lab.shape}',
+                         'Save it as a greyscale or indexed PNG')
+    if not (np.issubdtype(lab.dtype, np.integer) or lab.dtype == bool):
+        raise InputError(source, f'label image must hold integers, got {lab.dtype}')
     if lab.shape != tuple(shape[:2]):
         raise InputError(source,
                 f'label image is {lab.shape[0]}x{lab.shape[1]} but its image is {shape[0]}x{shape[1]}',
                          'Paint the labels on the full-resolution patch')
     unknown = sorted(set(np.unique(lab).tolist()) - set(CLASSES))
-    if unknown: raise InputError(source, f'unknown classes {unknown[:5]} in the label image',
-                                 'Use 0 unlabelled, 1 background, 2 nucleus negative, 3 nucleus positive')
+    if unknown:
+        raise InputError(source, f'unknown classes {unknown[:5]} in the label image',
+                         'Use 0 unlabelled, 1 background, 2 nucleus negative, 3 nucleus positive')
     return lab.astype(np.uint8)
 
 # %% ../nbs/07_pixel_rf.ipynb #b9840d73
@@ -265,12 +267,13 @@ def train_pixel_rf(images:list, # RGB patches (arrays, image paths, or functions
                    seed:int=0, # Random seed of the forest
                   ) -> PixelRF:
     "Train a pixel random forest on the labelled pixels of some patches."
-    if len(images) != len(labels) or not images: raise InputError('label images',
-                                                                  f'{len(labels)} label images for {len(images)} images')
+    if len(images) != len(labels) or not images:
+        raise InputError('label images', f'{len(labels)} label images for {len(images)} images')
     X,y = _labelled_pixels(images, labels, sigmas, colour, chunk)
     missing = [CLASSES[c] for c in (1, 2, 3) if not (y == c).any()]
-    if missing: raise InputError('label images', f'no labelled pixels of class {", ".join(missing)}',
-                                 'Paint at least a few strokes of every class')
+    if missing:
+        raise InputError('label images', f'no labelled pixels of class {", ".join(missing)}',
+                         'Paint at least a few strokes of every class')
     forest = RandomForestClassifier(n_estimators, min_samples_leaf=min_samples_leaf, class_weight=class_weight,
                                     n_jobs=n_jobs, random_state=seed)
     forest.fit(X, y)
@@ -334,8 +337,8 @@ def plot_segmentation(rgb, # RGB patch
     panels = [(rgb, title or 'patch'), (SEGMENTATION_COLOURS[classes], f'pixel RF: ratio {pixel_ratio(classes):.2f}')]
     if truth is not None: panels.append((SEGMENTATION_COLOURS[truth], f'truth: ratio {pixel_ratio(truth):.2f}'))
     fig,axs = plt.subplots(1, len(panels), figsize=(3.6*len(panels), 3.8))
-    for ax,(im, t) in zip(axs, panels): ax.imshow(im, interpolation='nearest'); ax.set_title(t,
-            fontsize=9); ax.axis('off')
+    for ax,(im, t) in zip(axs, panels):
+        ax.imshow(im, interpolation='nearest'); ax.set_title(t, fontsize=9); ax.axis('off')
     fig.tight_layout()
     return fig
 
@@ -345,8 +348,8 @@ def _axis_keys(dset, path) -> str:
     tags = dset.attrs.get('axistags')
     if tags is not None:
         try: return ''.join(a['key'] for a in json.loads(tags)['axes'])
-        except (ValueError, KeyError, TypeError) as e: raise InputError(path,
-                f"unreadable 'axistags' attribute ({e})") from None
+        except (ValueError, KeyError, TypeError) as e:
+            raise InputError(path, f"unreadable 'axistags' attribute ({e})") from None
     guess = {2: 'yx', 3: 'yxc', 4: 'tyxc', 5: 'tzyxc'}.get(dset.ndim)
     if guess is None: raise InputError(path, f'dataset {dset.name!r} has {dset.ndim} axes and no axistags')
     return guess
@@ -358,8 +361,9 @@ def _to_yxc(arr:np.ndarray, keys:str, path, dataset:str) -> np.ndarray:
         raise InputError(path, f'axis order {keys!r} does not fit dataset {dataset!r} of shape {arr.shape}')
     if 'c' not in keys: keys,arr = keys + 'c',arr[..., None]
     for k,n in zip(keys, arr.shape):
-        if k not in 'yxc' and n > 1: raise InputError(path, f'holds {n} images along axis {k!r}',
-                                                      'Export one image per file (ilastik batch export does this)')
+        if k not in 'yxc' and n > 1:
+            raise InputError(path, f'holds {n} images along axis {k!r}',
+                             'Export one image per file (ilastik batch export does this)')
     extra = [i for i,k in enumerate(keys) if k not in 'yxc']
     arr,keys = arr.squeeze(axis=tuple(extra)),''.join(k for k in keys if k in 'yxc')
     return np.transpose(arr, [keys.index(k) for k in 'yxc'])
@@ -399,8 +403,9 @@ def ilastik_ratio(path, # HDF5 file exported by ilastik ('Simple Segmentation' o
                              'Pass negative=/positive= with the label numbers of your project')
         classes = class_map(arr)
     elif arr.shape[-1] == 1: classes = arr[..., 0]
-    else: raise InputError(path,
-            f'integer export with {arr.shape[-1]} channels: neither a segmentation nor probabilities')
+    else:
+        raise InputError(path,
+                f'integer export with {arr.shape[-1]} channels: neither a segmentation nor probabilities')
     return pixel_ratio(classes, min_nucleus_pixels, negative, positive)
 
 # %% ../nbs/07_pixel_rf.ipynb #e20087a3

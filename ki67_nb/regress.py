@@ -382,8 +382,8 @@ def train_method(dataset, # Dataset directory (or `Dataset`) after `ki67 tile` a
                  recipe:str='seed', # 'seed' or 'fastai' (`RECIPES`; `tiny` always uses 'fastai')
                 ) -> str:
     "Train the regressor of a `ki67 train` method (`TRAIN_METHODS`) and say where it is."
-    if method not in ('resnet18', 'vit_b16'): raise InputError('method',
-                                                               f"regress trains 'resnet18' or 'vit_b16', not {method!r}")
+    if method not in ('resnet18', 'vit_b16'):
+        raise InputError('method', f"regress trains 'resnet18' or 'vit_b16', not {method!r}")
     if tiny:   # named as the method's fastai model: the demo, CLI and report find it under the method's name
         kw = TINY_RECIPE[method] | dict(name=TrainRecipe(target, labels).model_name(f'{method}_fastai'))
         kw['epochs'] = epochs or kw['epochs']
@@ -422,6 +422,6 @@ def method_results(dataset, # Dataset directory (or `Dataset`)
         if (r := tile_result(ds, name, seed_name(cfg))) is None: continue
         raw = r['table'].pop('pred_raw') if 'pred_raw' in r['table'] else None
         out.append(r if raw is None else r | dict(seed_name=None))
-        if raw is not None: out.append(r | dict(name=f'{name}, seed recipe', table=r['table'].assign(pred=raw),
-                                                history=None))
+        if raw is not None:
+            out.append(r | dict(name=f'{name}, seed recipe', table=r['table'].assign(pred=raw), history=None))
     return out

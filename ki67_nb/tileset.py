@@ -61,8 +61,8 @@ def load_tile_table(dataset, # Dataset directory (or `Dataset`) after `ki67 tile
     ds = Dataset(dataset)
     if target not in TARGETS: raise InputError('target', f'must be one of {TARGETS}, got {target!r}')
     source,tiles = ds.tile_labels_path(labels),ds.read_tile_labels(labels)
-    if missing := [c for c in TILE_COLUMNS if c not in tiles.columns]: raise InputError(source,
-            f'missing columns {missing}', 'Rerun `ki67 label`')
+    if missing := [c for c in TILE_COLUMNS if c not in tiles.columns]:
+        raise InputError(source, f'missing columns {missing}', 'Rerun `ki67 label`')
     df = _with_patches(ds, tiles)
     reason = _exclusion_reasons(df, target)
     if (bad := (reason == '') & ~df[target].between(0, 1)).any():
@@ -101,8 +101,9 @@ def assert_no_slide_leak(tiles:pd.DataFrame, # Tiles with `slide_id` and `split`
     used = tiles[tiles.split.isin(SPLITS)]
     n_splits = used.groupby('slide_id').split.nunique()
     leaks = n_splits[n_splits > 1].index.tolist()
-    if leaks: raise InputError('split', f'{len(leaks)} slide(s) in more than one split: {leaks[:5]}',
-                               'Split by slide, never by tile')
+    if leaks:
+        raise InputError('split', f'{len(leaks)} slide(s) in more than one split: {leaks[:5]}',
+                         'Split by slide, never by tile')
 
 # %% ../nbs/06d_tileset.ipynb #2fbd36cc
 SEED_SAMPLE_BINS = (0.0, 0.1, 0.2, 1.0)  # the seed's sampling bins (its code; not the 3-bin accuracy bins)
@@ -152,8 +153,8 @@ def sample_tiles(tiles:pd.DataFrame, # Labelled tiles (`load_tile_table`), with 
     rng = np.random.default_rng(seed)
     pick = lambda df, n: df.iloc[np.sort(rng.choice(len(df), min(n, len(df)), replace=False))]
     split = tiles.slide_id.astype(str).map(slide_split)
-    if split.isna().any(): raise InputError('slide_split',
-                                            f'no split for slides {sorted(tiles.slide_id[split.isna()].unique())[:5]}')
+    if split.isna().any():
+        raise InputError('slide_split', f'no split for slides {sorted(tiles.slide_id[split.isna()].unique())[:5]}')
     tiles = tiles.assign(split=split, sample_bin=pd.cut(tiles.target, bins, labels=False, include_lowest=True))
     parts,short = [],[]
     for (sid,sp),df in tiles.groupby(['slide_id', 'split'], sort=True):
@@ -257,8 +258,9 @@ def extract_tiles(dataset, # Dataset directory (or `Dataset`)
         try: img,source = he_patch_of(dataset, group.iloc[0])
         except InputError as e: bad.append(e); continue
         _write_patch_tiles(dataset, group, img, source)
-    if bad: raise InputError(bad[0].source,
-                             f'{bad[0].problem}; {len(bad)} of {todo.patch_id.nunique()} H&E patches cannot be used')
+    if bad:
+        raise InputError(bad[0].source,
+                         f'{bad[0].problem}; {len(bad)} of {todo.patch_id.nunique()} H&E patches cannot be used')
     return tiles
 
 # %% ../nbs/06d_tileset.ipynb #446e8f5e
