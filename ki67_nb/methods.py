@@ -71,15 +71,15 @@ def method_function(method:str|TrainMethod, # A registered name or entry
     return method.train_fn
 
 # %% ../nbs/09d_methods.ipynb #cef32f8a
-_ = lambda module, help: (f'ki67_nb.{module}:train_method', f'ki67_nb.{module}:method_results', help)
+# the common protocol: each model module's `train_method` and `method_results`
+_fns = lambda module, help: (f'ki67_nb.{module}:train_method', f'ki67_nb.{module}:method_results', help)
 register_available(
-    TrainMethod('pixel-rf', *_('pixel_rf',
-                               'ilastik-style pixel random forest on the H&E and IHC patches (the seed baseline)')),
-    TrainMethod('cyclegan', *_('cyclegan', 'CycleGAN H&E -> IHC, then the IHC labeller on the synthetic IHC')),
-    TrainMethod('resnet18', *_('regress', 'ResNet18 regression of the Ki-67 ratio of 224 px H&E tiles')),
-    TrainMethod('vit_b16', *_('regress', 'ViT-B/16 regression of the Ki-67 ratio of 224 px H&E tiles')),
-    TrainMethod('features', *_('features',
-                               'frozen pathology foundation-model features (--encoder) with a ridge or MLP head '
-                               '(--head)')),
-    TrainMethod('morphometry', *_('morphometry',
-                                  'H&E nuclear morphometry (weight-free nuclei, per-tile features) with boosted trees')))
+    TrainMethod('pixel-rf', *_fns('pixel_rf', 'ilastik-style pixel random forest on the H&E and IHC patches '
+                                              '(the seed baseline)')),
+    TrainMethod('cyclegan', *_fns('cyclegan', 'CycleGAN H&E -> IHC, then the IHC labeller on the synthetic IHC')),
+    TrainMethod('resnet18', *_fns('regress', 'ResNet18 regression of the Ki-67 ratio of 224 px H&E tiles')),
+    TrainMethod('vit_b16', *_fns('regress', 'ViT-B/16 regression of the Ki-67 ratio of 224 px H&E tiles')),
+    TrainMethod('features', *_fns('features', 'frozen pathology foundation-model features (--encoder) with a ridge '
+                                              'or MLP head (--head)')),
+    TrainMethod('morphometry', *_fns('morphometry', 'H&E nuclear morphometry (weight-free nuclei, per-tile '
+                                                    'features) with boosted trees')))
