@@ -22,12 +22,13 @@ from .wsi import artefact_mask
 
 # %% auto #0
 __all__ = ['CONTRIBUTION_COLUMNS', 'METHODS', 'LABEL_FLAG_SEP', 'DAB_THRESHOLD', 'MIN_NUCLEI', 'PIXELS_PER_NUCLEUS',
-           'IHC_NUCLEI_COLUMNS', 'ARTEFACT_FLAG', 'CONE_TOL', 'ARTEFACT_MAX_SHARE', 'EOSIN_SHARE', 'COUNTERSTAIN_RATIO',
-           'TILE_COLUMNS', 'Labelling', 'ratios_of_sums', 'patch_row', 'nuclei_table', 'ihc_stains',
-           'nuclear_contributions', 'label_nuclear', 'ihc_scale', 'ihc_work_conc', 'no_dab', 'detect_nuclei',
-           'label_watershed', 'seed_images', 'label_seed', 'label_threshold', 'in_hdab_cone', 'stain_coloured',
-           'mask_artefacts', 'not_ihc_reason', 'check_label_settings', 'LabelSettings', 'label_with', 'label_image',
-           'label_patch', 'tile_origins', 'tile_labels', 'plot_labelling']
+           'IHC_NUCLEI_COLUMNS', 'FIBRE_ELONGATION', 'FIBRE_LENGTH_UM', 'MAX_OVERLAP', 'PALE_MIN_OD', 'ARTEFACT_FLAG',
+           'CONE_TOL', 'ARTEFACT_MAX_SHARE', 'EOSIN_SHARE', 'COUNTERSTAIN_RATIO', 'TILE_COLUMNS', 'Labelling',
+           'ratios_of_sums', 'patch_row', 'nuclei_table', 'ihc_stains', 'nuclear_contributions', 'label_nuclear',
+           'ihc_scale', 'ihc_work_conc', 'no_dab', 'shape_measures', 'half_max_cores', 'fibre_flags', 'merge_nuclei',
+           'pale_nuclei', 'detect_nuclei', 'label_watershed', 'seed_images', 'label_seed', 'label_threshold',
+           'in_hdab_cone', 'stain_coloured', 'mask_artefacts', 'not_ihc_reason', 'check_label_settings',
+           'LabelSettings', 'label_with', 'label_image', 'label_patch', 'tile_origins', 'tile_labels', 'plot_labelling']
 
 # %% ../nbs/06_label.ipynb #cc186f3e
 CONTRIBUTION_COLUMNS = ['y', 'x', 'area_pos', 'area_all', 'n_pos', 'n_all']
@@ -163,7 +164,8 @@ def label_nuclear(img:np.ndarray, # RGB uint8 IHC image
                      nuclei=nuc, detector='stardist', mpp=mpp, flags=flags)
 
 # %% ../nbs/06_label.ipynb #d7fc876b
-IHC_NUCLEI_COLUMNS = ['label', 'y', 'x', 'area', 'area_um2', 'core_um2', 'h_od', 'dab_od', 'positive', 'counted']
+IHC_NUCLEI_COLUMNS = ['label', 'y', 'x', 'area', 'area_um2', 'core_um2', 'h_od', 'dab_od', 'positive',
+                      'length_um', 'width_um', 'fibre', 'counted']
 
 # %% ../nbs/06_label.ipynb #nf427f86
 def ihc_scale(img:np.ndarray, # RGB uint8 IHC image whose µm/px is unknown
@@ -194,6 +196,80 @@ def no_dab(conc:np.ndarray, # HxWx2 H and DAB concentrations
     "Under 0.2 % of the pixels are DAB-dominated (DAB OD > 0.15 and above the hematoxylin OD)."
     return ((conc[..., 1] > 0.15) & (conc[..., 1] > conc[..., 0])).mean() < 0.002
 
+# %% ../nbs/06_label.ipynb #fib-const
+FIBRE_ELONGATION = 3.  # length/width of the half-maximum core above which an object is no tumour nucleus
+FIBRE_LENGTH_UM = 6.   # least length, µm, of an elongated core that is a fibre piece (shorter: a chromatin speck)
+MAX_OVERLAP = 0.2      # a hematoxylin-pass nucleus with more of its area inside a found one is the same nucleus
+PALE_MIN_OD = 0.1      # least mean hematoxylin OD of a nucleus the hematoxylin pass adds (counterstained stroma: < 0.08)
+
+# %% ../nbs/06_label.ipynb #shape-meas
+def shape_measures(labels:np.ndarray, # int32 labels 0..n
+                   mpp:float, # µm/px of `labels`
+                  ) -> tuple:
+    """(length, width): (n+1,) µm of each label's equivalent ellipse (4 sqrt of the eigenvalues of its second moments,
+    +1/12 px² for the pixels' own extent); index = label, 0 unused. Moments as in skimage's regionprops."""
+    n,at = int(labels.max()),np.flatnonzero(labels)
+    lab,(y,x) = labels.ravel()[at],np.divmod(at, labels.shape[1])
+    cnt = np.maximum(np.bincount(lab, minlength=n + 1), 1).astype(float)
+    m = lambda v: np.bincount(lab, v.astype(float), minlength=n + 1)/cnt
+    my,mx = m(y),m(x)
+    syy,sxx,sxy = m(y*y) - my**2 + 1/12, m(x*x) - mx**2 + 1/12, m(y*x) - my*mx
+    d = np.sqrt((syy - sxx)**2/4 + sxy**2)
+    return 4*np.sqrt((syy + sxx)/2 + d)*mpp,4*np.sqrt(np.maximum((syy + sxx)/2 - d, 1/12))*mpp
+
+# %% ../nbs/06_label.ipynb #half-cores
+def half_max_cores(labels:np.ndarray, # int32 labels 0..n
+                   od:np.ndarray, # HxW unsmoothed OD, same frame
+                  ) -> np.ndarray:
+    "`labels` kept only where `od` (3x3 mean) is at least half of the label's own peak: the core shapes are read on."
+    at = np.flatnonzero(labels)
+    lab,v = labels.ravel()[at],ndimage.uniform_filter(od.astype(np.float32), 3).ravel()[at]
+    peak = np.zeros(int(labels.max()) + 1, np.float32); np.maximum.at(peak, lab, v)
+    out = np.zeros_like(labels); keep = v >= 0.5*peak[lab]
+    out.ravel()[at[keep]] = lab[keep]
+    return out
+
+# %% ../nbs/06_label.ipynb #fibre-flags
+def fibre_flags(labels:np.ndarray, # int32 labels in the frame of `nuc`
+                nuc:pd.DataFrame, # Its nuclei: label
+                mpp:float, # µm/px of `labels`
+                od:np.ndarray|None=None, # Unsmoothed OD (same frame): shapes of the `half_max_cores`; None: whole labels
+               ) -> pd.DataFrame:
+    "`nuc` with length_um, width_um and fibre (elongation > `FIBRE_ELONGATION`, length >= `FIBRE_LENGTH_UM`)."
+    ln,wd = shape_measures(labels if od is None else half_max_cores(labels, od), mpp)
+    i = nuc.label.to_numpy(int)
+    return nuc.assign(length_um=ln[i], width_um=wd[i], fibre=(ln[i] > FIBRE_ELONGATION*wd[i]) & (ln[i] >= FIBRE_LENGTH_UM))
+
+# %% ../nbs/06_label.ipynb #merge-nuc
+def merge_nuclei(nuc:pd.DataFrame, labels:np.ndarray, # Nuclei found first and their labels
+                 more:pd.DataFrame, more_labels:np.ndarray, # A second pass' nuclei and labels (same frame)
+                 max_overlap:float=MAX_OVERLAP, # Largest share of a second-pass nucleus inside a first-pass one
+                ) -> tuple:
+    """(nuc, labels): the first pass plus the second-pass nuclei that overlap it by under `max_overlap` of their area
+    (relabelled after the first; they take only free pixels)."""
+    inside,n = more_labels > 0,int(more_labels.max())
+    tot = np.bincount(more_labels[inside], minlength=n + 1)
+    shared = np.bincount(more_labels[inside & (labels > 0)], minlength=n + 1)
+    keep = more[(shared/np.maximum(tot, 1))[more.label.to_numpy(int)] < max_overlap]
+    if not len(keep): return nuc,labels
+    off,lut = int(labels.max()),np.zeros(n + 1, np.int32)
+    lut[keep.label.to_numpy(int)] = np.arange(off + 1, off + 1 + len(keep))
+    add = lut[more_labels]
+    labels = np.where((labels == 0) & (add > 0), add, labels)
+    return pd.concat([nuc, keep.assign(label=lut[keep.label.to_numpy(int)])], ignore_index=True),labels
+
+# %% ../nbs/06_label.ipynb #pale-nuc
+def pale_nuclei(conc:np.ndarray, # hxwx2 (H, DAB) concentrations at the working scale
+                mpp_work:float, # Their µm/px
+                frame:tuple, # (H, W, µm/px) of the input image
+                od_threshold:float=OD_THRESHOLD, # Hematoxylin OD above background that is nucleus
+               ) -> pd.DataFrame:
+    """`watershed_nuclei` on the hematoxylin alone: the pale negatives that DAB around them hides in H + DAB; (table
+    of those with a mean H OD of at least `PALE_MIN_OD`, labels)."""
+    f = watershed_nuclei(conc[..., 0], mpp_work, {'h_od': conc[..., 0], 'dab_od': conc[..., 1]},
+                         od_threshold=od_threshold, work_mpp=None, frame=frame)
+    return f.table[f.table.h_od >= PALE_MIN_OD],f.labels
+
 # %% ../nbs/06_label.ipynb #4473f394
 def detect_nuclei(img:np.ndarray, # HxWx3 uint8 RGB brightfield IHC (DAB + hematoxylin)
                   mpp:float|None=None, # µm per pixel; None: estimated from the nucleus size
@@ -201,23 +277,27 @@ def detect_nuclei(img:np.ndarray, # HxWx3 uint8 RGB brightfield IHC (DAB + hemat
                   dab_threshold:float=DAB_THRESHOLD, # Mean nuclear DAB OD above which a nucleus is positive
                   od_threshold:float=OD_THRESHOLD, # Nuclear OD above background that counts as nucleus
                  ) -> tuple:
-    """(nuclei, labels, info) of an IHC image by `watershed_nuclei`: nuclei table (`IHC_NUCLEI_COLUMNS`: y/x in input
-    px, `area` input px above the nucleus' half maximum, `counted`: tumour-sized), int32 label image, and
-    mpp/stains/flags/tissue used."""
+    """(nuclei, labels, info) of an IHC image by `watershed_nuclei` on H + DAB, then on H alone (`pale_nuclei`):
+    nuclei table (`IHC_NUCLEI_COLUMNS`: y/x in input px, `area` input px above the nucleus' half maximum, `fibre`
+    (`fibre_flags`), `counted`: tumour-sized and not a fibre), int32 label image, and mpp/stains/flags/tissue used."""
     white,given = white_point(img[::4, ::4]),stains is not None
     stains,flags = ihc_stains(img, stains, white, min_step=2)
     source = 'given'
     if mpp is None: mpp,source,more = ihc_scale(img, white, stains); flags += more
     conc = ihc_work_conc(img, mpp, white, stains)
-    dab = conc[..., 1]
     # given (e.g. slide-pooled) vectors: this patch has (almost) none
     if given and no_dab(conc): flags.append('no DAB')
-    found = watershed_nuclei(conc[..., 0] + conc[..., 1], mpp*img.shape[0]/conc.shape[0],
-                             {'h_od': conc[..., 0], 'dab_od': dab},
-                             split=conc, od_threshold=od_threshold, work_mpp=None, frame=(*img.shape[:2], mpp))
-    nuc = found.table.assign(positive=found.table.dab_od > dab_threshold)[IHC_NUCLEI_COLUMNS]
-    return nuc,found.labels,dict(stains=stains, mpp_source=source, mpp=float(mpp), tissue_um2=found.tissue_um2,
-                                 flags=flags)
+    mpp_w,frame = mpp*img.shape[0]/conc.shape[0],(*img.shape[:2], mpp)
+    found = watershed_nuclei(conc[..., 0] + conc[..., 1], mpp_w, {'h_od': conc[..., 0], 'dab_od': conc[..., 1]},
+                             split=conc, od_threshold=od_threshold, work_mpp=None, frame=frame)
+    pale = pale_nuclei(conc, mpp_w, frame, od_threshold)
+    t,labels = merge_nuclei(found.table, found.labels, *pale)
+    c = np.maximum(concentrations_u8(img, white, stains), 0)   # shapes on the input's own unsmoothed OD
+    t = fibre_flags(labels, t, mpp, c[..., 0] + c[..., 1])
+    med = t.area_um2[~t.fibre].median()
+    nuc = t.assign(positive=t.dab_od > dab_threshold, counted=(t.area_um2 >= MIN_RELATIVE_AREA*med) & ~t.fibre)
+    return nuc[IHC_NUCLEI_COLUMNS],labels,dict(stains=stains, mpp_source=source, mpp=float(mpp),
+                                               tissue_um2=found.tissue_um2, flags=flags)
 
 # %% ../nbs/06_label.ipynb #a04dfa13
 def label_watershed(img:np.ndarray, # RGB uint8 IHC image
