@@ -168,7 +168,7 @@ def calibrate_predictions(dataset, # Dataset directory (or `Dataset`) after `ki6
                          ) -> pd.DataFrame:
     """Cross-fit the method's patch predictions to the labels by slide; write them back (raw kept as `pred_raw`);
     the table (unchanged, without `pred_raw`, when there are no labels or one slide)."""
-    from ki67_nb.label import with_reference
+    from ki67_nb.labelset import with_reference
     ds,log = Dataset(dataset),get_logger(__name__)
     preds = read_table(ds.prediction_path(name))
     raw = preds['pred_raw'] if 'pred_raw' in preds else preds['pred']

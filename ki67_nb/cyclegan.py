@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from .core import *
 from fastcore.basics import patch_to
 from .pairs import kept_pairs, patch_source, read_patch
-from .label import patch_labels, with_reference
+from .labelset import patch_labels, with_reference
 from .calibrate import calibrate_predictions
 
 # %% auto #0
@@ -568,11 +568,11 @@ def translate_image(generator:Callable, # Maps a Bx3xTxT batch in [-1, 1] to the
 
 # %% ../nbs/08_cyclegan.ipynb #0f563666
 def default_labeller(method:str='nuclear', # A `ki67_nb.label` method: 'nuclear', 'seed' or 'threshold'
-                     model=None, # StarDist model, name or folder (`ki67_nb.label.load_nuclei_model`); default its own
+                     model=None, # StarDist model, name or folder (`ki67_nb.nuclei.load_nuclei_model`); default its own
                     ) -> Callable:
     """The label stage's labeller (`ki67_nb.label.label_patch`, nuclear by default) as image -> label row, imported
     when first needed."""
-    try: from ki67_nb.label import label_patch, load_nuclei_model
+    try: from ki67_nb.label import label_patch; from ki67_nb.nuclei import load_nuclei_model
     except ImportError as e:
         raise InputError('labeller', f'ki67_nb.label is not available ({e})',
                          'Pass labeller=... (a callable image -> dict with ratio_area, ' 'ratio_count)') from None

@@ -21,7 +21,7 @@ from sklearn.ensemble import RandomForestClassifier
 from .core import *
 from .stains import optical_density
 from .pairs import kept_pairs, read_patch
-from .label import patch_labels, with_reference
+from .labelset import patch_labels, with_reference
 from .calibrate import calibrate_predictions
 
 # %% auto #0
