@@ -313,19 +313,28 @@ def _demo_train(ds, # The demo's `Dataset`
         step(f'{name} (tiny)')
         get_logger(__name__).info(_load(m.train)(ds, name, tiny=True, epochs=epochs, labels=labels, pretrained=False))
 
+# %% ../nbs/13_cli.ipynb #ec3eda5b
+def _slide_model(ds, # The demo's `Dataset`
+                 results:list, # `results.dataset_results`'s `MethodResult`s
+                ) -> str|None:
+    "The tile-level model with the lowest validation MAE at the end of its training (its history), or None."
+    fits = [r for r in results if r.level == 'tile' and r.history is not None and 'mae' in r.history
+            and ds.model_dir(r.name).exists()]
+    return min(fits, key=lambda r: float(r.history['mae'].iloc[-1])).name if fits else None
+
 # %% ../nbs/13_cli.ipynb #7caaa005
 def _demo_slides(ds, # The demo's `Dataset`
                  labels:str, # Label method
                 ):
-    "Predict the test slides whole with the first tile-level model of the report (the regressor)."
+    "Predict the test slides whole with the tile-level model that did best on the validation slides (`_slide_model`)."
     from ki67_nb.results import dataset_results
     from ki67_nb.slide import load_predictor, predict_slide
     he_paths = ds.read_pairs().set_index('slide_id').he_path
-    for r in [r for r in dataset_results(ds, labels)[0] if r.level == 'tile'][:1]:
-        predictor = load_predictor(ds.model_dir(r.name), mc_samples=4)
-        for sid in predictor.cfg['splits']['test']:
-            predict_slide(predictor, ds/he_paths[sid], ds.slide_prediction_dir(sid), slide_id=sid,
-                          tile_size=predictor.tile_size)
+    if (name := _slide_model(ds, dataset_results(ds, labels)[0])) is None: return
+    predictor = load_predictor(ds.model_dir(name), mc_samples=4)
+    for sid in predictor.cfg['splits']['test']:
+        predict_slide(predictor, ds/he_paths[sid], ds.slide_prediction_dir(sid), slide_id=sid,
+                      tile_size=predictor.tile_size)
 
 # %% ../nbs/13_cli.ipynb #2ff2861a
 def _demo_overviews(ds, # The demo's `Dataset`
