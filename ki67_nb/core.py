@@ -24,8 +24,7 @@ __all__ = ['ID_COLUMNS', 'IMAGE_SUFFIXES', 'PATCH_FORMATS', 'MAX_IMAGE_PIXELS', 
            'atomic_path', 'write_table', 'read_table', 'Dataset', 'greyscale_error', 'full_scale', 'as_rgb_uint8',
            'check_pixels', 'open_pil', 'pil_rgb', 'pil_array', 'tiff_white', 'tiff_rgb', 'read_image', 'write_image',
            'get_logger', 'progress', 'peak_rss_mb', 'ratio_bin', 'ratio_metrics', 'metrics_by_bin', 'bin_confusion',
-           'file_sha256', 'host_reachable', 'load_triton_first', 'TrainMethod', 'TRAIN_METHODS', 'register_method',
-           'method_function']
+           'file_sha256', 'host_reachable', 'load_triton_first']
 
 # %% ../nbs/00_core.ipynb #37cfc13c
 class Ki67Error(Exception):
@@ -569,18 +568,6 @@ def bin_confusion(true, pred, # Reference and predicted ratios
     m = np.zeros((len(names), len(names)), int)
     np.add.at(m, (t[ok], p[ok]), 1)
     return pd.DataFrame(m, index=pd.Index(names, name='true'), columns=pd.Index(names, name='pred'))
-
-# %% ../nbs/00_core.ipynb #a19f2491
-_MOVED = {'TrainMethod': 'ki67_nb.methods', 'TRAIN_METHODS': 'ki67_nb.methods', 'register_method': 'ki67_nb.methods',
-          # temporary aliases (remove once the CLI and the report import `methods`)
-          'method_function': 'ki67_nb.methods'}
-# `from .core import *` still gives them
-_all_ = ['TrainMethod', 'TRAIN_METHODS', 'register_method', 'method_function']
-
-def __getattr__(name):
-    "The names that moved out of `core`, from their new module (`_MOVED`)."
-    if name in _MOVED: return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 # %% ../nbs/00_core.ipynb #d436d256
 def file_sha256(path, # File to hash
