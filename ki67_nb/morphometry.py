@@ -17,7 +17,7 @@ from fastcore.basics import patch
 from .core import *
 from .stains import REFERENCE_HE, Stains, estimate_stains, optical_density, white_point
 from .nuclei import concentrations_u8, watershed_nuclei
-from .calibrate import calibration_json, fit_calibration, load_calibration
+from .calibrate import calibration_json, cross_fit, fit_calibration, load_calibration
 from .tileset import (SPLITS, TrainRecipe, evaluate_predictions, he_patch_of, model_tile, recipe_config,
                              save_test_outputs, tile_result, trained_models, training_folder)
 
@@ -25,11 +25,12 @@ _log = get_logger(__name__)
 
 # %% auto #0
 __all__ = ['HE_MAX_ANGLE', 'POOL_PATCHES', 'PLATEAU_SIGMA_UM', 'PLATEAU', 'LARGE_AREA', 'HYPER_OD', 'MITOSIS_OD', 'MITOSIS_AREA',
-           'MORPHOMETRY_FORMAT', 'NUCLEUS_COLUMNS', 'FEATURES', 'GBM', 'he_white', 'glass_noise', 'he_stains',
-           'plateau_pixels', 'nucleus_texture', 'hematoxylin', 'od_noise_var', 'he_nuclei', 'flag_nuclei',
-           'region_features', 'tile_features', 'manifest_mpp', 'slide_nuclei', 'slide_tile_features',
+           'MORPHOMETRY_FORMAT', 'NUCLEUS_COLUMNS', 'FEATURES', 'GBM', 'CAL_MIN_SLIDES', 'CAL_MARGIN', 'he_white',
+           'glass_noise', 'he_stains', 'plateau_pixels', 'nucleus_texture', 'hematoxylin', 'od_noise_var', 'he_nuclei',
+           'flag_nuclei', 'region_features', 'tile_features', 'manifest_mpp', 'slide_nuclei', 'slide_tile_features',
            'dataset_features', 'one_thread', 'fit_gbm', 'gbm_history', 'feature_importance', 'plot_importance',
-           'train_morphometry', 'MorphometryPredictor', 'train_method', 'method_results']
+           'oof_predictions', 'slide_errors', 'choose_calibration', 'train_morphometry', 'MorphometryPredictor',
+           'train_method', 'method_results']
 
 # %% ../nbs/09c_morphometry.ipynb #dcc86991
 HE_MAX_ANGLE = 40.       # largest angle of an H&E stain estimate from Macenko's reference, degrees (eosins vary widely)
@@ -312,16 +313,78 @@ def _raw(model, X:pd.DataFrame) -> np.ndarray:
     "The trees' prediction, clipped to the ratio range [0, 1]."
     with one_thread(): return np.clip(model.predict(X[FEATURES]), 0, 1)
 
+# %% ../nbs/09c_morphometry.ipynb #11209754
+CAL_MIN_SLIDES = 3   # fewest non-test slides to choose a calibration from (fewer: none)
+CAL_MARGIN = 0.05    # a richer map must cut the cross-fitted tile MAE of the simpler one by this fraction
+
+# %% ../nbs/09c_morphometry.ipynb #f27dd958
+def oof_predictions(X:pd.DataFrame, # Features of `tiles` (`FEATURES` columns, same index)
+                    tiles:pd.DataFrame, # Tile table: slide_id, split, target
+                    seed:int=0, max_iter:int|None=None, # As `fit_gbm`'s
+                   ) -> pd.Series:
+    "Raw out-of-fold predictions of the non-test tiles (NaN for test tiles): trees refitted leaving each slide out."
+    fit,y = (tiles.split != 'test').to_numpy(),tiles.target.to_numpy(float)
+    out = pd.Series(np.nan, index=tiles.index, name='pred_raw')
+    for sid in tiles.slide_id[fit].unique():
+        held = fit & (tiles.slide_id == sid).to_numpy()
+        if (fit & ~held).sum() < 2: continue   # nothing left to learn from
+        out[held] = _raw(fit_gbm(X[fit & ~held], y[fit & ~held], seed, max_iter), X[held])
+    return out
+
+# %% ../nbs/09c_morphometry.ipynb #849a28e0
+def _cal_args(kind:str) -> tuple:
+    "`(kind, min_regions)` of `calibrate.fit_calibration` for a candidate ('offset': linear with slope 1)."
+    return ('linear', 10**9) if kind == 'offset' else (kind, 4)
+
+# %% ../nbs/09c_morphometry.ipynb #bf747457
+def _cross_fitted(table:pd.DataFrame, kind:str) -> np.ndarray:
+    "`table`'s `pred_raw` calibrated by a `kind` map cross-fitted by slide (`calibrate.cross_fit`)."
+    if kind == 'none': return table.pred_raw.to_numpy(float)
+    k,m = _cal_args(kind)
+    return cross_fit(table, 'pred_raw', 'target', kind=k, min_regions=m)[0].to_numpy(float)
+
+# %% ../nbs/09c_morphometry.ipynb #bdcfbfdc
+def slide_errors(table:pd.DataFrame, # Tiles: slide_id, target and `pred`
+                 pred:str='pred', # Column of predictions
+                ) -> dict:
+    "Slide-level errors (mean `pred` minus mean target of a slide's tiles): `dict(rms, n, errors)`."
+    m = table.groupby('slide_id')[[pred, 'target']].mean().dropna()
+    e = m[pred] - m.target
+    return dict(rms=float(np.sqrt((e**2).mean())) if len(e) else None, n=int(len(e)),
+                errors={k: round(float(v), 4) for k,v in e.items()})
+
+# %% ../nbs/09c_morphometry.ipynb #f8bb1b51
+def choose_calibration(table:pd.DataFrame, # Out-of-fold tiles: slide_id, pred_raw, target (`oof_predictions`)
+                       kind:str='linear', # Richest map allowed: 'linear', 'isotonic' or 'none'
+                       min_slides:int=CAL_MIN_SLIDES, margin:float=CAL_MARGIN, # The rule (see above)
+                      ) -> tuple:
+    """`(calibration, info)`: the simplest of 'none', 'offset' and `kind` whose slide-cross-fitted tile MAE no richer
+    one beats by `margin`, fitted on all of `table`; `info` holds each candidate's MAE and the slide-level errors."""
+    table = table.dropna(subset=['pred_raw', 'target'])
+    n = table.slide_id.nunique()
+    cands = ['none'] if kind == 'none' or n < min_slides else ['none', 'offset', kind]
+    preds = {c: _cross_fitted(table, c) for c in cands}
+    mae = {c: round(float(np.nanmean(np.abs(preds[c] - table.target.to_numpy(float)))), 5) for c in cands}
+    best = 'none'
+    for c in cands[1:]:
+        if mae[c] < (1 - margin)*mae[best]: best = c
+    cal = fit_calibration(table.pred_raw, table.target, *_cal_args(best))
+    err = slide_errors(table.assign(pred=preds[best])) | dict(
+        measured_on='out-of-fold predictions of the non-test slides, calibration cross-fitted by slide')
+    return cal,dict(kind=best, slides=n, cross_fitted_mae=mae, margin=margin, min_slides=min_slides, slide_error=err)
+
 # %% ../nbs/09c_morphometry.ipynb #37b5bf6e
 def _fit(X:pd.DataFrame, tiles:pd.DataFrame, seed:int, max_iter:int|None, calibration:str) -> tuple:
-    "`(model, calibration, history, importance)` from the training and validation tiles."
+    """`(model, calibration, history, importance, calibration info)`: trees on the training slides, calibration
+    chosen on out-of-fold predictions of all non-test slides (`choose_calibration`)."""
     part = {s: (tiles.split == s).to_numpy() for s in SPLITS}
     y = tiles.target.to_numpy(float)
     model = fit_gbm(X[part['train']], y[part['train']], seed, max_iter)
+    oof = tiles[['slide_id', 'target']].assign(pred_raw=oof_predictions(X, tiles, seed, max_iter))
+    cal,info = choose_calibration(oof[~part['test']], calibration)
     Xv,yv = X[part['valid']],y[part['valid']]
-    cal = fit_calibration(_raw(model, Xv), yv, calibration)
     hist = gbm_history(model, X[part['train']], y[part['train']], Xv, yv)
-    return model,cal,hist,feature_importance(model, Xv, yv, seed)
+    return model,cal,hist,feature_importance(model, Xv, yv, seed),info
 
 # %% ../nbs/09c_morphometry.ipynb #d4cbe9e5
 def _test_predictions(model, cal, X:pd.DataFrame, tiles:pd.DataFrame, cfg:dict) -> tuple:
@@ -331,7 +394,8 @@ def _test_predictions(model, cal, X:pd.DataFrame, tiles:pd.DataFrame, cfg:dict) 
     test['pred'],test['uncertainty'] = cal(test.pred_raw),np.nan
     baseline = float(tiles.target[tiles.split == 'train'].mean())
     metrics = evaluate_predictions(test, baseline) | dict(
-        seed_recipe=evaluate_predictions(test.assign(pred=test.pred_raw), baseline), calibration=cfg['calibration'])
+        seed_recipe=evaluate_predictions(test.assign(pred=test.pred_raw), baseline), calibration=cfg['calibration'],
+        calibration_fit=cfg['calibration_fit'])
     return test,metrics
 
 # %% ../nbs/09c_morphometry.ipynb #a290dfbb
@@ -368,7 +432,7 @@ def train_morphometry(dataset, # Dataset directory (or `Dataset`) with the manif
                       name:str|None=None, # Model name (default `morphometry_gbm_<target>[_<labels>]`)
                       mpp:float|None=None, # µm/px of the H&E (None: the manifest's)
                       max_iter:int|None=None, # Boosting iterations (default 300)
-                      calibration:str='linear', # Raw output -> label scale, fitted on the validation slides
+                      calibration:str='linear', # Richest raw -> label map (`choose_calibration`; 'none': raw)
                       force:bool=False, # Retrain even if the model folder is complete
                       **kwargs): # `TrainRecipe`'s fields: target, labels, split, sampling, seed
     """Find the nuclei of the sampled tiles' H&E patches, fit the trees on their features, calibrate, test; export
@@ -378,9 +442,10 @@ def train_morphometry(dataset, # Dataset directory (or `Dataset`) with the manif
     if done: return out
     t0,tiles = time.time(),tr.tiles(ds)
     X = dataset_features(ds, tiles, mpp)
-    model,cal,hist,imp = _fit(X, tiles, tr.seed, max_iter, calibration)
+    model,cal,hist,imp,info = _fit(X, tiles, tr.seed, max_iter, calibration)
     cfg = _config(name, model, cal, X, tiles, mpp if mpp is not None else manifest_mpp(ds, tiles.slide_id.iloc[0]))
-    cfg |= recipe_config(ds, tiles, tr) | dict(train_seconds=round(time.time() - t0, 1))
+    cfg |= recipe_config(ds, tiles, tr) | dict(calibration_fit=info, slide_error=info['slide_error'],
+                                               train_seconds=round(time.time() - t0, 1))
     test,metrics = _test_predictions(model, cal, X, tiles, cfg)
     with atomic_path(out) as tmp:
         tmp.mkdir()
