@@ -17,9 +17,10 @@ from .cluster import as_completed_progress, executor
 from .wsi import SLIDE_SUFFIXES, ImageReader, artefact_mask, open_slide, tissue_grid
 
 # %% auto #0
-__all__ = ['ARTEFACT_STRIDE', 'SUMMARY', 'bootstrap_mean', 'hotspot', 'tissue_tiles', 'read_plan', 'prefetch',
-           'artefact_fraction', 'tile_batches', 'predict_slide', 'read_summary', 'write_geojson', 'read_geojson',
-           'plot_heatmap', 'RegressorPredictor', 'load_predictor', 'sort_inputs', 'predict']
+__all__ = ['ARTEFACT_STRIDE', 'SUMMARY', 'bootstrap_mean', 'hotspot', 'block_bootstrap_mean', 'with_slide_error',
+           'model_slide_error', 'tissue_tiles', 'read_plan', 'prefetch', 'artefact_fraction', 'tile_batches',
+           'predict_slide', 'read_summary', 'write_geojson', 'read_geojson', 'plot_heatmap', 'RegressorPredictor',
+           'load_predictor', 'sort_inputs', 'predict']
 
 # %% ../nbs/11_slide.ipynb #67f388f1
 def bootstrap_mean(values, # Per-tile values
@@ -76,6 +77,58 @@ def hotspot(tiles:pd.DataFrame, # Tile table with x, y, tissue and `value_col`
     sel = tiles[inside.to_numpy()]
     b = bootstrap_mean(sel[value_col], sel.tissue, n_boot=n_boot, ci=ci)
     return dict(x=int(tiles.x.min() + c*step), y=int(tiles.y.min() + r*step), size=int(k*step), **b)
+
+# %% ../nbs/11_slide.ipynb #c029966a
+def _region_sums(tiles:pd.DataFrame, value_col:str, block:int, step:int|None) -> tuple:
+    "`(sum of value*tissue, sum of tissue)` per region of `block`x`block` tiles (arrays), and the tiles counted."
+    v,w = tiles[value_col].to_numpy(float),tiles.tissue.to_numpy(float)
+    ok = ~np.isnan(v) & (w > 0)
+    if not ok.any(): return np.zeros(0),np.zeros(0),0
+    t,step = tiles[ok],(step or _grid_step(tiles[ok]))*block
+    key = ((t.x - t.x.min())//step).astype(int)*(1 << 20) + ((t.y - t.y.min())//step).astype(int)
+    g = pd.DataFrame(dict(num=v[ok]*w[ok], den=w[ok], key=key.to_numpy())).groupby('key')[['num', 'den']].sum()
+    return g.num.to_numpy(),g.den.to_numpy(),int(ok.sum())
+
+# %% ../nbs/11_slide.ipynb #1051d456
+def block_bootstrap_mean(tiles:pd.DataFrame, # Tile table: x, y (level-0 px), tissue and `value_col`
+                         value_col:str='pred', # Column to average
+                         block:int=4, # Region side, tiles
+                         step:int|None=None, # Grid spacing, level-0 px (default: the smallest gap between tiles)
+                         n_boot:int=2000, ci:float=0.9, seed:int=0, # As `bootstrap_mean`'s
+                        ) -> dict:
+    """Tissue-weighted mean with a percentile bootstrap over regions of `block`x`block` tiles (whole regions
+    resampled): `dict(mean, lo, hi, n, blocks)`."""
+    num,den,n = _region_sums(tiles, value_col, block, step)
+    if not n: return dict(mean=np.nan, lo=np.nan, hi=np.nan, n=0, blocks=0)
+    idx = np.random.default_rng(seed).integers(0, len(num), (n_boot, len(num)))
+    lo,hi = np.quantile(num[idx].sum(1)/den[idx].sum(1), [(1 - ci)/2, 1 - (1 - ci)/2])
+    return dict(mean=float(num.sum()/den.sum()), lo=float(lo), hi=float(hi), n=n, blocks=int(len(num)))
+
+# %% ../nbs/11_slide.ipynb #baef97f8
+def _widened(est:dict, rms:float, n:int, ci:float) -> dict:
+    "`est` with half-width sqrt(h² + (t·rms)²): h its own, t Student's `ci` quantile with `n` degrees of freedom."
+    from scipy.stats import t as student
+    half = float(np.hypot((est['hi'] - est['lo'])/2, student.ppf((1 + ci)/2, n)*rms))
+    return est | dict(lo=max(est['mean'] - half, 0.), hi=min(est['mean'] + half, 1.))
+
+# %% ../nbs/11_slide.ipynb #0f7090f8
+def with_slide_error(est:dict, # An estimate with mean, lo, hi (`block_bootstrap_mean`, `bootstrap_mean`)
+                     slide_error:dict|None, # The model's slide-level errors: rms, n (its config's `slide_error`)
+                     ci:float=0.9, # Coverage of the interval
+                    ) -> dict:
+    """`est` with its interval widened by the model's slide-level error (`_widened`), clipped to [0, 1]; unchanged,
+    and saying so, without `slide_error`."""
+    if not slide_error or not slide_error.get('n') or slide_error.get('rms') is None or est.get('mean') is None:
+        return est | dict(interval='tile bootstrap only: the model measured no slide-level error')
+    rms,n = float(slide_error['rms']),int(slide_error['n'])
+    return _widened(est, rms, n, ci) | dict(slide_error_rms=rms, interval=f"bootstrap and the model's slide-level "
+                                            f"error (rms {rms:.3f} over {n} slides)")
+
+# %% ../nbs/11_slide.ipynb #655e2b43
+def model_slide_error(predictor) -> dict|None:
+    "The slide-level errors a predictor's model measured at training time (its config's `slide_error`), or None."
+    se = (getattr(predictor, 'cfg', None) or {}).get('slide_error')
+    return se if isinstance(se, dict) and se.get('n') else None
 
 # %% ../nbs/11_slide.ipynb #12ceb148
 def tissue_tiles(slide, # A `ki67_nb.wsi.SlideReader` (`open_slide(path)`)
@@ -244,17 +297,22 @@ def _predict_tiles(predictor, # As `predict_slide`'s
         raise
     finally: batches.close()
 
+# %% ../nbs/11_slide.ipynb #bb7f4172
+def _no_hotspot(problem:str, n:int, sampled:bool) -> dict:
+    "The hotspot summary of a slide that has none: why (`problem`, and the `n` tiles being a sample when `sampled`)."
+    why = problem + (f': the {n} tiles predicted are a random sample of the tissue tiles' if sampled else '')
+    return dict(available=False, x=None, y=None, size=None, mean=None, lo=None, hi=None, n=0, reason=why)
+
 # %% ../nbs/11_slide.ipynb #2877eab0
 def _hotspot_summary(table:pd.DataFrame, # Predicted tiles
                      window:int, min_tissue:float, tile_size:int, # As `predict_slide`'s
                      sampled:bool, # The tiles are a random sample of the tissue tiles
+                     slide_error:dict|None=None, # The model's slide-level errors (`with_slide_error`)
                     ) -> dict:
     "The hotspot of a slide's tiles, or why there is none (`available` False: too few tiles in any window)."
-    try: return dict(available=True, **hotspot(table, 'pred', window=window, min_tissue=min_tissue, step=tile_size),
-                     reason='')
-    except InputError as e:
-        why = e.problem + (f': the {len(table)} tiles predicted are a random sample of the tissue tiles' if sampled else '')
-        return dict(available=False, x=None, y=None, size=None, mean=None, lo=None, hi=None, n=0, reason=why)
+    try: h = hotspot(table, 'pred', window=window, min_tissue=min_tissue, step=tile_size)
+    except InputError as e: return _no_hotspot(e.problem, len(table), sampled)
+    return dict(available=True, **with_slide_error(h, slide_error), reason='')
 
 # %% ../nbs/11_slide.ipynb #6e9bc8b7
 def _slide_table(tiles:pd.DataFrame, # The tiles predicted: x, y, tissue
@@ -272,6 +330,16 @@ def _slide_table(tiles:pd.DataFrame, # The tiles predicted: x, y, tissue
         raise Ki67Error(f'{slide_path}: the predictor returned no value (NaN) for any of its {len(table)} tiles')
     return table
 
+# %% ../nbs/11_slide.ipynb #9b1ec7c6
+def _global_index(table:pd.DataFrame, # Predicted tiles
+                  tile_size:int, window:int, seed:int, # As `predict_slide`'s (regions of `window` tiles)
+                  slide_error:dict|None, # The model's slide-level errors, or None: the tile bootstrap alone
+                 ) -> dict:
+    "The slide's global estimate: block bootstrap plus slide error (`with_slide_error`), or the tile bootstrap."
+    if slide_error is None: return with_slide_error(bootstrap_mean(table.pred, table.tissue, seed=seed), None)
+    est = block_bootstrap_mean(table, block=window, step=tile_size, seed=seed)
+    return with_slide_error(est, slide_error)
+
 # %% ../nbs/11_slide.ipynb #eb0d02e9
 def _write_outputs(slide, # The open slide
                    slide_path:Path, slide_id:str, # As `predict_slide`'s
@@ -279,14 +347,15 @@ def _write_outputs(slide, # The open slide
                    table:pd.DataFrame, # Its tile table (`_slide_table`)
                    n_tissue:int, # Tissue tiles of the slide (more than `table` when sampled)
                    tile_size:int, min_tissue:float, max_artefact:float, window:int, seed:int, sampled:bool,
+                   slide_error:dict|None=None, # The model's slide-level errors (`model_slide_error`)
                   ) -> dict:
     "Write the tile table, GeoJSON, heatmap and summary of a predicted slide, all four or none; the summary."
     artefact = table.artefact > max_artefact
     summary = dict(slide_id=slide_id, slide=str(slide_path), tile_size=tile_size, n_tissue_tiles=int(n_tissue),
                    n_tiles=int(len(table)), sampled=sampled, n_artefact_tiles=int(artefact.sum()),
                    max_artefact=max_artefact,
-                   global_index=bootstrap_mean(table.pred, table.tissue, seed=seed),
-                   hotspot=_hotspot_summary(table, window, min_tissue, tile_size, sampled))
+                   global_index=_global_index(table, tile_size, window, seed, slide_error),
+                   hotspot=_hotspot_summary(table, window, min_tissue, tile_size, sampled, slide_error))
     import matplotlib.pyplot as plt
     fig = plot_heatmap(slide, table, tile_size, summary)
     try:
@@ -348,7 +417,8 @@ def predict_slide(predictor, # Function: uint8 tiles (N,H,W,3) -> ratios (N,) or
     try:
         table = _slide_table(tiles, done, slide_id, slide_path, max_artefact)
         summary = _write_outputs(slide, slide_path, slide_id, out, table, len(tissue), tile_size, min_tissue,
-                                 max_artefact, window, seed, sampled)
+                                 max_artefact, window, seed, sampled,
+                                 model_slide_error(predictor))
     except BaseException:
         if len(todo): write_table(done, partial)   # what this run predicted: the next run resumes from it
         raise
