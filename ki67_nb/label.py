@@ -23,12 +23,13 @@ from .wsi import artefact_mask
 # %% auto #0
 __all__ = ['CONTRIBUTION_COLUMNS', 'METHODS', 'LABEL_FLAG_SEP', 'DAB_THRESHOLD', 'MIN_NUCLEI', 'PIXELS_PER_NUCLEUS',
            'IHC_NUCLEI_COLUMNS', 'FIBRE_ELONGATION', 'FIBRE_LENGTH_UM', 'MAX_OVERLAP', 'PALE_MIN_OD', 'ARTEFACT_FLAG',
-           'CONE_TOL', 'ARTEFACT_MAX_SHARE', 'EOSIN_SHARE', 'COUNTERSTAIN_RATIO', 'TILE_COLUMNS', 'Labelling',
-           'ratios_of_sums', 'patch_row', 'nuclei_table', 'ihc_stains', 'nuclear_contributions', 'label_nuclear',
-           'ihc_scale', 'ihc_work_conc', 'no_dab', 'shape_measures', 'half_max_cores', 'fibre_flags', 'merge_nuclei',
-           'pale_nuclei', 'detect_nuclei', 'label_watershed', 'seed_images', 'label_seed', 'label_threshold',
-           'in_hdab_cone', 'stain_coloured', 'mask_artefacts', 'not_ihc_reason', 'check_label_settings',
-           'LabelSettings', 'label_with', 'label_image', 'label_patch', 'tile_origins', 'tile_labels', 'plot_labelling']
+           'CONE_TOL', 'ARTEFACT_MAX_SHARE', 'EOSIN_SHARE', 'COUNTERSTAIN_RATIO', 'MIN_PALE_SHARE', 'PALE_OD',
+           'TILE_COLUMNS', 'Labelling', 'ratios_of_sums', 'patch_row', 'nuclei_table', 'ihc_stains',
+           'nuclear_contributions', 'label_nuclear', 'ihc_scale', 'ihc_work_conc', 'no_dab', 'shape_measures',
+           'half_max_cores', 'fibre_flags', 'merge_nuclei', 'pale_nuclei', 'detect_nuclei', 'label_watershed',
+           'seed_images', 'label_seed', 'label_threshold', 'in_hdab_cone', 'stain_coloured', 'mask_artefacts',
+           'not_ihc_reason', 'dense_only_reason', 'check_label_settings', 'LabelSettings', 'label_with', 'label_image',
+           'label_patch', 'tile_origins', 'tile_labels', 'plot_labelling']
 
 # %% ../nbs/06_label.ipynb #cc186f3e
 CONTRIBUTION_COLUMNS = ['y', 'x', 'area_pos', 'area_all', 'n_pos', 'n_all']
@@ -476,6 +477,23 @@ def not_ihc_reason(img:np.ndarray, # RGB uint8 image, HxWx3 (artefacts masked)
     return (f'not DAB IHC (eosin-like counterstain: blue/green OD {e[2]/e[1]:.2f}, {r:.2f} of the nuclear hematoxylin, '
             f'dominant on {100*dom:.0f}% of the tissue)')
 
+# %% ../nbs/06_label.ipynb #dense-const
+MIN_PALE_SHARE = 0.2   # share of the stained pixels (OD norm > 0.05) that are pale (< 0.35) below which: no tissue
+PALE_OD = 0.35         # OD norm under which a stained pixel is pale tissue (cytoplasm, stroma, pale nuclei)
+
+# %% ../nbs/06_label.ipynb #dense-fn
+def dense_only_reason(img:np.ndarray, # RGB uint8 image (artefacts masked)
+                      min_share:float=MIN_PALE_SHARE, # Least pale share of the stained pixels of tissue
+                     ) -> str:
+    "'no tissue (dense marks only: ...)' when under `min_share` of the stained pixels are pale; else ''."
+    step = max(1, int(np.sqrt(img.shape[0]*img.shape[1]/2.5e5)))
+    od = optical_density(img[::step, ::step], white_point(img[::4, ::4]))
+    n = np.sqrt(np.einsum('...c,...c->...', od, od))
+    stained = n > 0.05
+    if stained.mean() < 0.005: return ''   # glass: `blank_reason` says so
+    share = float((stained & (n < PALE_OD)).sum()/stained.sum())
+    return f'no tissue (dense marks only: {100*share:.0f}% of the stained pixels pale)' if share < min_share else ''
+
 # %% ../nbs/06_label.ipynb #qe742fd1
 def check_label_settings(method:str, detector:str, mpp) -> float|None:
     """The µm/px as a float (or None); an `InputError` naming the option for an unknown method or detector or a bad
@@ -531,10 +549,11 @@ def _flag_quality(img:np.ndarray, # The labelled image, artefacts masked
                   lab:Labelling, # Its labelling (changed in place)
                   art:float, share:float, # Artefact fraction of the image, and share of its non-glass area
                  ) -> Labelling:
-    "`lab` with the not-IHC and artefact flags, and the reasons they give."
+    "`lab` with the not-IHC, dense-marks-only and artefact flags, and the reasons they give."
     lab.artefact_fraction = art
     if lab.stains is not None and not lab.reason and (why := not_ihc_reason(img)):
         lab.flags.append(why); lab.reason = 'not DAB IHC'   # H&E (or another pink counterstain): no Ki-67 label
+    if not lab.reason and (why := dense_only_reason(img)): lab.flags.append(why); lab.reason = 'no tissue'
     if art >= ARTEFACT_FLAG:
         lab.flags.append(f'artefact {100*art:.0f}%')
         if lab.reason in ('blank', 'no tissue'): lab.reason = 'no tissue (artefact)'   # ink / black only
