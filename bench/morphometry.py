@@ -7,7 +7,9 @@ fixture of notebook 09c's learning check), then times the two parts of `train_mo
   (`dataset_features`), in megapixels of H&E per second;
 - training: the whole `train_morphometry` call (features included), its wall time, and the trees alone.
 
-It also reports the held-out slides' tile metrics (calibrated and raw), the mean predictor's MAE, and each test
+It also reports the held-out slides' tile metrics (calibrated and raw), the calibration chosen on out-of-fold
+predictions of the non-test slides (`morphometry.choose_calibration`) and the slide-level error it measured, the mean
+predictor's MAE, and each test
 slide's error (mean prediction minus mean label of its tiles), and the whole-slide predictor's agreement with the
 patch-based test predictions (tiles of one slide per batch, nuclei found per tile).
 
@@ -67,6 +69,8 @@ def main():
         train_wall_s=round(wall, 2), trees_fit_s=round(trees, 3), n_iter=cfg['n_iter'],
         test_slides=cfg['splits']['test'], tile=pick(m['tile']), tile_raw=pick(m['seed_recipe']['tile']),
         mean_predictor_mae=round(m['baseline_tile']['mae'], 4), calibration=m['calibration'],
+        calibration_choice={k: m['calibration_fit'][k] for k in ('kind', 'cross_fitted_mae', 'slides')},
+        slide_error_rms=m['calibration_fit']['slide_error']['rms'],
         slide_error={s: round(float(r.pred - r.target), 4) for s,r in slides.iterrows()},
         predictor=predictor_agreement(data, mdir), cpu_count=os.cpu_count(), peak_rss_mb=peak_rss_mb())))
 
