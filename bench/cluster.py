@@ -22,7 +22,7 @@ import pandas as pd
 logging.getLogger('distributed').setLevel(logging.ERROR)
 warnings.filterwarnings('ignore', message='Port .* is already in use')
 from ki67_nb.core import Dataset, ensure_writable_dir, peak_rss_mb, write_image, write_table
-from ki67_nb import cluster, label
+from ki67_nb import cluster, labelset as label
 
 
 def write_dataset(root, n:int, size:int) -> Dataset:
@@ -126,7 +126,7 @@ def main():
     clusters = {n: LocalCluster(n_workers=n, processes=True, threads_per_worker=1, dashboard_address=None) for n in (1, 2)}
     try:
         for lc in clusters.values():   # the workers have imported the stage, as those of a running cluster have
-            with Client(lc) as c: c.run(importlib.import_module, 'ki67_nb.label')
+            with Client(lc) as c: c.run(importlib.import_module, 'ki67_nb.labelset')
         clients = {n: Client(lc) for n,lc in clusters.items()}
         for rep in range(a.repeat):    # interleaved, and the fastest of each kept: the machine may be shared
             for key,kw in [('dask1', dict(scheduler=clusters[1].scheduler_address)), ('dask2', dict(scheduler=clusters[2].scheduler_address)),

@@ -672,11 +672,3 @@ def plot_labelling(img, # The labelled RGB image
     ax.imshow(_draw_outlines(as_rgb_uint8(img).copy(), lab)); ax.axis('off')
     ax.set_title(title or f"{lab.method}: area {r['ratio_area']:.2f}{counts} {r['label_reason']}", fontsize=9)
     return ax
-
-# %% ../nbs/06_label.ipynb #a5120164
-_MOVED = {'label_dataset', 'patch_labels', 'with_reference', 'slide_stains', 'LABEL_COLUMNS', 'LABEL_KEYS',
-          'TILE_LABEL_COLUMNS', 'MANIFEST_NEEDS', 'READ_COLUMNS', 'POOL_PATCHES', 'POOL_PX'}
-
-def __getattr__(name):   # temporary (issue 27): the dataset stage moved to `ki67_nb.labelset`
-    if name in _MOVED: from ki67_nb import labelset; return getattr(labelset, name)
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
