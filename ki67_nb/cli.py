@@ -239,14 +239,15 @@ def _slide_line(s:str, # Slide path
                 summary:dict, # Its `summary.json`
                 out, # Its output folder
                ) -> str:
-    "One line of `ki67 predict` for a slide: index with interval, tiles used, hotspot, outputs."
+    "The lines of `ki67 predict` for a slide: index with interval, tiles used, hotspot, outputs, what the interval includes."
     g,h = summary['global_index'],summary['hotspot']
     n = summary['n_tissue_tiles']
     of = f"a sample of {summary['n_tiles']} of {n} tissue tiles" if summary.get('sampled') else f"{n} tissue tiles"
     left = f", {summary['n_artefact_tiles']} left out as artefact" if summary.get('n_artefact_tiles') else ''
     hot = f"hotspot {h['mean']:.3f} [{h['lo']:.3f}, {h['hi']:.3f}]" if h.get('available', True) else f"no hotspot ({h['reason']})"
     index = f"Ki-67 {g['mean']:.3f} [{g['lo']:.3f}, {g['hi']:.3f}] over {g['n']} tiles"
-    return f"{Path(s).name}: {index} ({of}{left}); {hot}; outputs in {out}"
+    what = f"\n    the interval: {g['interval']}" if g.get('interval') else ''   # what its width includes
+    return f"{Path(s).name}: {index} ({of}{left}); {hot}; outputs in {out}{what}"
 
 # %% ../nbs/13_cli.ipynb #12de787b
 def _predicted(res, a):
@@ -317,10 +318,13 @@ def _demo_train(ds, # The demo's `Dataset`
 def _slide_model(ds, # The demo's `Dataset`
                  results:list, # `results.dataset_results`'s `MethodResult`s
                 ) -> str|None:
-    "The tile-level model with the lowest validation MAE at the end of its training (its history), or None."
+    """The tile-level model to predict whole slides with: one whose slide-level error was measured (its interval includes it)
+    first, then the lowest validation MAE at the end of training (its history); None when no tile model has a history."""
+    import json
     fits = [r for r in results if r.level == 'tile' and r.history is not None and 'mae' in r.history
-            and ds.model_dir(r.name).exists()]
-    return min(fits, key=lambda r: float(r.history['mae'].iloc[-1])).name if fits else None
+            and (ds.model_dir(r.name)/'config.json').exists()]
+    measured = lambda r: 'slide_error' in json.loads((ds.model_dir(r.name)/'config.json').read_text())
+    return min(fits, key=lambda r: (not measured(r), float(r.history['mae'].iloc[-1]))).name if fits else None
 
 # %% ../nbs/13_cli.ipynb #7caaa005
 def _demo_slides(ds, # The demo's `Dataset`
