@@ -61,3 +61,25 @@ def test_demo_scored_every_method():
             assert against in rows.index, f'{name} is not scored against the {against}'
             n,mae = rows.at[against, 'n'],rows.at[against, 'mae']
             assert n > 0 and math.isfinite(mae), f'{name} vs {against}: n={n}, mae={mae}'
+
+
+def _truth_rows():
+    "The report's rows scored against the synthetic truth (our methods, not the seed's published figures)."
+    table = pd.read_csv(_report_dir()/'comparison.csv')
+    return table[table.scored_against == 'truth']
+
+
+def test_demo_never_shows_a_silent_number():
+    "Each method either learns (beats the mean predictor against the truth, and follows it: r > 0) or is marked as a
+    smoke run (issue 28)."
+    for r in _truth_rows().itertuples():
+        beats = r.mae < r.mean_predictor_mae and math.isfinite(r.pearson_r) and r.pearson_r > 0
+        assert str(r.verdict).startswith('beats' if beats else 'SMOKE RUN'), f'{r.method}: mae {r.mae:.3f}, verdict {r.verdict!r}'
+
+
+def test_demo_an_he_model_learns():
+    "On the CPU, in the demo's minutes, the best H&E tile model beats the mean predictor against the known truth by >= 30 %."
+    tiles = _truth_rows()[lambda t: t.level == 'tile']
+    best = tiles.loc[tiles.mae.idxmin()]
+    assert best.mae <= 0.7*best.mean_predictor_mae, (f'best tile model {best.method}: MAE {best.mae:.3f} against '
+                                                     f'the mean predictor\'s {best.mean_predictor_mae:.3f}')
