@@ -70,8 +70,8 @@ def _truth_rows():
 
 
 def test_demo_never_shows_a_silent_number():
-    "Each method either learns (beats the mean predictor against the truth, and follows it: r > 0) or is marked as a
-    smoke run (issue 28)."
+    """Each method either learns (beats the mean predictor against the truth, and follows it: r > 0) or is marked as a
+    smoke run (issue 28)."""
     for r in _truth_rows().itertuples():
         beats = r.mae < r.mean_predictor_mae and math.isfinite(r.pearson_r) and r.pearson_r > 0
         assert str(r.verdict).startswith('beats' if beats else 'SMOKE RUN'), f'{r.method}: mae {r.mae:.3f}, verdict {r.verdict!r}'
