@@ -1,6 +1,6 @@
 """Benchmark: the register stage on real serial-section pairs with expert landmarks (ANHIR layout), scored by rTRE.
 
-Usage: python bench/register_real.py --pairs DIR [--mpp UM] [--pair NAME ...]
+Usage: python bench/register_real.py --pairs DIR [--mpp UM] [--pair NAME ...] [--nonrigid bspline|blocks]
 
 DIR holds `pairs.csv` (columns pair, fixed_image, moving_image, fixed_landmarks, moving_landmarks; optional
 landmark_scale: image px per landmark unit, default 1; optional mpp: µm per px of both images), the images and the
@@ -39,10 +39,10 @@ def rtre(reg, fixed_pts, moving_pts, diag:float) -> np.ndarray:
 
 def _stats(e): return dict(median=round(float(np.median(e)), 5), max=round(float(np.max(e)), 5))
 
-def score_pair(root:Path, row:dict, mpp=None) -> tuple:
+def score_pair(root:Path, row:dict, mpp=None, nonrigid:str|None=None) -> tuple:
     "(scores, Registration) of one pair registered in this process: rTRE before, after the affine step, of the non-rigid candidate (kept or not) and final."
     from ki67_nb.core import peak_rss_mb
-    from ki67_nb.register import register_slides
+    from ki67_nb.register import RegisterParams, register_slides
     from ki67_nb.registration import Registration
     from ki67_nb.wsi import open_slide
     root = Path(root)
@@ -51,7 +51,8 @@ def score_pair(root:Path, row:dict, mpp=None) -> tuple:
     diag = float(np.hypot(W, H))
     f,m = pair_landmarks(root, row)
     t = time.perf_counter()
-    reg = register_slides(he, ihc, he_mpp=mpp, ihc_mpp=mpp, name=row['pair'])
+    params = RegisterParams(nonrigid=nonrigid) if nonrigid else None
+    reg = register_slides(he, ihc, he_mpp=mpp, ihc_mpp=mpp, params=params, name=row['pair'])
     dt = time.perf_counter() - t
     i,cand = reg.info,getattr(reg, 'candidate', None)
     aff = Registration(reg.matrix)
@@ -66,6 +67,7 @@ def main(argv=None):
     ap.add_argument('--pairs', required=True, help='folder with pairs.csv, images and landmark CSVs')
     ap.add_argument('--mpp', type=float, default=None, help='µm per px of both images (default: pairs.csv `mpp` column, else the files, else unknown)')
     ap.add_argument('--pair', nargs='*', default=None, help='only these pairs')
+    ap.add_argument('--nonrigid', choices=['bspline', 'blocks'], default=None, help='non-rigid step (default: the stage default)')
     ap.add_argument('--one', default=None, help=argparse.SUPPRESS)   # internal: run one pair in this process
     a = ap.parse_args(argv)
     root = Path(a.pairs)
@@ -78,12 +80,12 @@ def main(argv=None):
         return float(v) if v is not None and pd.notna(v) else None
     if a.one is not None:
         row = table.set_index('pair', drop=False).loc[a.one].to_dict()
-        print(json.dumps(score_pair(root, row, mpp_of(row))[0]))
+        print(json.dumps(score_pair(root, row, mpp_of(row), a.nonrigid)[0]))
         return
     rows = []
     for row in table.to_dict('records'):
         if a.pair and row['pair'] not in a.pair: continue
-        cmd = [sys.executable, __file__, '--pairs', str(root), '--one', row['pair']] + (['--mpp', str(a.mpp)] if a.mpp is not None else [])
+        cmd = [sys.executable, __file__, '--pairs', str(root), '--one', row['pair']] + (['--mpp', str(a.mpp)] if a.mpp is not None else []) + (['--nonrigid', a.nonrigid] if a.nonrigid else [])
         res = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | {'KI67_PROGRESS': '0'})
         if res.returncode:
             rows.append(dict(pair=row['pair'], error=(res.stderr.strip().splitlines() or ['failed'])[-1][:500]))

@@ -16,6 +16,7 @@ import pandas as pd
 import SimpleITK as sitk
 from PIL import Image
 from scipy import fft as sfft, ndimage
+from skimage.feature import match_template
 
 from .core import *
 from .cluster import as_completed_progress, executor
@@ -27,8 +28,8 @@ from .wsi import SlideReader, open_slide, slide_mpp, tissue_mask
 # %% auto #0
 __all__ = ['NUCLEUS_UM', 'SMOOTH_UM', 'DENSITY_UM', 'REGISTER_COLUMNS', 'RegisterParams', 'LevelImage', 'read_downsampled',
            'hematoxylin', 'level_image', 'search_rotation', 'refine_linear', 'refine_elastic', 'local_ncc',
-           'choose_elastic', 'registration_quality', 'structure_match', 'reliability_reasons', 'register_slides',
-           'register_pair', 'register_dataset', 'plot_registration']
+           'choose_elastic', 'match_blocks', 'smooth_field', 'choose_blocks', 'registration_quality', 'structure_match',
+           'reliability_reasons', 'register_slides', 'register_pair', 'register_dataset', 'plot_registration']
 
 # %% ../nbs/04b_register.ipynb #499e2117
 @dataclass
@@ -43,6 +44,9 @@ class RegisterParams:
     finest_um:float=2.     # never finer than this, µm per px (and the µm per px assumed when no file states it)
     bspline_um:float=1000. # B-spline control-point spacing at the finest mesh, µm
     elastic_on:str='tissue' # what the B-spline registers: 'tissue' (optical-density architecture) or 'hematoxylin'
+    nonrigid:str='bspline' # 'bspline' (`choose_elastic`) or 'blocks' (hematoxylin block matching, `choose_blocks`)
+    block_px:int=64        # block-matching tile side at the intermediate level, px (shifts up to a quarter of it)
+    block_min_ncc:float=0.3 # a tile's hematoxylin correlation after its shift must reach this to be used
     elastic:bool=True      # run the non-rigid stage
     keep_gain:float=0.005  # held-back structure correlation the non-rigid step must add, in both halves, to be kept
     min_overlap:float=0.5  # Dice of the two tissue masks after registration below which the pair fails
@@ -335,6 +339,117 @@ def choose_elastic(fixed:LevelImage, moving:LevelImage, # H&E and IHC, intermedi
     field = ((fields[0][0] + fields[1][0])/2, fields[0][1], fields[0][2])
     return dict(keep=keep, gains=[round(g, 4) for g in gains], why=why, field=field)
 
+# %% ../nbs/04b_register.ipynb #5ddab938
+def _ncc(a:np.ndarray, b:np.ndarray) -> float:
+    "Normalised cross-correlation of two arrays of one shape (-1..1; 0 when either is flat)."
+    a,b = a - a.mean(),b - b.mean()
+    d = math.sqrt(float((a*a).sum())*float((b*b).sum()))
+    return float((a*b).sum()/d) if d > 0 else 0.
+
+# %% ../nbs/04b_register.ipynb #72fa6679
+def _tile_shift(a:np.ndarray, # Fixed tile, t x t
+                win:np.ndarray, # The moving image around it: (t + 2 pad) x (t + 2 pad)
+                pad:int, # Margin of `win` on each side, px
+               ) -> tuple:
+    """((dy, dx) px, correlation at the best shift, at no shift): the shift s with a(x) ~ moving(x + s) maximising the
+    normalised cross-correlation (`skimage.feature.match_template`), to sub-pixel by a parabola through the peak."""
+    ncc = match_template(win, a)                    # (2 pad + 1)^2: offset (i, j) is the shift (i - pad, j - pad)
+    i,j = np.unravel_index(np.argmax(ncc), ncc.shape)
+    def sub(l, m, r): return 0.5*(l - r)/(l - 2*m + r) if l - 2*m + r < 0 else 0.
+    dy = sub(ncc[i - 1, j], ncc[i, j], ncc[i + 1, j]) if 0 < i < 2*pad else 0.
+    dx = sub(ncc[i, j - 1], ncc[i, j], ncc[i, j + 1]) if 0 < j < 2*pad else 0.
+    return np.array([i - pad + dy, j - pad + dx]),float(ncc[i, j]),float(ncc[pad, pad])
+
+# %% ../nbs/04b_register.ipynb #3b7a13a4
+def match_blocks(fixed:np.ndarray, # Fixed (H&E) feature image, HxW
+                 warped:np.ndarray, # The moving feature image resampled into the fixed pixels by the affine
+                 mask:np.ndarray, # Fixed tissue mask, HxW
+                 tile:int=64, # Tile side, px; shifts under tile/4 px
+                 min_ncc:float=0.3, # Correlation a tile must reach after its shift (and gain by it)
+                ) -> tuple:
+    """(centres (N, 2) (y, x) px, shifts (N, 2) (dy, dx) px) of the tiles (half-overlapping, at least half tissue)
+    whose shift matched: fixed(x) ~ warped(x + shift)."""
+    pad,step = tile//4,tile//2
+    wp = np.pad(warped, pad)
+    pts,shifts = [],[]
+    for y in range(0, fixed.shape[0] - tile + 1, step):
+        for x in range(0, fixed.shape[1] - tile + 1, step):
+            a,win = fixed[y:y + tile, x:x + tile],wp[y:y + tile + 2*pad, x:x + tile + 2*pad]
+            if mask[y:y + tile, x:x + tile].mean() < 0.5 or a.std() < 1e-3 or win.std() < 1e-3: continue
+            s,after,before = _tile_shift(a, win, pad)
+            if np.abs(s).max() < pad and after >= min_ncc and after > before:
+                pts.append((y + tile/2, x + tile/2)); shifts.append(s)
+    return np.reshape(pts, (-1, 2)),np.reshape(shifts, (-1, 2))
+
+# %% ../nbs/04b_register.ipynb #333af4dc
+def smooth_field(pts:np.ndarray, shifts:np.ndarray, # `match_blocks`' tile centres and shifts, px
+                 shape:tuple, # (h, w) of the fixed image, px
+                 step:int, # Grid step of the field, px
+                 sigma:float=3., # Gaussian window, grid steps (3: 3/4 of a tile)
+                ) -> np.ndarray:
+    """(gh, gw, 2) (dy, dx) px on a grid `step` px apart (point (i, j) at pixel (i step, j step)): the shifts by
+    normalised convolution (Knutsson & Westin 1993), fading to 0 where no tile matched within a few windows."""
+    gh,gw = shape[0]//step + 1,shape[1]//step + 1
+    num,den = np.zeros((gh, gw, 2)),np.zeros((gh, gw))
+    ij = np.clip(np.round(np.asarray(pts, float).reshape(-1, 2)/step).astype(int), 0, [gh - 1, gw - 1])
+    np.add.at(num, (ij[:, 0], ij[:, 1]), np.asarray(shifts, float).reshape(-1, 2)); np.add.at(den, (ij[:, 0], ij[:, 1]), 1)
+    num = np.stack([ndimage.gaussian_filter(num[..., k], sigma) for k in range(2)], -1)
+    den = ndimage.gaussian_filter(den, sigma)
+    fade = np.clip(den/(0.05*den.max() + 1e-9), 0, 1) if den.max() > 0 else den
+    return (num/np.maximum(den, 1e-9)[..., None]*fade[..., None]).astype(np.float32)
+
+# %% ../nbs/04b_register.ipynb #688cf5ab
+def _block_registration(M:np.ndarray, # The affine (2x3 level-0 matrix, H&E -> IHC)
+                        pts:np.ndarray, shifts:np.ndarray, # `match_blocks`' result on `fixed`
+                        fixed:LevelImage, # The fixed image they were measured on
+                        tile:int, # `match_blocks`' tile side, px
+                       ) -> Registration:
+    "`M` after the field of `smooth_field` in H&E level-0 px (grid every tile/4 px)."
+    step = max(1, tile//4)
+    f = smooth_field(pts, shifts, fixed.feature.shape, step)
+    sx,sy = fixed.spacing
+    field = np.stack([f[..., 1]*sx, f[..., 0]*sy], -1).astype(np.float32)
+    return Registration(M, field, (0.5*sx, 0.5*sy), step*sx)
+
+# %% ../nbs/04b_register.ipynb #d15be4ae
+def _held_gain(reg:Registration, base:np.ndarray, # Candidate, and the affine's local correlation map
+               fixed:LevelImage, moving:LevelImage, # Tissue images the check is measured on
+               test:np.ndarray, # Held-back pixels (fixed frame)
+              ) -> float:
+    "Mean local correlation of `fixed` and `moving` warped by `reg` on `test`, minus the affine's (`base`)."
+    after = local_ncc(fixed.feature, _warped(reg, moving, fixed), 4.)
+    return float(after[test].mean() - base[test].mean())
+
+# %% ../nbs/04b_register.ipynb #03b181c4
+def _field_of(reg:Registration) -> tuple:
+    "(field, origin, spacing) of a registration: what `Registration(G, *f)` takes."
+    return reg.field,reg.origin,reg.spacing
+
+# %% ../nbs/04b_register.ipynb #e07431d9
+def choose_blocks(fixed_h:LevelImage, moving_h:LevelImage, # Hematoxylin of H&E and IHC (IHC mirrored as `M` expects)
+                  fixed_t:LevelImage, moving_t:LevelImage, # The same as tissue architecture (`level_image`, stain None)
+                  M:np.ndarray, # The affine (2x3 level-0 matrix, H&E -> IHC)
+                  params:RegisterParams=RegisterParams(),
+                 ) -> dict:
+    """Block matching on the hematoxylin (`match_blocks`, `smooth_field`), cross-validated: the field of each
+    checkerboard half's tiles must raise the tissue architecture's local correlation on the other half by `keep_gain`.
+    Returns keep, gains, why and the field of all tiles (also when rejected, for benchmarks)."""
+    tile = params.block_px
+    warped = _warped(Registration(M), moving_h, fixed_h)
+    pts,sh = match_blocks(fixed_h.feature, warped, fixed_h.mask, tile, params.block_min_ncc)
+    valid = fixed_t.mask & (_warped(Registration(M), _mask_image(moving_t), fixed_t) > 0.5)
+    base = local_ncc(fixed_t.feature, _warped(Registration(M), moving_t, fixed_t), 4.)
+    half = ((pts[:, 0]//(2*tile) + pts[:, 1]//(2*tile)) % 2).astype(bool)
+    gains = []
+    for fit,held in zip((~half, half), _folds(fixed_t.mask.shape, 2*tile)):
+        if fit.sum() < 4 or (held & valid).sum() < 64:
+            return dict(keep=False, gains=[], why='too few matching tiles to test a non-rigid step')
+        gains.append(_held_gain(_block_registration(M, pts[fit], sh[fit], fixed_h, tile), base, fixed_t, moving_t,
+                                held & valid))
+    keep,why = _elastic_verdict(gains, params.keep_gain)
+    return dict(keep=keep, gains=[round(g, 4) for g in gains], why=why, tiles=len(pts),
+                field=_field_of(_block_registration(M, pts, sh, fixed_h, tile)))
+
 # %% ../nbs/04b_register.ipynb #7fc37c97
 def registration_quality(reg:Registration, # The registration to judge
                          fixed:LevelImage, moving:LevelImage, # H&E and IHC (not mirrored) at one µm per px
@@ -463,11 +578,14 @@ def _elastic(v:_PairViews, # The pair
              flip:bool, # Whether the IHC was mirrored
              params:RegisterParams, # Stage settings
             ) -> tuple:
-    "(registration kept, the non-rigid candidate or None, `choose_elastic`'s choice) of the B-spline step."
+    "(registration kept, the non-rigid candidate or None, the choice) of the non-rigid step (`params.nonrigid`)."
     reg = Registration(G)
     if not params.elastic: return reg,None,dict(keep=False, gains=[], why='non-rigid step switched off')
-    st = ('he', 'ihc') if params.elastic_on == 'hematoxylin' else (None, None)
-    choice = choose_elastic(v.fixed(ue, st[0]), v.moving(ue, flip, st[1]), M, params)
+    if params.nonrigid == 'blocks':
+        choice = choose_blocks(v.fixed(ue, 'he'), v.moving(ue, flip, 'ihc'), v.fixed(ue), v.moving(ue, flip), M, params)
+    else:
+        st = ('he', 'ihc') if params.elastic_on == 'hematoxylin' else (None, None)
+        choice = choose_elastic(v.fixed(ue, st[0]), v.moving(ue, flip, st[1]), M, params)
     cand = Registration(G, *choice['field']) if choice.get('field') is not None else None
     return (cand if choice['keep'] else reg),cand,choice
 
