@@ -8,10 +8,8 @@ Docs: https://ki67-nb.github.io/ki67_nb/results.html.md"""
 from __future__ import annotations
 import base64, html, io
 from pathlib import Path
-
 import numpy as np
 import pandas as pd
-
 from .core import *
 from . import truth
 from .methods import TRAIN_METHODS
@@ -19,8 +17,9 @@ from .slide import read_summary
 
 # %% auto #0
 __all__ = ['SEED_FIGURES', 'METRIC_COLUMNS', 'LEARNS', 'SMOKE', 'MethodResult', 'verdict', 'comparison_table', 'plot_scatter',
-           'plot_bland_altman', 'plot_confusions', 'plot_label_distribution', 'plot_training_curves', 'write_report',
-           'labeller_table', 'dataset_results', 'report_dataset']
+           'plot_bland_altman', 'plot_confusions', 'plot_label_distribution', 'plot_training_curves', 'slide_maps',
+           'plot_slide_maps', 'slide_map_figures', 'write_report', 'labeller_table', 'dataset_results',
+           'report_dataset']
 
 # %% ../nbs/12_results.ipynb #99c9c133
 SEED_FIGURES = pd.DataFrame([
@@ -156,6 +155,91 @@ def plot_training_curves(results:list):
         ax.set(xlabel='epoch', ylabel='loss', title=r.name); ax.legend()
     fig.tight_layout(); return fig
 
+# %% ../nbs/12_results.ipynb #fa59a3f8
+def _raster(tiles:pd.DataFrame, # Tiles: x, y (top-left, level-0 px), size (px), value (ratio)
+            shape:tuple, # (rows, cols) of the grid
+            cell:int, # Grid cell side, level-0 px
+           ) -> np.ndarray:
+    "Mean `value` of the tiles covering each grid cell, `shape`; NaN where no tile lies."
+    acc,n,known = np.zeros(shape),np.zeros(shape),tiles[np.isfinite(tiles.value.to_numpy(float))]
+    for x,y,s,v in known[['x', 'y', 'size', 'value']].itertuples(index=False):
+        r,c,k = int(y)//cell,int(x)//cell,max(1, int(s)//cell)
+        acc[r:r+k, c:c+k] += v; n[r:r+k, c:c+k] += 1
+    return np.where(n > 0, acc/np.maximum(n, 1), np.nan)
+
+# %% ../nbs/12_results.ipynb #b3deee49
+def _true_tiles(ds:Dataset, sid:str, # The dataset and the slide
+                pred:pd.DataFrame, # Predicted tiles: x, y, size (level-0 H&E px)
+               ) -> pd.DataFrame:
+    "`pred`'s x, y, size with `value` = the true ratio of each tile's IHC square (the slide's median H&E→IHC offset)."
+    man = ds.read_manifest() if ds.manifest_path.exists() else pd.DataFrame(columns=['slide_id', 'x', 'y', 'ihc_x', 'ihc_y'])
+    man = man[man.slide_id.astype(str) == sid]
+    dx,dy = (float(np.nanmedian(pd.to_numeric(man[f'ihc_{a}']) - man[a])) if len(man) else 0.0 for a in 'xy')
+    rows = pred.rename(columns=dict(x='tile_x', y='tile_y', size='tile_size'))[['tile_x', 'tile_y', 'tile_size']]
+    rows = rows.assign(slide_id=sid, patch_id='slide', ihc_x=np.nan_to_num(dx), ihc_y=np.nan_to_num(dy))
+    return pred[['x', 'y', 'size']].assign(value=truth.tile_truth(ds, rows).true_ratio_area.to_numpy())
+
+# %% ../nbs/12_results.ipynb #7d18d5dc
+def _label_tiles(ds:Dataset, sid:str, labels:str) -> pd.DataFrame:
+    "The slide's tile labels as x, y, size, value (ratio_area); empty when the labeller wrote none."
+    if not ds.tile_labels_path(labels).exists(): return pd.DataFrame(columns=['x', 'y', 'size', 'value'])
+    lab = ds.read_tile_labels(labels)
+    lab = lab[lab.slide_id.astype(str) == sid].rename(columns={'ratio_area': 'value', 'tile_size': 'size'})
+    return lab[['x', 'y', 'size', 'value']]
+
+# %% ../nbs/12_results.ipynb #b462e40b
+def slide_maps(dataset, # Dataset directory (or `Dataset`) after `ki67 predict-slide`
+               sid:str, # Slide id
+               labels:str='nuclear', # Label method whose tile labels are shown
+              ) -> dict|None:
+    """{panel: tiles (x, y, size in level-0 px, value = Ki-67 ratio)}: 'predicted', 'truth' (synthetic slides
+    only) and 'IHC labels' (empty when there are none); None when the slide has no whole-slide prediction."""
+    ds = Dataset(dataset); d = ds.slide_prediction_dir(sid)
+    if (s := read_summary(d)) is None: return None
+    pred = read_table(d/'tiles.csv').assign(size=int(s['tile_size'])).rename(columns={'pred': 'value'})
+    maps = {'predicted': pred} | ({'truth': _true_tiles(ds, sid, pred)} if ds.has_truth else {})
+    maps['IHC labels'] = _label_tiles(ds, sid, labels)
+    return {k: v[['x', 'y', 'size', 'value']].astype(float) for k,v in maps.items()}
+
+# %% ../nbs/12_results.ipynb #0f9de1f7
+def _grid(frames:list, # Tile tables: x, y, size (level-0 px)
+         ) -> tuple:
+    "`(cell, (rows, cols))`: a grid every tile's corner lies on (cells at least half the smallest tile), covering all."
+    import math
+    cell = math.gcd(*[int(v) for m in frames for v in np.concatenate([m.x, m.y, m['size']])])
+    cell = max(cell, min(int(m['size'].min()) for m in frames)//2)       # at most 4 cells a tile: small rasters
+    return cell,tuple(int(max((m[a] + m['size']).max() for m in frames))//cell + 1 for a in ['y', 'x'])
+
+# %% ../nbs/12_results.ipynb #25b84012
+def plot_slide_maps(maps:dict, # {panel title: tiles with x, y, size (level-0 px), value}, as `slide_maps` gives
+                    title:str='', # Figure title (the slide, its estimate and truth)
+                   ):
+    "Figure: one panel per map on one tile grid, one colour scale (0–1) and one colorbar; blank where no tile lies."
+    import matplotlib.pyplot as plt
+    cell,shape = _grid([m for m in maps.values() if len(m)])
+    fig,axs = plt.subplots(1, len(maps), figsize=(3.6*len(maps) + 1, 3.6), squeeze=False)
+    for ax,(name,m) in zip(axs[0], maps.items()):
+        im = ax.imshow(_raster(m, shape, cell), vmin=0, vmax=1, cmap='viridis', interpolation='nearest',
+                       extent=(0, shape[1]*cell, shape[0]*cell, 0))
+        ax.set(title=name, xlabel='x (level-0 px)'); ax.set_facecolor('0.92')
+    axs[0, 0].set_ylabel('y (level-0 px)'); fig.colorbar(im, ax=axs[0].tolist(), label='Ki-67 ratio (area)', shrink=0.85)
+    fig.suptitle(title); return fig
+
+# %% ../nbs/12_results.ipynb #7ab4369f
+def slide_map_figures(dataset, # Dataset directory after `ki67 predict-slide`
+                      labels:str='nuclear', # Label method whose tile labels are shown
+                     ) -> dict:
+    """{'ki67_map_<slide>': figure} for each slide with a whole-slide prediction: the predicted, true (synthetic
+    slides) and IHC label maps (`plot_slide_maps`), titled with the slide estimate, its 90% interval and the truth."""
+    ds,figs = Dataset(dataset),{}
+    for sid in (ds.read_pairs().slide_id if ds.pairs_path.exists() else []):
+        if (maps := slide_maps(ds, sid, labels)) is None: continue
+        g = read_summary(ds.slide_prediction_dir(sid))['global_index']
+        t = truth.slide_truth(ds, sid).get('ratio_area') if ds.has_truth else None
+        title = f"{sid}: estimate {g['mean']:.3f} [{g['lo']:.3f}, {g['hi']:.3f}]" + ('' if t is None else f', truth {t:.3f}')
+        figs[f'ki67_map_{sid}'] = plot_slide_maps(maps, title)
+    return figs
+
 # %% ../nbs/12_results.ipynb #7bcd9f26
 def _png(fig) -> bytes:
     buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=90, bbox_inches='tight')
@@ -168,6 +252,7 @@ def write_report(results:list, # `MethodResult`s to compare
                  title:str='ki67_nb: method comparison', # Page title
                  notes:list|None=None, # Extra paragraphs (plain text) shown under the title
                  extra_tables:dict|None=None, # More tables to show: {heading: DataFrame}
+                 extra_figs:dict|None=None, # More figures to show after the others: {name: figure}
                 ) -> Path:
     "Write report.html (self-contained), comparison.csv and the figures' PNGs into `out_dir`; return the page's path."
     out = ensure_writable_dir(out_dir)
@@ -181,6 +266,7 @@ def write_report(results:list, # `MethodResult`s to compare
                  f'confusion_{a}': plot_confusions(results, a)}
     figs['label_distribution'] = plot_label_distribution(results)
     if (curves := plot_training_curves(results)) is not None: figs['training_curves'] = curves
+    figs |= extra_figs or {}
     smoke = sorted(set(table.method[table.verdict == SMOKE]))
     if smoke:
         notes = [*(notes or []), f"Smoke runs, no better than the mean predictor, not results: {', '.join(smoke)}."]
@@ -297,4 +383,5 @@ def report_dataset(dataset, # Dataset directory after the stages have run
     notes = [f'Dataset: {ds.root}.',
              f"Scored on the regressors' test slides: {', '.join(sorted(test))}." if test else 'Scored on every slide (no regressor test split).',
              f"Reference = the IHC label of the same region ({labels!r} labeller, ratio_area, the seed's definition); truth = the synthetic slide model's known ratio, when the slides are synthetic."]
-    return write_report(results, out_dir or ds.report_dir, notes=notes, extra_tables=extra)
+    return write_report(results, out_dir or ds.report_dir, notes=notes, extra_tables=extra,
+                        extra_figs=slide_map_figures(ds, labels))
