@@ -25,12 +25,12 @@ _log = get_logger(__name__)
 
 # %% auto #0
 __all__ = ['HE_MAX_ANGLE', 'POOL_PATCHES', 'PLATEAU_SIGMA_UM', 'PLATEAU', 'LARGE_AREA', 'HYPER_OD', 'MITOSIS_OD', 'MITOSIS_AREA',
-           'MORPHOMETRY_FORMAT', 'NUCLEUS_COLUMNS', 'FEATURES', 'GBM', 'CAL_MIN_SLIDES', 'CAL_MARGIN', 'he_white',
-           'glass_noise', 'he_stains', 'plateau_pixels', 'nucleus_texture', 'hematoxylin', 'od_noise_var', 'he_nuclei',
-           'flag_nuclei', 'region_features', 'tile_features', 'manifest_mpp', 'slide_nuclei', 'slide_tile_features',
-           'dataset_features', 'one_thread', 'fit_gbm', 'gbm_history', 'feature_importance', 'plot_importance',
-           'oof_predictions', 'slide_errors', 'choose_calibration', 'train_morphometry', 'MorphometryPredictor',
-           'train_method', 'method_results']
+           'MORPHOMETRY_FORMAT', 'NUCLEUS_COLUMNS', 'FEATURES', 'GBM', 'CAL_MIN_SLIDES', 'CAL_MARGIN', 'FIT_NOTES',
+           'he_white', 'glass_noise', 'he_stains', 'plateau_pixels', 'nucleus_texture', 'hematoxylin', 'od_noise_var',
+           'he_nuclei', 'flag_nuclei', 'region_features', 'tile_features', 'manifest_mpp', 'slide_nuclei',
+           'slide_tile_features', 'dataset_features', 'one_thread', 'fit_gbm', 'gbm_history', 'feature_importance',
+           'plot_importance', 'oof_fits', 'oof_predictions', 'oof_history', 'oof_importance', 'slide_errors',
+           'choose_calibration', 'train_morphometry', 'MorphometryPredictor', 'train_method', 'method_results']
 
 # %% ../nbs/09c_morphometry.ipynb #dcc86991
 HE_MAX_ANGLE = 40.       # largest angle of an H&E stain estimate from Macenko's reference, degrees (eosins vary widely)
@@ -318,18 +318,49 @@ CAL_MIN_SLIDES = 3   # fewest non-test slides to choose a calibration from (fewe
 CAL_MARGIN = 0.05    # a richer map must cut the cross-fitted tile MAE of the simpler one by this fraction
 
 # %% ../nbs/09c_morphometry.ipynb #f27dd958
-def oof_predictions(X:pd.DataFrame, # Features of `tiles` (`FEATURES` columns, same index)
-                    tiles:pd.DataFrame, # Tile table: slide_id, split, target
-                    seed:int=0, max_iter:int|None=None, # As `fit_gbm`'s
-                   ) -> pd.Series:
-    "Raw out-of-fold predictions of the non-test tiles (NaN for test tiles): trees refitted leaving each slide out."
-    fit,y = (tiles.split != 'test').to_numpy(),tiles.target.to_numpy(float)
-    out = pd.Series(np.nan, index=tiles.index, name='pred_raw')
+def oof_fits(X:pd.DataFrame, # Features of `tiles` (`FEATURES` columns, same index)
+             tiles:pd.DataFrame, # Tile table: slide_id, split, target
+             seed:int=0, max_iter:int|None=None, # As `fit_gbm`'s
+            ) -> list:
+    "Leave-one-slide-out trees over the non-test slides: `(model, fitted mask, held-out mask)` per slide."
+    fit,y,out = (tiles.split != 'test').to_numpy(),tiles.target.to_numpy(float),[]
     for sid in tiles.slide_id[fit].unique():
         held = fit & (tiles.slide_id == sid).to_numpy()
         if (fit & ~held).sum() < 2: continue   # nothing left to learn from
-        out[held] = _raw(fit_gbm(X[fit & ~held], y[fit & ~held], seed, max_iter), X[held])
+        out.append((fit_gbm(X[fit & ~held], y[fit & ~held], seed, max_iter), fit & ~held, held))
     return out
+
+# %% ../nbs/09c_morphometry.ipynb #f95da91b
+def oof_predictions(X:pd.DataFrame, # Features of `tiles` (`FEATURES` columns, same index)
+                    tiles:pd.DataFrame, # Tile table: slide_id, split, target
+                    seed:int=0, max_iter:int|None=None, # As `fit_gbm`'s
+                    fits:list|None=None, # `oof_fits` already made (None: fit them)
+                   ) -> pd.Series:
+    "Raw out-of-fold predictions of the non-test tiles (NaN for test tiles): trees refitted leaving each slide out."
+    out = pd.Series(np.nan, index=tiles.index, name='pred_raw')
+    for model,_,held in fits if fits is not None else oof_fits(X, tiles, seed, max_iter):
+        out[held] = _raw(model, X[held])
+    return out
+
+# %% ../nbs/09c_morphometry.ipynb #3e761d91
+def oof_history(fits:list, # `oof_fits`
+                X:pd.DataFrame, y, # Features and targets of the tiles the masks index
+               ) -> pd.DataFrame:
+    "`gbm_history` of each fit on its held-out slide, averaged weighted by held-out tiles (`valid_*`, `mae`: pooled)."
+    y,cols = np.asarray(y, float),['train_loss', 'valid_loss', 'mae']
+    h = pd.concat([gbm_history(m, X[f], y[f], X[v], y[v]).assign(w=v.sum()) for m,f,v in fits])
+    avg = lambda d: pd.Series(np.average(d[cols].to_numpy(), axis=0, weights=d.w), cols)
+    return h.groupby('epoch').apply(avg).reset_index()
+
+# %% ../nbs/09c_morphometry.ipynb #cd5bb550
+def oof_importance(fits:list, # `oof_fits`
+                   X:pd.DataFrame, y, # Features and targets of the tiles the masks index
+                   seed:int=0, # Seed of the shuffles
+                  ) -> pd.DataFrame:
+    "`feature_importance` of each fit on its held-out slide, averaged weighted by held-out tiles."
+    y,w = np.asarray(y, float),sum(int(v.sum()) for *_,v in fits)
+    imp = sum(feature_importance(m, X[v], y[v], seed).set_index('feature')*int(v.sum()) for m,_,v in fits)/w
+    return imp.sort_values('mae_increase', ascending=False).reset_index()
 
 # %% ../nbs/09c_morphometry.ipynb #849a28e0
 def _cal_args(kind:str) -> tuple:
@@ -373,18 +404,21 @@ def choose_calibration(table:pd.DataFrame, # Out-of-fold tiles: slide_id, pred_r
         measured_on='out-of-fold predictions of the non-test slides, calibration cross-fitted by slide')
     return cal,dict(kind=best, slides=n, cross_fitted_mae=mae, margin=margin, min_slides=min_slides, slide_error=err)
 
+# %% ../nbs/09c_morphometry.ipynb #6e174ed9
+FIT_NOTES = dict(trained_on='all non-test slides (train and valid)',
+                 validation='leave-one-slide-out fits over the non-test slides: history.csv (valid_loss, mae) and '
+                            'importance.csv are measured on the slide each fit left out, pooled')
+
 # %% ../nbs/09c_morphometry.ipynb #37b5bf6e
 def _fit(X:pd.DataFrame, tiles:pd.DataFrame, seed:int, max_iter:int|None, calibration:str) -> tuple:
-    """`(model, calibration, history, importance, calibration info)`: trees on the training slides, calibration
-    chosen on out-of-fold predictions of all non-test slides (`choose_calibration`)."""
-    part = {s: (tiles.split == s).to_numpy() for s in SPLITS}
-    y = tiles.target.to_numpy(float)
-    model = fit_gbm(X[part['train']], y[part['train']], seed, max_iter)
-    oof = tiles[['slide_id', 'target']].assign(pred_raw=oof_predictions(X, tiles, seed, max_iter))
-    cal,info = choose_calibration(oof[~part['test']], calibration)
-    Xv,yv = X[part['valid']],y[part['valid']]
-    hist = gbm_history(model, X[part['train']], y[part['train']], Xv, yv)
-    return model,cal,hist,feature_importance(model, Xv, yv, seed),info
+    """`(model, calibration, history, importance, calibration info)`: trees on all non-test slides; calibration,
+    history and importance from the leave-one-slide-out fits over them (`oof_fits`, `choose_calibration`)."""
+    fit,y = (tiles.split != 'test').to_numpy(),tiles.target.to_numpy(float)
+    model,fits = fit_gbm(X[fit], y[fit], seed, max_iter),oof_fits(X, tiles, seed, max_iter)
+    oof = tiles[['slide_id', 'target']].assign(pred_raw=oof_predictions(X, tiles, fits=fits))
+    cal,info = choose_calibration(oof[fit], calibration)
+    fits = fits or [(model, fit, fit)]   # one non-test slide: no held-out slide, the curve is the training one
+    return model,cal,oof_history(fits, X, y),oof_importance(fits, X, y, seed),info
 
 # %% ../nbs/09c_morphometry.ipynb #d4cbe9e5
 def _test_predictions(model, cal, X:pd.DataFrame, tiles:pd.DataFrame, cfg:dict) -> tuple:
@@ -395,7 +429,7 @@ def _test_predictions(model, cal, X:pd.DataFrame, tiles:pd.DataFrame, cfg:dict) 
     baseline = float(tiles.target[tiles.split == 'train'].mean())
     metrics = evaluate_predictions(test, baseline) | dict(
         seed_recipe=evaluate_predictions(test.assign(pred=test.pred_raw), baseline), calibration=cfg['calibration'],
-        calibration_fit=cfg['calibration_fit'])
+        calibration_fit=cfg['calibration_fit'], trained_on=cfg['trained_on'], validation=cfg['validation'])
     return test,metrics
 
 # %% ../nbs/09c_morphometry.ipynb #a290dfbb
@@ -406,7 +440,7 @@ def _save(tmp:Path, model, X:pd.DataFrame, hist:pd.DataFrame, imp:pd.DataFrame, 
     (tmp/'config.json').write_text(json.dumps(cfg, indent=1))
     X.to_parquet(tmp/'features.parquet')
     hist.to_csv(tmp/'history.csv', index=False); imp.to_csv(tmp/'importance.csv', index=False)
-    fig = plot_importance(imp, f"{cfg['name']}: permutation importance (validation slides)")
+    fig = plot_importance(imp, f"{cfg['name']}: permutation importance (out of fold)")
     fig.savefig(tmp/'importance.png', dpi=90); plt.close(fig)
 
 # %% ../nbs/09c_morphometry.ipynb #226632d1
@@ -445,7 +479,7 @@ def train_morphometry(dataset, # Dataset directory (or `Dataset`) with the manif
     model,cal,hist,imp,info = _fit(X, tiles, tr.seed, max_iter, calibration)
     cfg = _config(name, model, cal, X, tiles, mpp if mpp is not None else manifest_mpp(ds, tiles.slide_id.iloc[0]))
     cfg |= recipe_config(ds, tiles, tr) | dict(calibration_fit=info, slide_error=info['slide_error'],
-                                               train_seconds=round(time.time() - t0, 1))
+                                               train_seconds=round(time.time() - t0, 1)) | FIT_NOTES
     test,metrics = _test_predictions(model, cal, X, tiles, cfg)
     with atomic_path(out) as tmp:
         tmp.mkdir()
@@ -502,7 +536,7 @@ def features(self:MorphometryPredictor, images, # RGB uint8 tiles (N, H, W, 3) o
 # %% ../nbs/09c_morphometry.ipynb #73069bce
 @patch
 def __call__(self:MorphometryPredictor, images, # RGB uint8 tiles (N, H, W, 3) or tile files, of ONE slide
-             calibrated:bool=True, # Apply the calibration fitted on the validation slides
+             calibrated:bool=True, # Apply the calibration chosen on out-of-fold predictions
             ) -> np.ndarray:
     "Predicted ratios (N,), on the label scale (or raw)."
     X = self.features(list(images))
