@@ -13,7 +13,7 @@ Printed: per slide truth, estimate, interval and hotspot; coverage of the 90 % i
 many slides lie within 0.05; per seed the calibration chosen and the test tiles' MAE raw and with the calibration
 chosen. The trees learn on every non-test slide (training and validation).
 
-    python bench/coverage.py [--seeds 0 1 2 3] [--slides 12] [--size 1280] [--patch 640]
+    python bench/slide_coverage.py [--seeds 0 1 2 3] [--slides 12] [--size 1280] [--patch 640]
 """
 import argparse, json, os, tempfile, time
 from pathlib import Path
