@@ -693,22 +693,6 @@ def train_features(dataset, # Dataset directory (or `Dataset`) with the manifest
               f"3-bin acc {metrics['tile']['bin_acc']:.1%}")
     return out
 
-# %% ../nbs/09b_features.ipynb #d60d6004
-def _features_model_config(model_dir:Path) -> dict:
-    "The config of a `train_features` model folder; `InputError` for a folder that is not one, or of another format."
-    path = model_dir/'config.json'
-    if not path.exists():
-        raise InputError(model_dir, 'not a trained model (config.json missing)',
-                         'Train one with `ki67 train DATASET --method features`')
-    try: cfg = json.loads(path.read_text())
-    except json.JSONDecodeError as e: raise InputError(path, f'not valid JSON ({e})') from None
-    if cfg.get('kind') != 'features' or cfg.get('format') != FEATURES_FORMAT:
-        raise InputError(path,
-                f"a model of kind {cfg.get('kind')!r} format {cfg.get('format')!r}; FeaturePredictor reads kind "
-                "'features' "
-                               f"format {FEATURES_FORMAT}")
-    return cfg
-
 # %% ../nbs/09b_features.ipynb #3b030a32
 class FeaturePredictor:
     """A `predict_slide` predictor from a `train_features` model: tiles -> (mean, spread) by MC dropout (MLP) or
@@ -718,7 +702,8 @@ class FeaturePredictor:
                  bs:int=64, # Encoder batch size
                  device=None): # Torch device (default: CUDA when available)
         self.model_dir = Path(model_dir)
-        self.cfg = _features_model_config(self.model_dir)
+        self.cfg = read_model_config(self.model_dir, 'features', FEATURES_FORMAT,
+                                     train='ki67 train DATASET --method features')
         self.encoder = load_encoder(self.cfg['encoder']['name'], self.cfg['pretrained'], device)
         if self.encoder.weights_sha256 != self.cfg['weights_sha256']:
             enc,want,got = self.cfg['encoder']['name'],self.cfg['weights_sha256'][:12],self.encoder.weights_sha256[:12]

@@ -18,8 +18,8 @@ from .core import *
 from .stains import REFERENCE_HE, Stains, estimate_stains, optical_density, white_point
 from .nuclei import concentrations_u8, watershed_nuclei
 from .calibrate import calibration_json, cross_fit, fit_calibration, load_calibration
-from .tileset import (SPLITS, TrainRecipe, evaluate_predictions, he_patch_of, model_tile, recipe_config,
-                             save_test_outputs, tile_result, trained_models, training_folder)
+from .tileset import (SPLITS, TrainRecipe, evaluate_predictions, he_patch_of, model_tile, read_model_config,
+                             recipe_config, save_test_outputs, tile_result, trained_models, training_folder)
 
 _log = get_logger(__name__)
 
@@ -491,20 +491,6 @@ def train_morphometry(dataset, # Dataset directory (or `Dataset`) with the manif
               f"r {m['pearson_r']:.2f}")
     return out
 
-# %% ../nbs/09c_morphometry.ipynb #c306ce89
-def _model_config(model_dir:Path) -> dict:
-    "The config of a `train_morphometry` folder; `InputError` for a folder that is not one, or of another format."
-    path = model_dir/'config.json'
-    if not path.exists() or not (model_dir/'model.pkl').exists():
-        raise InputError(model_dir, 'not a trained morphometry model (config.json or model.pkl missing)',
-                         'Train one with `ki67 train DATASET --method morphometry`')
-    try: cfg = json.loads(path.read_text())
-    except json.JSONDecodeError as e: raise InputError(path, f'not valid JSON ({e})') from None
-    if cfg.get('kind') != 'morphometry' or cfg.get('format') != MORPHOMETRY_FORMAT:
-        raise InputError(path, f"a model of kind {cfg.get('kind')!r} format {cfg.get('format')!r}; "
-                               f"MorphometryPredictor reads kind 'morphometry' format {MORPHOMETRY_FORMAT}")
-    return cfg
-
 # %% ../nbs/09c_morphometry.ipynb #e3a9a4e2
 class MorphometryPredictor:
     "A `predict_slide` predictor from a `train_morphometry` model: RGB tiles -> calibrated Ki-67 ratios."
@@ -512,7 +498,8 @@ class MorphometryPredictor:
                  mpp:float|None=None, # µm/px of the tiles (default: the model's)
                  mc_samples:int=0, bs:int=64, device=None): # The other predictors' options (trees have no dropout)
         self.model_dir = Path(model_dir)
-        self.cfg = _model_config(self.model_dir)
+        self.cfg = read_model_config(self.model_dir, 'morphometry', MORPHOMETRY_FORMAT, ('model.pkl',),
+                                     'ki67 train DATASET --method morphometry')
         with open(self.model_dir/'model.pkl', 'rb') as fh: self.model = pickle.load(fh)
         self.cal = load_calibration(self.cfg['calibration'])
         self.mpp,self.tile_size = float(mpp or self.cfg['mpp']),int(self.cfg['tile_size'])

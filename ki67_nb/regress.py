@@ -200,15 +200,7 @@ def load_regressor(model_dir, # A directory written by `train_regressor`
     "`(model, config)` of a trained regressor, in eval mode; a clear error for a directory of another format or config."
     model_dir = Path(model_dir)
     cfg_path,weights = model_dir/'config.json',model_dir/'model.pth'
-    if not cfg_path.exists() or not weights.exists():
-        raise InputError(model_dir, 'not a trained model (config.json or model.pth missing)',
-                         'Train one with `ki67 train DATASET`')
-    try: cfg = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as e: raise InputError(cfg_path, f'not valid JSON ({e})') from None
-    if cfg.get('kind') != 'ki67_nb.regress' or cfg.get('format') != MODEL_FORMAT:
-        raise InputError(cfg_path, f"a model of kind {cfg.get('kind')!r} format {cfg.get('format')!r}; this ki67_nb "
-                                   f"{package_versions()['ki67_nb']} reads ki67_nb.regress format {MODEL_FORMAT}",
-                         'Retrain it with this version (`ki67 train`)')
+    cfg = read_model_config(model_dir, 'ki67_nb.regress', MODEL_FORMAT, ('model.pth',))
     if cfg.get('arch') not in ARCHS: raise InputError(cfg_path, f"unknown architecture {cfg.get('arch')!r}")
     model,_ = create_regressor(cfg['arch'], pretrained=False, size=cfg['size'])
     try: model.load_state_dict(torch.load(weights, map_location='cpu', weights_only=True))

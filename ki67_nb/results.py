@@ -76,7 +76,8 @@ def verdict(mae:float, mean_mae:float, # The method's MAE and the mean predictor
 # %% ../nbs/12_results.ipynb #dd0b7b37
 def comparison_table(results:list, # `MethodResult`s
                     ) -> pd.DataFrame:
-    "One row per method and reference (IHC label, truth), the seed's published figures in rows of their own."
+    """One row per method and reference (IHC label, truth), the seed's published figures in rows of their own;
+    `gain_vs_mean` is the fraction of the mean predictor's MAE the method removes (1 - MAE / mean predictor's)."""
     rows = []
     for r in results:
         for against in ['reference', 'truth']:
@@ -86,13 +87,14 @@ def comparison_table(results:list, # `MethodResult`s
             rows.append(dict(method=r.name, level=r.level,
                              scored_against='IHC label' if against == 'reference' else 'truth',
                              **{k: m.get(k) for k in METRIC_COLUMNS},
-                             mean_predictor_mae=base, verdict=verdict(m['mae'], base, m['pearson_r'])))
+                             mean_predictor_mae=base, gain_vs_mean=1 - m['mae']/base if base > 0 else np.nan,
+                             verdict=verdict(m['mae'], base, m['pearson_r'])))
         if r.seed_name in SEED_FIGURES.index:
             rows.append(dict(method=r.name, level=r.level, scored_against='seed study (published)',
                              **SEED_FIGURES.loc[r.seed_name].to_dict()))
     return pd.DataFrame(rows,
                         columns=['method', 'level', 'scored_against', *METRIC_COLUMNS, 'mean_predictor_mae',
-                                 'verdict']).astype({'n': 'Int64'})
+                                 'gain_vs_mean', 'verdict']).astype({'n': 'Int64'})
 
 # %% ../nbs/12_results.ipynb #31916b9f
 def plot_scatter(results:list, against:str='reference'):

@@ -23,7 +23,8 @@ from .pairs import patch_source, read_patch
 __all__ = ['TILE_SIZE', 'TILE_STRIDE', 'TARGETS', 'TILE_COLUMNS', 'SPLITS', 'SEED_SAMPLE_BINS', 'SEED_QUOTAS', 'SEED_EVAL_TILES',
            'load_tile_table', 'split_slides', 'assert_no_slide_leak', 'sample_tiles', 'TrainRecipe', 'split_tiles',
            'tile_path', 'he_patch_of', 'extract_tiles', 'model_tile', 'evaluate_predictions', 'plot_training',
-           'training_folder', 'package_versions', 'recipe_config', 'save_test_outputs', 'trained_models', 'tile_result']
+           'training_folder', 'package_versions', 'recipe_config', 'save_test_outputs', 'trained_models', 'tile_result',
+           'read_model_config']
 
 # %% ../nbs/06d_tileset.ipynb #75611a8f
 TILE_SIZE,TILE_STRIDE = 224,112  # the seed's tiles: 224 px with 112 px overlap
@@ -419,3 +420,26 @@ def tile_result(dataset, # Dataset directory (or `Dataset`)
     table = table.assign(tile_x=table.x - table.patch_id.map(origin.x), tile_y=table.y - table.patch_id.map(origin.y))
     return dict(name=name, level='tile', seed_name=seed_name, history=read_table(hist) if hist.exists() else None,
                 table=table)
+
+# %% ../nbs/06d_tileset.ipynb #92092586
+def read_model_config(model_dir, # A model folder written by one of the `train_*` functions
+                      kind:str, # The `kind` its config must state ('ki67_nb.regress', 'features', 'morphometry')
+                      fmt:int, # The `format` version this ki67_nb reads
+                      files:tuple=(), # Files the folder must hold besides `config.json` (the weights)
+                      train:str='ki67 train DATASET', # The command that trains such a model (the errors' hint)
+                     ) -> dict:
+    """The checked `config.json` of a trained model folder. `InputError` naming the folder where it is not a model
+    (`config.json` or one of `files` missing), or naming `config.json` where it is not valid JSON or states another
+    kind or format."""
+    model_dir = Path(model_dir); path = model_dir/'config.json'
+    missing = [f for f in ('config.json', *files) if not (model_dir/f).exists()]
+    name = kind.split('.')[-1]
+    if missing:
+        raise InputError(model_dir, f"not a trained {name} model ({', '.join(missing)} missing)", f'Train one with `{train}`')
+    try: cfg = json.loads(path.read_text())
+    except json.JSONDecodeError as e: raise InputError(path, f'not valid JSON ({e})') from None
+    if cfg.get('kind') != kind or cfg.get('format') != fmt:
+        raise InputError(path, f"a model of kind {cfg.get('kind')!r} format {cfg.get('format')!r}; this ki67_nb "
+                               f"{package_versions()['ki67_nb']} reads kind {kind!r} format {fmt}",
+                         f'Retrain it with this version (`{train}`)')
+    return cfg
