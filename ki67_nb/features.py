@@ -21,6 +21,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from .core import *
+from .calibrate import fit_calibration, load_calibration
 from .tileset import *
 from fastcore.basics import patch_to, store_attr
 from fastcore.meta import delegates
@@ -31,7 +32,7 @@ _log = get_logger(__name__)
 __all__ = ['ENCODERS', 'TINY_ENCODER', 'KEY_COLUMNS', 'CACHE_FORMAT', 'RIDGE_ALPHAS', 'HEADS', 'FEATURES_FORMAT', 'Encoder',
            'register_encoder', 'hf_token', 'weights_sha256', 'TileEncoder', 'load_encoder', 'EmbeddingCache',
            'tile_batches', 'embed_tiles', 'RidgeHead', 'MLPHead', 'train_features', 'FeaturePredictor', 'train_method',
-           'trained_feature_models', 'method_results']
+           'method_results']
 
 # %% ../nbs/09b_features.ipynb #d997c24f
 @dataclass(frozen=True)
@@ -653,6 +654,18 @@ def _fit_head(head:str, X, tiles:pd.DataFrame, seed:int, epochs:int|None) -> tup
     return h,h.fit(X[part['train']], y[part['train']], tiles.slide_id[part['train']].to_numpy(), X[part['valid']],
                    y[part['valid']])
 
+# %% ../nbs/09b_features.ipynb #65d1c5d7
+def _features_test(h, X:np.ndarray, tiles:pd.DataFrame, calibration:str) -> tuple:
+    """`(calibration, test tiles with pred_raw, pred and uncertainty, metrics)`: the head's output mapped to the labels
+    on the validation slides (`tileset.calibrated_test`; a linear map's slope scales the spread), then the test."""
+    at = lambda split: (tiles.split == split).to_numpy()
+    valid = h.predict(X[at('valid')], samples=0) if at('valid').any() else np.zeros(0)
+    cal = fit_calibration(valid[0] if isinstance(valid, tuple) else valid, tiles.target[at('valid')], calibration)
+    test = tiles[at('test')].copy()
+    test['pred_raw'],test['uncertainty'] = h.predict(X[at('test')], samples=8)
+    test,metrics = calibrated_test(test, cal, float(tiles.target[at('train')].mean()))
+    return cal,test.assign(uncertainty=test.uncertainty*(cal.b if cal.kind == 'linear' else 1.)),metrics
+
 # %% ../nbs/09b_features.ipynb #7e90e3d1
 @delegates(TrainRecipe)
 def train_features(dataset, # Dataset directory (or `Dataset`) with the manifest, the H&E patches and tile labels
@@ -664,8 +677,10 @@ def train_features(dataset, # Dataset directory (or `Dataset`) with the manifest
                    bs:int=64, # Encoder batch size
                    device=None, # Torch device of the encoder
                    force:bool=False, # Retrain even if the model directory is complete (the embedding cache is kept)
+                   calibration:str='linear', # Map of the head's output to the labels, fitted on the validation tiles
                    **kwargs): # What it learns and from which tiles: `TrainRecipe`'s fields (target, labels, split, sampling, seed)
-    "Embed the sampled tiles (cached), fit a head on the training slides, test it; export it to DATASET/models/<name>/."
+    """Embed the sampled tiles (cached), fit a head on the training slides, calibrate it on the validation slides, test
+    it; export it to DATASET/models/<name>/."""
     ds,tr = Dataset(dataset),TrainRecipe(**kwargs)
     if head not in HEADS: raise InputError('head', f'unknown head {head!r}', f'Choose one of {list(HEADS)}')
     if encoder not in ENCODERS:
@@ -675,22 +690,21 @@ def train_features(dataset, # Dataset directory (or `Dataset`) with the manifest
     t0,tiles = time.time(),tr.tiles(ds)
     X = embed_tiles(ds, tiles, encoder, pretrained, bs, device)
     h,hist = _fit_head(head, X, tiles, tr.seed, epochs)
+    cal,test,metrics = _features_test(h, X, tiles, calibration)
     with atomic_path(out) as tmp:
         tmp.mkdir()
         h.save(tmp)
         hist.to_csv(tmp/'history.csv', index=False)
         cfg = _features_config(ds, name, encoder, pretrained, head, h, tiles, hist) | recipe_config(ds, tiles, tr)
-        (tmp/'config.json').write_text(json.dumps(cfg | dict(train_seconds=round(time.time() - t0, 1)), indent=1))
+        cfg |= dict(calibration=asdict(cal), train_seconds=round(time.time() - t0, 1))
+        (tmp/'config.json').write_text(json.dumps(cfg, indent=1))
         tiles.to_parquet(tmp/'tiles.parquet', index=False)
-        test = tiles[tiles.split == 'test'].copy()
-        test['pred'],test['uncertainty'] = h.predict(X[(tiles.split == 'test').to_numpy()], samples=8)
-        y = tiles.target.to_numpy(np.float32)
-        metrics = evaluate_predictions(test, baseline=float(y[(tiles.split == 'train').to_numpy()].mean()))
         save_test_outputs(tmp, ds, name, test, metrics, test[['slide_id', 'patch_id', 'x', 'y', 'tile_size', 'pred',
-                                                              'uncertainty', 'target']])
+                                                              'pred_raw', 'uncertainty', 'target']])
         if out.exists(): shutil.rmtree(out)   # force=True: replace the old model
-    _log.info(f"{name}: test MAE {metrics['tile']['mae']:.3f} (training mean {metrics['baseline_tile']['mae']:.3f}), "
-              f"3-bin acc {metrics['tile']['bin_acc']:.1%}")
+    m,raw,mean = metrics['tile'],metrics['seed_recipe']['tile'],metrics['baseline_tile']
+    _log.info(f"{name}: test MAE {m['mae']:.3f} calibrated, {raw['mae']:.3f} raw (training mean {mean['mae']:.3f}), "
+              f"3-bin acc {m['bin_acc']:.1%}")
     return out
 
 # %% ../nbs/09b_features.ipynb #3b030a32
@@ -711,6 +725,7 @@ class FeaturePredictor:
                              'Load the same weights (model revision), or retrain the head')
         self.head = HEADS[self.cfg['head']].load(self.model_dir, self.cfg['head_params'])
         self.mc_samples,self.bs,self.tile_size = mc_samples,bs,int(self.cfg['tile_size'])
+        self.cal = load_calibration(self.cfg['calibration']) if self.cfg.get('calibration') else None
 
 # %% ../nbs/09b_features.ipynb #335786e6
 @patch_to(FeaturePredictor)
@@ -727,8 +742,12 @@ def embed(self, images) -> np.ndarray:
 # %% ../nbs/09b_features.ipynb #5bb3ca55
 @patch_to(FeaturePredictor)
 def __call__(self, images):
-    "Prediction (and spread, with `mc_samples`) of a batch of RGB tiles or tile files."
-    return self.head.predict(self.embed(images), samples=self.mc_samples)
+    """Prediction of a batch of RGB tiles or tile files on the label scale (the model's calibration applied), and its
+    spread with `mc_samples` (scaled by a linear calibration's slope)."""
+    out = self.head.predict(self.embed(images), samples=self.mc_samples)
+    if self.cal is None: return out
+    if not isinstance(out, tuple): return self.cal(out)
+    return self.cal(out[0]),out[1]*(self.cal.b if self.cal.kind == 'linear' else 1.)
 
 # %% ../nbs/09b_features.ipynb #e9441c61
 @patch_to(FeaturePredictor)
@@ -757,17 +776,10 @@ def train_method(dataset, # Dataset directory (or `Dataset`) after `ki67 tile` a
                          force=force)
     return f'features ({encoder} + {head}): model in {out}'
 
-# %% ../nbs/09b_features.ipynb #93bac4e5
-def trained_feature_models(dataset, # Dataset directory (or `Dataset`)
-                          ) -> dict:
-    "The `config.json` of every complete features model in the dataset, by model name."
-    return trained_models(dataset, 'features')
-
 # %% ../nbs/09b_features.ipynb #4074547b
 def method_results(dataset, # Dataset directory (or `Dataset`)
                    labels:str='nuclear', # Labeller of the report; a model is scored against the labels it learned
                   ) -> list:
-    """One result per trained features model with test predictions: its test tiles with `pred` and `reference`, and
-    its history."""
-    ds = Dataset(dataset)
-    return [r for name in trained_feature_models(ds) if (r := tile_result(ds, name))]
+    """One result per trained features model with test predictions (its test tiles with `pred` and `reference`, and
+    its history), and its raw output as `<name>, seed recipe`."""
+    return tile_results(dataset, 'features')

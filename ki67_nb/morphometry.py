@@ -19,7 +19,7 @@ from .stains import REFERENCE_HE, Stains, estimate_stains, optical_density, whit
 from .nuclei import concentrations_u8, watershed_nuclei
 from .calibrate import calibration_json, cross_fit, fit_calibration, load_calibration
 from .tileset import (SPLITS, TrainRecipe, evaluate_predictions, he_patch_of, model_tile, read_model_config,
-                             recipe_config, save_test_outputs, tile_result, trained_models, training_folder)
+                             recipe_config, save_test_outputs, tile_results, trained_models, training_folder)
 
 _log = get_logger(__name__)
 
@@ -559,11 +559,4 @@ def method_results(dataset, # Dataset directory (or `Dataset`)
                    labels:str='nuclear', # Labeller of the report; a model is scored against the labels it learned
                   ) -> list:
     "One result per trained morphometry model with test predictions, and its raw output as `<name>, seed recipe`."
-    ds,out = Dataset(dataset),[]
-    for name in trained_models(ds, 'morphometry'):
-        if (r := tile_result(ds, name)) is None: continue
-        raw = r['table'].pop('pred_raw') if 'pred_raw' in r['table'] else None
-        out.append(r)
-        if raw is None: continue
-        out.append(r | dict(name=f'{name}, seed recipe', table=r['table'].assign(pred=raw), history=None))
-    return out
+    return tile_results(dataset, 'morphometry')

@@ -308,10 +308,7 @@ def _calibrated_test(folder:Path, dataset:Dataset, tiles:pd.DataFrame, bs:int, c
     (folder/'config.json').write_text(json.dumps(cfg, indent=1))
     test = tiles[tiles.split == 'test'].copy()
     test['pred_raw'] = predict_tiles(trained, [dataset/p for p in test.tile_path], bs=bs, calibrated=False)
-    test['pred'] = cal(test.pred_raw)
-    baseline = float(tiles.target[tiles.split == 'train'].mean())
-    seed_recipe = evaluate_predictions(test.assign(pred=test.pred_raw), baseline)
-    return test,evaluate_predictions(test, baseline) | dict(seed_recipe=seed_recipe, calibration=cfg['calibration'])
+    return calibrated_test(test, cal, float(tiles.target[tiles.split == 'train'].mean()))
 
 # %% ../nbs/09_regress.ipynb #b88b9257
 def _summary(name:str, metrics:dict) -> str:
@@ -406,14 +403,6 @@ def method_results(dataset, # Dataset directory (or `Dataset`)
                   ) -> list:
     """One result per trained regressor with test predictions: its test tiles with `pred` and `reference`, training
     curve and seed figure."""
-    ds = Dataset(dataset)
     stands_for = {v: k for k,v in TINY_ARCHS.items()}
-    seed_name = lambda cfg: SEED_NAMES.get(stands_for.get(cfg.get('arch'), cfg.get('arch')))
-    out = []
-    for name,cfg in trained_regressors(ds).items():
-        if (r := tile_result(ds, name, seed_name(cfg))) is None: continue
-        raw = r['table'].pop('pred_raw') if 'pred_raw' in r['table'] else None
-        out.append(r if raw is None else r | dict(seed_name=None))
-        if raw is not None:
-            out.append(r | dict(name=f'{name}, seed recipe', table=r['table'].assign(pred=raw), history=None))
-    return out
+    return tile_results(dataset, 'ki67_nb.regress',
+                        lambda cfg: SEED_NAMES.get(stands_for.get(cfg.get('arch'), cfg.get('arch'))))

@@ -22,9 +22,9 @@ from .pairs import patch_source, read_patch
 # %% auto #0
 __all__ = ['TILE_SIZE', 'TILE_STRIDE', 'TARGETS', 'TILE_COLUMNS', 'SPLITS', 'SEED_SAMPLE_BINS', 'SEED_QUOTAS', 'SEED_EVAL_TILES',
            'load_tile_table', 'split_slides', 'assert_no_slide_leak', 'sample_tiles', 'TrainRecipe', 'split_tiles',
-           'tile_path', 'he_patch_of', 'extract_tiles', 'model_tile', 'evaluate_predictions', 'plot_training',
-           'training_folder', 'package_versions', 'recipe_config', 'save_test_outputs', 'trained_models', 'tile_result',
-           'read_model_config']
+           'tile_path', 'he_patch_of', 'extract_tiles', 'model_tile', 'evaluate_predictions', 'calibrated_test',
+           'plot_training', 'training_folder', 'package_versions', 'recipe_config', 'save_test_outputs',
+           'trained_models', 'tile_result', 'tile_results', 'read_model_config']
 
 # %% ../nbs/06d_tileset.ipynb #75611a8f
 TILE_SIZE,TILE_STRIDE = 224,112  # the seed's tiles: 224 px with 112 px overlap
@@ -293,6 +293,17 @@ def evaluate_predictions(pred:pd.DataFrame, # Test tiles with slide_id, patch_id
     out['confusion_tile'] = bin_confusion(pred.target, pred.pred).to_dict(orient='split')
     return out
 
+# %% ../nbs/06d_tileset.ipynb #ab45d05c
+def calibrated_test(test:pd.DataFrame, # Test tiles with slide_id, patch_id, target and the raw `pred_raw`
+                    cal, # The calibration fitted on the validation tiles (`calibrate.RatioCalibration`)
+                    baseline:float, # The training tiles' mean label (the mean predictor)
+                   ) -> tuple:
+    """`(test tiles with the calibrated pred, metrics)`: `evaluate_predictions` of the calibrated predictions, with
+    the raw ones' under `seed_recipe` and the map under `calibration`."""
+    test = test.assign(pred=cal(test.pred_raw))
+    seed_recipe = evaluate_predictions(test.assign(pred=test.pred_raw), baseline)
+    return test,evaluate_predictions(test, baseline) | dict(seed_recipe=seed_recipe, calibration=asdict(cal))
+
 # %% ../nbs/06d_tileset.ipynb #811d4893
 def _plot_curves(ax, hist:pd.DataFrame):
     "Training and validation loss per epoch, and the validation MAE on a second axis."
@@ -420,6 +431,22 @@ def tile_result(dataset, # Dataset directory (or `Dataset`)
     table = table.assign(tile_x=table.x - table.patch_id.map(origin.x), tile_y=table.y - table.patch_id.map(origin.y))
     return dict(name=name, level='tile', seed_name=seed_name, history=read_table(hist) if hist.exists() else None,
                 table=table)
+
+# %% ../nbs/06d_tileset.ipynb #24521abd
+def tile_results(dataset, # Dataset directory (or `Dataset`)
+                 kind:str, # The `kind` in the models' config ('ki67_nb.regress', 'features', 'morphometry')
+                 seed_name=None, # Function of a model's config: the seed study's name for it, or None
+                ) -> list:
+    """One report entry (`tile_result`) per trained model of `kind` with test predictions. A calibrated model's raw
+    output follows as `<name>, seed recipe`, which carries the seed study's name (the seed did not calibrate)."""
+    ds,out = Dataset(dataset),[]
+    for name,cfg in trained_models(ds, kind).items():
+        if (r := tile_result(ds, name, seed_name(cfg) if seed_name else None)) is None: continue
+        raw = r['table'].pop('pred_raw') if 'pred_raw' in r['table'] else None
+        out.append(r if raw is None else r | dict(seed_name=None))
+        if raw is not None:
+            out.append(r | dict(name=f'{name}, seed recipe', table=r['table'].assign(pred=raw), history=None))
+    return out
 
 # %% ../nbs/06d_tileset.ipynb #92092586
 def read_model_config(model_dir, # A model folder written by one of the `train_*` functions
