@@ -22,9 +22,9 @@ from .wsi import artefact_mask
 
 # %% auto #0
 __all__ = ['CONTRIBUTION_COLUMNS', 'METHODS', 'LABEL_FLAG_SEP', 'DAB_THRESHOLD', 'MIN_NUCLEI', 'PIXELS_PER_NUCLEUS',
-           'IHC_NUCLEI_COLUMNS', 'FIBRE_ELONGATION', 'FIBRE_LENGTH_UM', 'MAX_OVERLAP', 'PALE_MIN_OD', 'ARTEFACT_FLAG',
-           'CONE_TOL', 'ARTEFACT_MAX_SHARE', 'EOSIN_SHARE', 'COUNTERSTAIN_RATIO', 'MIN_PALE_SHARE', 'PALE_OD',
-           'TILE_COLUMNS', 'Labelling', 'ratios_of_sums', 'patch_row', 'nuclei_table', 'ihc_stains',
+           'STAIN_MAX_OD', 'IHC_NUCLEI_COLUMNS', 'FIBRE_ELONGATION', 'FIBRE_LENGTH_UM', 'MAX_OVERLAP', 'PALE_MIN_OD',
+           'ARTEFACT_FLAG', 'CONE_TOL', 'ARTEFACT_MAX_SHARE', 'EOSIN_SHARE', 'COUNTERSTAIN_RATIO', 'MIN_PALE_SHARE',
+           'PALE_OD', 'TILE_COLUMNS', 'Labelling', 'ratios_of_sums', 'patch_row', 'nuclei_table', 'ihc_stains',
            'nuclear_contributions', 'label_nuclear', 'ihc_scale', 'ihc_work_conc', 'no_dab', 'shape_measures',
            'half_max_cores', 'fibre_flags', 'merge_nuclei', 'pale_nuclei', 'detect_nuclei', 'label_watershed',
            'seed_images', 'label_seed', 'label_threshold', 'in_hdab_cone', 'stain_coloured', 'mask_artefacts',
@@ -112,17 +112,24 @@ def nuclei_table(labels:np.ndarray, # Instance labels
     t = measure_labels(labels, {'h_od': conc[..., 0], 'dab_od': conc[..., 1]})
     return t[['label', 'y', 'x', 'area', 'h_od', 'dab_od']].assign(positive=t.dab_od > dab_threshold)
 
+# %% ../nbs/06_label.ipynb #sat-const
+STAIN_MAX_OD = 1.   # OD above which, in all three channels, a pixel is too dark for the stain estimate (< 10 % transmitted)
+
 # %% ../nbs/06_label.ipynb #na6439a0
 def ihc_stains(img:np.ndarray, # RGB uint8 IHC image
                stains=None, # Given vectors (`Stains` or 2x3), or None: estimated
                white=None, # Its white point (default: `white_point` of a 1/4 sample)
                min_step:int=1, # Least sampling step of the estimate
+               max_od:float=STAIN_MAX_OD, # Pixels with an OD above this in every channel are left out of the estimate
               ) -> tuple:
-    "(Stains, flags): the given vectors, or `estimate_ihc_stains` on a ~0.25 MP sample of the image."
+    """(Stains, flags): the given vectors, or `estimate_ihc_stains` on a ~0.25 MP sample of the image without its
+    near-black pixels."""
     if stains is not None: return as_stains(stains),[]
     white = white_point(img[::4, ::4]) if white is None else white
     step = max(min_step, int(np.sqrt(img.shape[0]*img.shape[1]/2.5e5)))   # 0.25 MP is plenty to estimate two vectors
-    return estimate_ihc_stains(optical_density(img[::step, ::step], white))
+    od = optical_density(img[::step, ::step], white)
+    od[od.min(-1) > max_od] = 0   # OD 0: below Macenko's stained-pixel threshold, not in the estimate
+    return estimate_ihc_stains(od)
 
 # %% ../nbs/06_label.ipynb #n47d113b
 def nuclear_contributions(nuc:pd.DataFrame, # Nuclei that count: y, x, area (px), positive
