@@ -337,14 +337,19 @@ def _with_truth(ds:Dataset, results:list, labels:str) -> list:
 
 # %% ../nbs/12_results.ipynb #511c206e
 def _slide_table(ds:Dataset) -> pd.DataFrame|None:
-    "Slide-level estimates of the slides whole-slide prediction has run on (and their truth, on synthetic slides)."
+    """Slide-level estimates of the slides whole-slide prediction has run on, and the model that made them; on
+    synthetic slides their truth, the global estimate's error against the true area ratio and whether its interval
+    holds it."""
     slides = []
     for sid in (ds.read_pairs().slide_id if ds.pairs_path.exists() else []):
         if (s := read_summary(ds.slide_prediction_dir(sid))) is None: continue
-        row = dict(slide=sid, **{f'global_{k}': v for k,v in s['global_index'].items()},
+        row = dict(slide=sid, model=s.get('model'), **{f'global_{k}': v for k,v in s['global_index'].items()},
                    **{f'hotspot_{k}': s['hotspot'][k] for k in ['mean', 'lo', 'hi']})
         if ds.has_truth:
             row |= {f'true_{k}': v for k,v in truth.slide_truth(ds, sid).items() if k.startswith('ratio')}
+            t = row['true_ratio_area']
+            row |= dict(global_error=row['global_mean'] - t,
+                        global_covered=bool(row['global_lo'] <= t <= row['global_hi']))
         slides.append(row)
     return pd.DataFrame(slides) if slides else None
 
@@ -370,7 +375,7 @@ def dataset_results(dataset, # Dataset directory after the stages have run
     prior = lab.ratio_area[~lab.slide_id.isin(test or set())].mean()
     for r in results: r.prior = float(prior) if np.isfinite(prior) else None
     if (slides := _slide_table(ds)) is not None:
-        extra['Slide-level Ki-67 estimates (tissue-weighted mean and hotspot, 90% bootstrap intervals)'] = slides
+        extra['Slide-level Ki-67 estimates (tissue-weighted mean and hotspot, 90% intervals)'] = slides
     return results,extra
 
 # %% ../nbs/12_results.ipynb #849a2824

@@ -348,11 +348,13 @@ def _write_outputs(slide, # The open slide
                    n_tissue:int, # Tissue tiles of the slide (more than `table` when sampled)
                    tile_size:int, min_tissue:float, max_artefact:float, window:int, seed:int, sampled:bool,
                    slide_error:dict|None=None, # The model's slide-level errors (`model_slide_error`)
+                   model:str|None=None, # The model's name (its config's), recorded in the summary
                   ) -> dict:
     "Write the tile table, GeoJSON, heatmap and summary of a predicted slide, all four or none; the summary."
     artefact = table.artefact > max_artefact
-    summary = dict(slide_id=slide_id, slide=str(slide_path), tile_size=tile_size, n_tissue_tiles=int(n_tissue),
-                   n_tiles=int(len(table)), sampled=sampled, n_artefact_tiles=int(artefact.sum()),
+    summary = dict(slide_id=slide_id, slide=str(slide_path), model=model, tile_size=tile_size,
+                   n_tissue_tiles=int(n_tissue), n_tiles=int(len(table)), sampled=sampled,
+                   n_artefact_tiles=int(artefact.sum()),
                    max_artefact=max_artefact,
                    global_index=_global_index(table, tile_size, window, seed, slide_error),
                    hotspot=_hotspot_summary(table, window, min_tissue, tile_size, sampled, slide_error))
@@ -417,8 +419,8 @@ def predict_slide(predictor, # Function: uint8 tiles (N,H,W,3) -> ratios (N,) or
     try:
         table = _slide_table(tiles, done, slide_id, slide_path, max_artefact)
         summary = _write_outputs(slide, slide_path, slide_id, out, table, len(tissue), tile_size, min_tissue,
-                                 max_artefact, window, seed, sampled,
-                                 model_slide_error(predictor))
+                                 max_artefact, window, seed, sampled, model_slide_error(predictor),
+                                 (getattr(predictor, 'cfg', None) or {}).get('name'))
     except BaseException:
         if len(todo): write_table(done, partial)   # what this run predicted: the next run resumes from it
         raise
