@@ -6,7 +6,7 @@ Docs: https://ki67-nb.github.io/ki67_nb/register.html.md"""
 
 # %% ../nbs/04b_register.ipynb #96f3b188
 from __future__ import annotations
-import functools, math, time
+import contextlib, functools, math, time
 from dataclasses import dataclass, asdict, field
 from fastcore.basics import patch
 from pathlib import Path
@@ -207,6 +207,16 @@ def _from_sitk(tx:sitk.Transform) -> np.ndarray:
     A = np.array(tx.GetMatrix()).reshape(2, 2); c = np.array(tx.GetCenter()); t = np.array(tx.GetTranslation())
     return np.hstack([A, (t + c - A @ c)[:, None]])
 
+# %% ../nbs/04b_register.ipynb #2cc654e3
+@contextlib.contextmanager
+def _one_thread():
+    """SimpleITK on one thread inside the block: its multi-threaded metric sums in a varying order, which L-BFGS on a
+    B-spline's many parameters turns into fields a pixel apart run to run (the SimpleITK docs' 'Reproducibility')."""
+    n = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    try: yield
+    finally: sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(n)
+
 # %% ../nbs/04b_register.ipynb #1ad6b78b
 def _method(fixed:LevelImage, params:RegisterParams, sampling:float=0.25) -> sitk.ImageRegistrationMethod:
     """Mattes MI on a fixed, stratified sample of the dilated H&E tissue (REGULAR: every k-th pixel, jittered by the
@@ -218,24 +228,42 @@ def _method(fixed:LevelImage, params:RegisterParams, sampling:float=0.25) -> sit
     R.SetMetricFixedMask(sitk.BinaryDilate(fixed.sitk(mask=True), (3, 3)))
     return R
 
+# %% ../nbs/04b_register.ipynb #0d0dc6c2
+def _metric_at(fixed:LevelImage, moving:LevelImage, # H&E and IHC at one µm per px
+               tx:sitk.Transform, params:RegisterParams) -> float:
+    "Mattes MI (the lower the better) of the two images through `tx`, measured as the refinement measures it."
+    R = _method(fixed, params); R.SetInitialTransform(tx, inPlace=False)
+    with _one_thread(): return float(R.MetricEvaluate(fixed.sitk(), moving.sitk()))
+
+# %% ../nbs/04b_register.ipynb #6b764e7a
+def _descend(fixed:LevelImage, moving:LevelImage, # H&E and IHC at one µm per px
+             tx:sitk.Transform, params:RegisterParams, iters:int, # Start (optimised in place), settings, iterations
+             rate:float) -> float: # First step, level-0 px (halved at every reversal)
+    "Mattes MI after regular-step gradient descent from `tx` on a two-level pyramid (scales from physical shift)."
+    R = _method(fixed, params)
+    R.SetOptimizerAsRegularStepGradientDescent(learningRate=rate, minStep=0.005*rate, numberOfIterations=iters,
+                                               relaxationFactor=0.6, gradientMagnitudeTolerance=1e-8)
+    R.SetOptimizerScalesFromPhysicalShift(); R.SetInitialTransform(tx, inPlace=True)
+    R.SetShrinkFactorsPerLevel([2, 1]); R.SetSmoothingSigmasPerLevel([1., 0.])
+    with _one_thread(): R.Execute(fixed.sitk(), moving.sitk())
+    return float(R.GetMetricValue())
+
 # %% ../nbs/04b_register.ipynb #1521d7e4
 def refine_linear(fixed:LevelImage, moving:LevelImage, # H&E and IHC (mirrored when the search says so) at one µm per px
                   M:np.ndarray, # Starting 2x3 level-0 matrix (H&E -> IHC)
                   kind:str='affine', # 'similarity' (rotation, scale, shift) or 'affine'
                   params:RegisterParams=RegisterParams(), iters:int=100,
                  ) -> tuple:
-    "(2x3 matrix, metric) after maximising Mattes mutual information of the two images over the H&E tissue."
+    """(2x3 matrix, metric) after maximising Mattes mutual information of the two images over the H&E tissue; never
+    worse than the start: a descent that ends below it (its first steps overshoot, on some samples) is rerun with
+    steps 4x smaller, and the start is kept when that fails too."""
     center = np.array(ndimage.center_of_mass(fixed.mask))[::-1]*fixed.spacing
-    tx = _to_sitk(kind, M, center)
-    R = _method(fixed, params)
-    step = float(min(fixed.spacing))
-    R.SetOptimizerAsRegularStepGradientDescent(learningRate=2*step, minStep=0.01*step, numberOfIterations=iters,
-                                               relaxationFactor=0.6, gradientMagnitudeTolerance=1e-8)
-    R.SetOptimizerScalesFromPhysicalShift()
-    R.SetShrinkFactorsPerLevel([2, 1]); R.SetSmoothingSigmasPerLevel([1., 0.])
-    R.SetInitialTransform(tx, inPlace=True)
-    R.Execute(fixed.sitk(), moving.sitk())
-    return _from_sitk(tx),float(R.GetMetricValue())
+    best = (np.asarray(M, float),_metric_at(fixed, moving, _to_sitk(kind, M, center), params))
+    for rate in (2., 0.5):      # first step, pixels of the image
+        tx = _to_sitk(kind, M, center)
+        metric = _descend(fixed, moving, tx, params, iters, rate*float(min(fixed.spacing)))
+        if metric < best[1]: return _from_sitk(tx),metric
+    return best
 
 # %% ../nbs/04b_register.ipynb #14a86de9
 def _mesh(extent_um:float, params:RegisterParams) -> int:
@@ -261,7 +289,7 @@ def refine_elastic(fixed:LevelImage, moving:LevelImage, # H&E and IHC at the int
     R.SetInitialTransformAsBSpline(bs, inPlace=True, scaleFactors=[1, 2, 4])
     R.SetOptimizerAsLBFGS2(solutionAccuracy=1e-5, numberOfIterations=200, deltaConvergenceTolerance=0.01)
     R.SetShrinkFactorsPerLevel([4, 2, 1]); R.SetSmoothingSigmasPerLevel([2., 1., 0.])
-    R.Execute(fimg, moving.sitk())
+    with _one_thread(): R.Execute(fimg, moving.sitk())
     return bs,float(R.GetMetricValue())
 
 # %% ../nbs/04b_register.ipynb #e7df5a70
