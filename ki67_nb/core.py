@@ -21,10 +21,10 @@ from tqdm.auto import tqdm
 # %% auto #0
 __all__ = ['ID_COLUMNS', 'IMAGE_SUFFIXES', 'PATCH_FORMATS', 'MAX_IMAGE_PIXELS', 'GREY_MODES', 'TIFF_PIL_PHOTOMETRICS',
            'RATIO_BINS', 'Ki67Error', 'InputError', 'default_data_dir', 'Ki67Config', 'ensure_writable_dir',
-           'atomic_path', 'write_table', 'read_table', 'Dataset', 'greyscale_error', 'full_scale', 'as_rgb_uint8',
-           'check_pixels', 'open_pil', 'pil_rgb', 'pil_array', 'tiff_white', 'tiff_rgb', 'read_image', 'write_image',
-           'get_logger', 'progress', 'peak_rss_mb', 'ratio_bin', 'ratio_metrics', 'metrics_by_bin', 'bin_confusion',
-           'file_sha256', 'host_reachable', 'load_triton_first']
+           'atomic_path', 'write_table', 'read_table', 'Dataset', 'greyscale_error', 'full_scale', 'check_levels',
+           'scale_integers', 'as_rgb_uint8', 'check_pixels', 'open_pil', 'pil_rgb', 'pil_array', 'tiff_white',
+           'tiff_rgb', 'read_image', 'write_image', 'get_logger', 'progress', 'peak_rss_mb', 'ratio_bin',
+           'ratio_metrics', 'metrics_by_bin', 'bin_confusion', 'file_sha256', 'host_reachable', 'load_triton_first']
 
 # %% ../nbs/00_core.ipynb #37cfc13c
 class Ki67Error(Exception):
@@ -302,6 +302,35 @@ def full_scale(max_value:float, # The largest value the data hold (or the file s
         if max_value <= full: return float(full) if max_value >= full/2 or n == 8 else float(max_value)
     return float(max_value)
 
+# %% ../nbs/00_core.ipynb #bcb7eb3c
+def check_levels(img:np.ndarray, # Integer samples in a 16- or 32-bit container, any shape
+                 source='image', # Name used in error messages (a file name, say)
+                ):
+    """Raise `InputError` for samples that are no image at any bit depth: values just above 8 bits (256-511) that
+    take fewer than 64 distinct levels over at least 64x64 px, as the low bits of wrapped-around data do."""
+    hi = int(img.max())
+    if not 255 < hi < 512 or img.size < 3*4096: return
+    n = int(np.count_nonzero(np.bincount(img.ravel(), minlength=hi + 1)))
+    if n < 64:
+        raise InputError(source, f'its {img.dtype} samples reach {hi} with only {n} distinct levels: no image at any '
+                         'bit depth (the low bits of wrapped-around data?)',
+                         'Write it again with each sample at its bit depth (0-4095 for 12 bits), or as 8-bit')
+
+# %% ../nbs/00_core.ipynb #02fd9d9b
+def scale_integers(img:np.ndarray, # uint16 or uint32 colour samples, HxWx3
+                   alpha:np.ndarray|None, # Its alpha samples (HxWx1, same type), or None
+                   white:float|None=None, # Full-scale value (`2**bits - 1` from the file); None: `full_scale` of the data
+                   source='image', # Name used in error messages (a file name, say)
+                  ) -> tuple:
+    """`(uint8 HxWx3, float alpha or None)`: integer samples at 8 bits, alpha on the colours' scale (or its
+    container's). Without a stated `white`, data that fit no bit depth raise `InputError` (`check_levels`)."""
+    if white is None: check_levels(img, source)
+    full = float(white) if white is not None else full_scale(float(img.max()))
+    out = np.clip((img.astype(np.float32)/np.float32(full/255)).round(), 0, 255).astype(np.uint8)
+    if alpha is not None:     # alpha on the same scale as the colours, or on the container's
+        alpha = alpha.astype(np.float32)*np.float32(255/(full if alpha.max() <= full else np.iinfo(alpha.dtype).max))
+    return out,alpha
+
 # %% ../nbs/00_core.ipynb #35633d22
 def as_rgb_uint8(img, # Image array: HxW, HxWx1, HxWx2, HxWx3 or HxWx4; uint8, uint16, uint32, bool or float in [0, 1]
                  source='image', # Name used in error messages (a file name, say)
@@ -321,11 +350,7 @@ def as_rgb_uint8(img, # Image array: HxW, HxWx1, HxWx2, HxWx3 or HxWx4; uint8, u
     alpha = None
     if img.shape[2] == 4: img,alpha = img[..., :3],img[..., 3:4]
     if img.dtype == np.uint8: out = img
-    elif img.dtype in (np.uint16, np.uint32):
-        full = float(white) if white is not None else full_scale(float(img.max()))
-        out = np.clip((img.astype(np.float32)/np.float32(full/255)).round(), 0, 255).astype(np.uint8)
-        if alpha is not None:     # alpha on the same scale as the colours, or on the container's
-            alpha = alpha.astype(np.float32)*np.float32(255/(full if alpha.max() <= full else np.iinfo(alpha.dtype).max))
+    elif img.dtype in (np.uint16, np.uint32): out,alpha = scale_integers(img, alpha, white, source)
     elif img.dtype == bool: out = img.astype(np.uint8)*255
     elif np.issubdtype(img.dtype, np.floating):
         if not np.isfinite(img).all(): raise InputError(source, 'float image contains NaN or infinity')
