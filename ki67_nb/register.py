@@ -766,9 +766,8 @@ def register_dataset(dataset, # Dataset directory with the pairs table and the s
 # %% ../nbs/04b_register.ipynb #13e06e32
 def _checkerboard(a:np.ndarray, b:np.ndarray, n:int=8) -> np.ndarray:
     "Alternate `n` x `n` squares of two images of the same shape."
-    h,w = a.shape[:2]
-    cell = max(h, w)/n
-    yy,xx = np.mgrid[0:h, 0:w]
+    cell = max(a.shape[:2])/n
+    yy,xx = np.mgrid[0:a.shape[0], 0:a.shape[1]]
     sel = ((yy//cell + xx//cell) % 2).astype(bool)
     return np.where(sel[..., None], b, a)
 
@@ -786,10 +785,8 @@ def plot_registration(dataset, # Dataset directory (or `Dataset`)
     if reg is None: raise InputError(ds.registration_dir, f'pair {slide_id} has no registration',
                                      'Run `ki67 register DATASET` first')
     W,H = he.dimensions
-    th = he.thumbnail(px)
-    sp = (W/th.shape[1], H/th.shape[0])
-    ti = ihc.thumbnail(2*px)
-    isp = (ihc.dimensions[0]/ti.shape[1], ihc.dimensions[1]/ti.shape[0])
+    th,ti = he.thumbnail(px),ihc.thumbnail(2*px)   # the IHC finer: it is resampled into the H&E frame
+    sp,isp = (W/th.shape[1], H/th.shape[0]),(ihc.dimensions[0]/ti.shape[1], ihc.dimensions[1]/ti.shape[0])
     before = Registration.scale_only(reg.info.get('he_mpp', 1.), reg.info.get('ihc_mpp', 1.))
     warp = lambda r: warp_ihc_image(r, ti, isp, th.shape[:2], sp)
     q = reg.info
