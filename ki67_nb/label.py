@@ -6,6 +6,7 @@ Docs: https://ki67-nb.github.io/ki67_nb/label.html.md"""
 
 # %% ../nbs/06_label.ipynb #59da8dc5
 from __future__ import annotations
+import warnings
 import math
 from dataclasses import dataclass, field
 
@@ -529,6 +530,9 @@ class LabelSettings:
     def __post_init__(self):
         self.mpp = check_label_settings(self.method, self.detector, self.mpp)
         if self.stains is not None: self.stains = as_stains(self.stains, '--stains')
+        if self.model is not None and not self.needs_model:
+            warnings.warn(f"a nuclei model was given, but the {self.method!r} method with the {self.detector!r} detector "
+                          "does not use it: pass detector='stardist' (--detector stardist) to detect nuclei with it")
 
     @property
     def needs_model(self) -> bool: return self.method == 'seed' or (self.method == 'nuclear'

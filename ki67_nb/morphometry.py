@@ -477,9 +477,10 @@ def train_morphometry(dataset, # Dataset directory (or `Dataset`) with the manif
     t0,tiles = time.time(),tr.tiles(ds)
     X = dataset_features(ds, tiles, mpp)
     model,cal,hist,imp,info = _fit(X, tiles, tr.seed, max_iter, calibration)
-    cfg = _config(name, model, cal, X, tiles, mpp if mpp is not None else manifest_mpp(ds, tiles.slide_id.iloc[0]))
-    cfg |= recipe_config(ds, tiles, tr) | dict(calibration_fit=info, slide_error=info['slide_error'],
-                                               train_seconds=round(time.time() - t0, 1)) | FIT_NOTES
+    cfg = recipe_config(ds, tiles, tr)                # its µm/px yields to the one the features were measured at
+    cfg |= _config(name, model, cal, X, tiles, mpp if mpp is not None else manifest_mpp(ds, tiles.slide_id.iloc[0]))
+    cfg |= dict(calibration_fit=info, slide_error=info['slide_error'],
+                train_seconds=round(time.time() - t0, 1)) | FIT_NOTES
     test,metrics = _test_predictions(model, cal, X, tiles, cfg)
     with atomic_path(out) as tmp:
         tmp.mkdir()

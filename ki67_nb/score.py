@@ -24,7 +24,8 @@ __all__ = ['IMAGE_MAX_MP', 'TILE_UM', 'HOTSPOT_MM2', 'MIN_HOTSPOT_CELLS', 'BLOCK
            'MIN_BLOCKS', 'SCORE_COLUMNS', 'INPUT_SUFFIXES', 'ScoreInput', 'score_input', 'cell_outlines',
            'cell_features', 'write_cells_geojson', 'read_cells_geojson', 'wilson', 'block_bootstrap_index',
            'window_sums', 'hotspot_index', 'Score', 'read_whole', 'score_image', 'plot_score', 'score_tile',
-           'score_slide', 'plot_slide_score', 'expand_inputs', 'output_names', 'scored_parts', 'score_inputs']
+           'score_slide', 'plot_slide_score', 'expand_inputs', 'output_names', 'scored_parts', 'earlier_rows',
+           'score_inputs']
 
 # %% ../nbs/06c_score.ipynb #880553a2
 # level-0 megapixels up to which an input is scored whole (an image); above: tile by tile (a slide)
@@ -434,7 +435,7 @@ def output_names(paths:list) -> list:
 def _stamp(path:Path) -> list: st = path.stat(); return [st.st_size, st.st_mtime_ns]
 
 # %% ../nbs/06c_score.ipynb #sf2845b8
-def _score_one(path:Path, name:str, *, out:Path, mpp, hotspot_mm2, stamp, workers=1) -> dict:
+def _score_one(path:Path, name:str, *, out:Path, mpp, hotspot_mm2, stamp, settings, workers=1) -> dict:
     "Score one input and write its cells, figure and row (last); the row. A failure is a row with the reason."
     import matplotlib.pyplot as plt
     try:
@@ -456,20 +457,31 @@ def _score_one(path:Path, name:str, *, out:Path, mpp, hotspot_mm2, stamp, worker
         row = s.row
     except Ki67Error as e: row = dict(input=str(path), reason=f'failed: {e}')
     except Exception as e: row = dict(input=str(path), reason=f'failed: {type(e).__name__}: {e}')
-    row = {c: row.get(c) for c in SCORE_COLUMNS} | dict(name=name, stamp=stamp)
+    row = {c: row.get(c) for c in SCORE_COLUMNS} | dict(name=name, stamp=stamp, settings=settings)
     with atomic_path(out/'.parts'/f'{name}.json') as tmp: tmp.write_text(json.dumps(row, default=float))
     return row
 
 # %% ../nbs/06c_score.ipynb #c7ed7e91
 def scored_parts(out:Path, # Output folder
                  paths:list, names:list, # Inputs and their output names
+                 settings:dict, # The scoring settings of this run (µm/px, hotspot area)
                 ) -> dict:
-    "name -> row of each input already scored (its `.parts` row names it and the file is unchanged: size, mtime)."
+    """name -> row of each input already scored: its `.parts` row names it, the file is unchanged (size, mtime) and it
+    was scored with the same `settings`."""
     rows = {}
     for p,n in zip(paths, names):
         part = out/'.parts'/f'{n}.json'
-        if part.exists() and (r := json.loads(part.read_text())).get('stamp') == _stamp(p) and r.get('input') == str(p): rows[n] = r
+        if not part.exists(): continue
+        r = json.loads(part.read_text())
+        if r.get('stamp') == _stamp(p) and r.get('input') == str(p) and r.get('settings') == settings: rows[n] = r
     return rows
+
+# %% ../nbs/06c_score.ipynb #8b7fdcaf
+def earlier_rows(out:Path, # Output folder
+                 names:list, # Output names of this run's inputs
+                ) -> list:
+    "The `.parts` rows of inputs scored into `out` by earlier runs and not by this one: `scores.csv` keeps them."
+    return [json.loads(p.read_text()) for p in sorted((out/'.parts').glob('*.json')) if p.stem not in set(names)]
 
 # %% ../nbs/06c_score.ipynb #62c1268a
 def score_inputs(inputs:list, # Images, slides, or folders of them
@@ -482,23 +494,28 @@ def score_inputs(inputs:list, # Images, slides, or folders of them
                 ) -> pd.DataFrame:
     """Score Ki-67 IHC images and slides; write `scores.csv` and each input's cells and figure; the table. `Ki67Error`
     (the first failure) when every input failed."""
+    if hotspot_mm2 <= 0: raise InputError('--hotspot-mm2', f'must be > 0 mm², got {hotspot_mm2}')
+    if mpp is not None and not 0 < mpp < 100: raise InputError('--mpp', f'must be µm per pixel, > 0, got {mpp}')
     paths = expand_inputs(inputs)
     if not paths: raise InputError(', '.join(map(str, inputs)), 'holds no image or slide file',
                                    f"Give files, or folders with {', '.join(sorted(INPUT_SUFFIXES))}")
     out = ensure_writable_dir(out); ensure_writable_dir(out/'.parts')
     names = output_names(paths)
-    rows = {} if force else scored_parts(out, paths, names)
+    settings = dict(mpp=mpp, hotspot_mm2=hotspot_mm2)
+    rows = {} if force else scored_parts(out, paths, names, settings)
     todo = [(p, n) for p,n in zip(paths, names) if n not in rows]
     pool = executor(workers, scheduler) if len(todo) > 1 else None      # one input: its tiles use the workers instead
     job = lambda p, n: functools.partial(_score_one, p, n, out=out, mpp=mpp, hotspot_mm2=hotspot_mm2, stamp=_stamp(p),
+                                         settings=settings,
                                          workers=1 if pool else workers)
     if pool is None: rows |= {n: job(p, n)() for p,n in progress(todo, desc='ki67 score')}
     else:
         with pool: rows |= {f.result()['name']: f.result()
                             for f in as_completed_progress([pool.submit(job(p, n)) for p,n in todo], desc='ki67 score')}
-    table = pd.DataFrame([rows[n] for n in names]).drop(columns=['stamp'])
-    write_table(table, out/'scores.csv')
+    table = pd.DataFrame([rows[n] for n in names])
+    full = pd.concat([table, pd.DataFrame(earlier_rows(out, names), columns=table.columns)], ignore_index=True)
+    write_table(full.drop(columns=['stamp', 'settings']), out/'scores.csv')
     failed = table.reason.fillna('').str.startswith('failed')
     if failed.all(): raise Ki67Error(f'{table.reason.iloc[0].removeprefix("failed: ")} (no input could be scored: see {out/"scores.csv"})')
     if failed.any(): get_logger(__name__).warning(f'{int(failed.sum())} of {len(table)} inputs failed: see {out/"scores.csv"}')
-    return table
+    return table.drop(columns=['stamp', 'settings'])

@@ -11,16 +11,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from .core import *
 from .cluster import as_completed_progress, executor
 from .wsi import SLIDE_SUFFIXES, ImageReader, artefact_mask, open_slide, tissue_grid
 
+_log = get_logger(__name__)
+
 # %% auto #0
 __all__ = ['ARTEFACT_STRIDE', 'SUMMARY', 'bootstrap_mean', 'hotspot', 'block_bootstrap_mean', 'with_slide_error',
-           'model_slide_error', 'tissue_tiles', 'read_plan', 'prefetch', 'artefact_fraction', 'tile_batches',
-           'predict_slide', 'read_summary', 'write_geojson', 'read_geojson', 'plot_heatmap', 'RegressorPredictor',
-           'load_predictor', 'sort_inputs', 'predict']
+           'model_slide_error', 'tissue_tiles', 'read_plan', 'prefetch', 'artefact_fraction', 'resample_tile',
+           'tile_batches', 'slide_tile_side', 'check_prediction_settings', 'predict_slide', 'read_summary',
+           'write_geojson', 'read_geojson', 'plot_heatmap', 'RegressorPredictor', 'check_model_dir', 'load_predictor',
+           'sort_inputs', 'predict']
 
 # %% ../nbs/11_slide.ipynb #67f388f1
 def bootstrap_mean(values, # Per-tile values
@@ -201,15 +205,25 @@ def artefact_fraction(imgs:np.ndarray, # RGB uint8 tiles, (N, H, W, 3)
     return np.array([artefact_mask(np.ascontiguousarray(im[::ARTEFACT_STRIDE,
                                                            ::ARTEFACT_STRIDE])).mean() for im in imgs], float)
 
+# %% ../nbs/11_slide.ipynb #6529bb8a
+def resample_tile(im:np.ndarray, # RGB uint8 tile, HxWx3 (square)
+                  px:int|None, # Side to resample it to (None: leave it)
+                 ) -> np.ndarray:
+    "`im` at `px` x `px`: box-averaged when it shrinks, bicubic when it grows (Pillow); `im` itself at its own size."
+    if px is None or im.shape[:2] == (px, px): return im
+    box = im.shape[0] > px
+    return np.asarray(Image.fromarray(im).resize((px, px), Image.Resampling.BOX if box else Image.Resampling.BICUBIC))
+
 # %% ../nbs/11_slide.ipynb #f92a1c1f
 def tile_batches(slide, # The slide (`ki67_nb.wsi.open_slide`)
                  tiles:pd.DataFrame, # Tiles to read: x, y (top-left, level-0 px)
                  tile_size:int=224, # Tile side, level-0 px
                  batch_size:int=64, # Tiles per batch
                  read_px:int=2048, # Side of the blocks read at once (`read_plan`)
+                 model_px:int|None=None, # Side the tiles are resampled to (`resample_tile`; None: as read)
                 ):
-    """Batches `(rows, images, artefact)`: positions in `tiles`, RGB uint8 tiles (n, tile_size, tile_size, 3) and their
-    artefact fractions; read block by block."""
+    """Batches `(rows, images, artefact)`: positions in `tiles`, RGB uint8 tiles (n, model_px or tile_size, same, 3) and
+    their artefact fractions; read block by block."""
     xs,ys = tiles.x.to_numpy(np.int64),tiles.y.to_numpy(np.int64)
     rows,imgs = [],[]
     def batch():
@@ -219,7 +233,7 @@ def tile_batches(slide, # The slide (`ki67_nb.wsi.open_slide`)
         region = slide.read_region(x0, y0, w, h)
         for i in idx:
             dx,dy = xs[i] - x0,ys[i] - y0
-            rows.append(i); imgs.append(region[dy:dy + tile_size, dx:dx + tile_size])
+            rows.append(i); imgs.append(resample_tile(region[dy:dy + tile_size, dx:dx + tile_size], model_px))
             if len(rows) == batch_size: yield batch(); rows,imgs = [],[]
     if rows: yield batch()
 
@@ -279,10 +293,11 @@ def _predict_tiles(predictor, # As `predict_slide`'s
                    partial:Path, # Checkpoint file
                    tile_size:int, batch_size:int, read_px:int, max_artefact:float, checkpoint_s:float, # As `predict_slide`'s
                    desc:str='tiles', # Progress bar label
+                   model_px:int|None=None, # Side the tiles are resampled to (`tile_batches`)
                   ) -> pd.DataFrame:
     "`done` with the predictions of `todo`, read ahead in blocks; a checkpoint every `checkpoint_s`, and on any error."
     new,last = [],time.monotonic()
-    batches = prefetch(functools.partial(tile_batches, slide, todo, tile_size, batch_size, read_px))
+    batches = prefetch(functools.partial(tile_batches, slide, todo, tile_size, batch_size, read_px, model_px))
     try:
         for rows,imgs,art in progress(batches, total=-(-len(todo)//batch_size), desc=desc):
             pred,unc = _predict_batch(predictor, imgs, art <= max_artefact)
@@ -349,10 +364,11 @@ def _write_outputs(slide, # The open slide
                    tile_size:int, min_tissue:float, max_artefact:float, window:int, seed:int, sampled:bool,
                    slide_error:dict|None=None, # The model's slide-level errors (`model_slide_error`)
                    model:str|None=None, # The model's name (its config's), recorded in the summary
+                   scale:dict|None=None, # The µm/px the tiles were read at (`slide_tile_side`), recorded in the summary
                   ) -> dict:
     "Write the tile table, GeoJSON, heatmap and summary of a predicted slide, all four or none; the summary."
     artefact = table.artefact > max_artefact
-    summary = dict(slide_id=slide_id, slide=str(slide_path), model=model, tile_size=tile_size,
+    summary = dict(slide_id=slide_id, slide=str(slide_path), model=model, **(scale or {}), tile_size=tile_size,
                    n_tissue_tiles=int(n_tissue), n_tiles=int(len(table)), sampled=sampled,
                    n_artefact_tiles=int(artefact.sum()),
                    max_artefact=max_artefact,
@@ -389,12 +405,41 @@ def _slide_tissue(slide, # The open slide
                          'Check the slide, or lower min_tissue (`ki67 predict --min-tissue`) if that much tissue is enough')
     return tissue
 
+# %% ../nbs/11_slide.ipynb #c3de2851
+def slide_tile_side(predictor, # As `predict_slide`'s; its `cfg['mpp']` is the µm/px its tiles had
+                    slide, # The open slide (its `mpp`)
+                    tile_size:int=224, # The model's input side, px
+                    slide_mpp:float|None=None, # µm/px of the slide stated by the user (wins over the file's)
+                   ) -> tuple:
+    """`(side, scale)`: the level-0 px side of a slide tile that covers the model's tile in µm, and what it came from:
+    `slide_mpp`, `model_mpp`, `tile_um` and a `scale_note` where one of the two µm/px is unknown (then `tile_size`)."""
+    model_mpp = (getattr(predictor, 'cfg', None) or {}).get('mpp')
+    if slide_mpp is None and slide.mpp: slide_mpp = float(np.mean(slide.mpp))
+    side,note = tile_size,''
+    if model_mpp and slide_mpp: side = max(16, round(tile_size*model_mpp/slide_mpp))
+    elif model_mpp: note = f"the slide states no µm/px: read as if at the model's {model_mpp:.3g} (state it: --slide-mpp)"
+    elif slide_mpp: note = f'the model states no µm/px: its {tile_size} px tiles are taken as {tile_size} px of the slide'
+    return side,dict(slide_mpp=slide_mpp, model_mpp=model_mpp, tile_um=side*slide_mpp if slide_mpp else None,
+                     scale_note=note)
+
+# %% ../nbs/11_slide.ipynb #d8bc0f03
+def check_prediction_settings(max_tiles:int|None=None, min_tissue:float=0.5, max_artefact:float=0.1,
+                              window:int=4, slide_mpp:float|None=None, # As `predict_slide`'s
+                             ):
+    "Raise `InputError` naming the option (as `ki67 predict` spells it) when a setting is out of its range."
+    bad = [('--max-tiles', max_tiles is not None and max_tiles < 1, 'at least 1'),
+           ('--min-tissue', not 0 <= min_tissue <= 1, 'a fraction in [0, 1]'),
+           ('--max-artefact', not 0 <= max_artefact <= 1, 'a fraction in [0, 1]'), ('--window', window < 1, 'at least 1 tile'),
+           ('--slide-mpp', slide_mpp is not None and not 0 < slide_mpp < 100, 'µm per pixel, > 0')]
+    for name,wrong,want in bad:
+        if wrong: raise InputError(name, f'must be {want}')
+
 # %% ../nbs/11_slide.ipynb #0dad3ec8
 def predict_slide(predictor, # Function: uint8 tiles (N,H,W,3) -> ratios (N,) or (ratios, spread)
                   slide_path, # Slide file (`ki67_nb.wsi.open_slide` reads it: a pyramidal slide or a plain TIFF, PNG or JPEG)
                   out_dir, # Output directory
                   slide_id:str|None=None, # Name in the outputs (default: file stem)
-                  tile_size:int=224, # Tile side the model was trained on, level-0 px
+                  tile_size:int=224, # Tile side the model takes, px (slide tiles cover it in µm: `slide_tile_side`)
                   batch_size:int=64, # Tiles per predictor call
                   max_tiles:int|None=None, # Predict a random sample of this many tissue tiles (None: all)
                   min_tissue:float=0.5, # Tissue fraction a tile needs
@@ -403,24 +448,28 @@ def predict_slide(predictor, # Function: uint8 tiles (N,H,W,3) -> ratios (N,) or
                   seed:int=0, # Random seed (tile sample, bootstrap)
                   read_px:int=2048, # Side of the blocks read from the slide at once, level-0 px (`read_plan`)
                   checkpoint_s:float=30., # Seconds between checkpoints of the predictions (an interrupted run resumes)
+                  slide_mpp:float|None=None, # µm/px of the slide (default: the file's)
                  ) -> dict:
     "Predict every tissue tile of a slide; write tiles.csv, heatmap.png, tiles.geojson, summary.json; the summary."
+    check_prediction_settings(max_tiles, min_tissue, max_artefact, window, slide_mpp)
     slide_path = Path(slide_path)
     slide_id,slide = slide_id or slide_path.stem,open_slide(slide_path)
-    tissue = _slide_tissue(slide, slide_path, tile_size, min_tissue)
+    side,scale = slide_tile_side(predictor, slide, tile_size, slide_mpp)
+    if scale['scale_note']: _log.warning(f"{slide_path.name}: {scale['scale_note']}")
+    tissue = _slide_tissue(slide, slide_path, side, min_tissue)
     out = ensure_writable_dir(out_dir)
     sampled = bool(max_tiles) and len(tissue) > max_tiles
     tiles = tissue.sample(max_tiles,
                           random_state=seed).sort_values(['y', 'x']).reset_index(drop=True) if sampled else tissue
     partial = out/'.tiles.partial.csv'
     todo = _todo(tiles, done := _read_partial(partial, max_artefact))
-    done = _predict_tiles(predictor, slide, todo, done, partial, tile_size, batch_size, read_px, max_artefact,
-                          checkpoint_s, desc=f'{slide_id} tiles')
+    done = _predict_tiles(predictor, slide, todo, done, partial, side, batch_size, read_px, max_artefact,
+                          checkpoint_s, f'{slide_id} tiles', tile_size if side != tile_size else None)
     try:
         table = _slide_table(tiles, done, slide_id, slide_path, max_artefact)
-        summary = _write_outputs(slide, slide_path, slide_id, out, table, len(tissue), tile_size, min_tissue,
+        summary = _write_outputs(slide, slide_path, slide_id, out, table, len(tissue), side, min_tissue,
                                  max_artefact, window, seed, sampled, model_slide_error(predictor),
-                                 (getattr(predictor, 'cfg', None) or {}).get('name'))
+                                 (getattr(predictor, 'cfg', None) or {}).get('name'), scale)
     except BaseException:
         if len(todo): write_table(done, partial)   # what this run predicted: the next run resumes from it
         raise
@@ -532,12 +581,28 @@ class RegressorPredictor:
         "`(pred, uncertainty)` arrays for tile image files."
         return _as_pred(self(files))
 
+# %% ../nbs/11_slide.ipynb #a4a87e67
+def check_model_dir(model_dir, # What was given as a model
+                   ):
+    """Raise `InputError` naming `model_dir` when it is no folder, or a model of a patch method (pixel RF, CycleGAN:
+    their configs state no `kind`) that `ki67 predict` does not run."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise InputError(model_dir, 'no such folder' if not model_dir.exists() else 'is a file, not a model folder',
+                         'Give a folder of DATASET/models written by `ki67 train`')
+    cfg = model_dir/'config.json'
+    if cfg.exists() and not (model_dir/'model.pth').exists() and '"kind"' not in cfg.read_text():
+        raise InputError(model_dir, 'is a patch method (pixel RF or CycleGAN): `ki67 predict` runs the tile models of '
+                         '`ki67 train --method resnet18|vit_b16|features|morphometry`',
+                         'The patch methods\' test predictions are in the report (`ki67 report`)')
+
 # %% ../nbs/11_slide.ipynb #7fb004c3
 def load_predictor(model_dir, # Model directory written by `ki67 train`
                    **kwargs, # The predictor's options: mc_samples, bs, device
                   ):
     """The `predict_slide` predictor of a trained model: `ki67_nb.features.FeaturePredictor` when its config's kind is
     'features', `ki67_nb.morphometry.MorphometryPredictor` when 'morphometry', else `RegressorPredictor`."""
+    check_model_dir(model_dir)
     try: kind = json.loads((Path(model_dir)/'config.json').read_text()).get('kind')
     # no or bad config: RegressorPredictor says what is wrong
     except (OSError, ValueError, AttributeError): kind = None
@@ -579,7 +644,7 @@ _PREDICTORS = {}   # per process: the predictor of each (model, options), loaded
 
 # %% ../nbs/11_slide.ipynb #d3c2d616
 def _predict_one(slide:Path, # Slide file
-                 model, out:Path, predictor_kw:dict, max_tiles, min_tissue, max_artefact, window, # as `predict`'s
+                 model, out:Path, predictor_kw:dict, max_tiles, min_tissue, max_artefact, window, slide_mpp, # `predict`'s
                 ) -> dict:
     "One job of `predict`: the summary of one slide, or `{'error': message}` when it cannot be predicted."
     key = (str(model), json.dumps(predictor_kw, sort_keys=True))
@@ -587,8 +652,7 @@ def _predict_one(slide:Path, # Slide file
     p = _PREDICTORS[key]
     try:
         return predict_slide(p, slide, out/slide.stem, tile_size=p.tile_size, max_tiles=max_tiles,
-                             min_tissue=min_tissue,
-                             max_artefact=max_artefact, window=window)
+                             min_tissue=min_tissue, max_artefact=max_artefact, window=window, slide_mpp=slide_mpp)
     except Ki67Error as e: return dict(error=str(e))
 
 # %% ../nbs/11_slide.ipynb #c18b233b
@@ -624,14 +688,17 @@ def predict(model, # Model directory written by `ki67 train`
             max_artefact:float=0.1, # Slide tiles with a larger fraction of artefact (pen ink, black, missing) are left out
             window:int=4, # Hotspot window side, tiles
             scheduler:str|None=None, # Dask scheduler to predict several slides on, one job each (default `$KI67_SCHEDULER`)
+            slide_mpp:float|None=None, # µm/px of every slide (default: each file's; tiles cover the model's tile in µm)
            ) -> dict:
     """Whole-slide outputs of each slide in `out/<slide stem>/` and the tile images' predictions in
     `out/predictions.csv`."""
+    check_prediction_settings(max_tiles, min_tissue, max_artefact, window, slide_mpp)
+    if mc_samples < 0: raise InputError('--mc-samples', f'must be 0 (off) or more, got {mc_samples}')
     out,kw = Path(out),dict(mc_samples=mc_samples)
     predictor = _PREDICTORS[(str(model), json.dumps(kw, sort_keys=True))] = load_predictor(model, **kw)
     slides,images = sort_inputs(inputs, predictor.tile_size)
     job = functools.partial(_predict_one, model=model, out=out, predictor_kw=kw, max_tiles=max_tiles,
-                            min_tissue=min_tissue, max_artefact=max_artefact, window=window)
+                            min_tissue=min_tissue, max_artefact=max_artefact, window=window, slide_mpp=slide_mpp)
     res = dict(slides={}, slide_dirs={}, failed={}, tiles=None, tiles_path=None)
     done = _run_slides(job, slides, scheduler)
     for s in slides:   # in the order given

@@ -378,9 +378,11 @@ def recipe_config(dataset, # Dataset directory (or `Dataset`)
                   tiles:pd.DataFrame, # The sampled tiles (`TrainRecipe.tiles`)
                   recipe:TrainRecipe, # The recipe that drew them
                  ) -> dict:
-    "The config fields every tile model saves: what it learnt, its split and sampling, and what it was made from."
-    ds = Dataset(dataset)
-    return dict(target=recipe.target, labels=recipe.labels, seed=recipe.seed,
+    """The config fields every tile model saves: what it learnt, its split and sampling, the µm/px of its tiles (the
+    manifest's median over their slides; None where the manifest states none) and what it was made from."""
+    ds = Dataset(dataset); man = ds.read_manifest()
+    mpp = man.mpp[man.slide_id.isin(tiles.slide_id)].astype(float).median() if 'mpp' in man else np.nan
+    return dict(target=recipe.target, labels=recipe.labels, seed=recipe.seed, mpp=float(mpp) if mpp > 0 else None,
                 splits={s: sorted(tiles.slide_id[tiles.split == s].unique().tolist()) for s in SPLITS},
                 sampling=recipe.sampling, tiles=tiles.split.value_counts().to_dict(),
                 excluded=tiles.attrs.get('excluded', {}),
