@@ -403,8 +403,9 @@ def tile_dataset(dataset, # Dataset directory with pairs.csv and the slides
         clear_slides()    # close this process's slides: a rerun opens them afresh
     manifest = _write_manifest(ds, rows, failures)
     _remove_stale_patches(ds, manifest)
+    n = manifest.slide_id.nunique()
     get_logger(__name__).info(f'{ds.root}: {int(manifest.keep.sum())} of {len(manifest)} patch pairs kept from '
-                              f'{manifest.slide_id.nunique()} slides, {len(failures)} failed')
+                              f"{n} slide{'' if n == 1 else 's'}, {len(failures)} failed")
     return manifest
 
 # %% ../nbs/05_tiles.ipynb #6c3f8a0a

@@ -459,7 +459,7 @@ def slide_mpp(slide, # A `SlideReader`, or a slide / image file
     slide = slide if isinstance(slide, SlideReader) else open_slide(slide)
     log = get_logger(__name__)
     if slide.mpp is None:
-        log.warning(f'{slide.path}: no µm per pixel in its metadata: unknown (state it with --mpp)')
+        log.warning(f'{slide.path}: no µm per pixel in its metadata (state it with --mpp; where a stage can, it estimates it)')
         return None
     mx,my = slide.mpp
     if abs(mx - my) > 0.02*min(mx,
