@@ -124,6 +124,7 @@ class Command:
     done:Callable|None=None # `done(result, args) -> str`: the line printed on success (default: the result)
     method:str|None=None # Parameter naming a training method: the function is that registry entry's
     before:Callable|None=None # `before(args)`: run before the function (what a method needs on a synthetic dataset)
+    failed:Callable|None=None # `failed(result, args) -> int`: how many inputs failed (any: exit status 1, the others done)
 
 # %% ../nbs/13_cli.ipynb #6757b670
 def _registry() -> dict:
@@ -162,16 +163,22 @@ def add_arguments(self:Command, parser:argparse.ArgumentParser, # The sub-comman
 
 # %% ../nbs/13_cli.ipynb #0da98aea
 @patch
-def run(self:Command, args:argparse.Namespace, # Parsed arguments of this sub-command
-       ) -> str:
-    "Call the function with the parsed arguments; the line to print."
+def outcome(self:Command, args:argparse.Namespace, # Parsed arguments of this sub-command
+           ) -> tuple:
+    "Call the function with the parsed arguments: (the lines to print, how many inputs failed)."
     if self.method: func = _load(_registry()[getattr(args, self.method)].train)
     else: func = _load(self.func)
     defaults = {k: p.default for k,p in inspect.signature(func).parameters.items()}
     kw = {k: tuple(v) if isinstance(defaults.get(k), tuple) else v for k,v in vars(args).items() if k != 'command'}
     if self.before: self.before(args)
     res = func(**kw)
-    return self.done(res, args) if self.done else str(res)
+    return (self.done(res, args) if self.done else str(res)),(int(self.failed(res, args)) if self.failed else 0)
+
+@patch
+def run(self:Command, args:argparse.Namespace, # Parsed arguments of this sub-command
+       ) -> str:
+    "Call the function with the parsed arguments; the lines to print."
+    return self.outcome(args)[0]
 
 # %% ../nbs/13_cli.ipynb #c0d5c505
 def _ds(path):
@@ -415,7 +422,8 @@ COMMANDS |= {
     'score': Command('score Ki-67 IHC images or whole slides (no H&E needed): index, hotspot, cells as QuPath detections',
                      'ki67_nb.score:score_inputs',
                      ('inputs', 'out', 'mpp', 'hotspot_mm2', 'workers', 'scheduler', 'force'),
-                     pos=('inputs',), args={'inputs': dict(nargs='+')}, done=_scored),
+                     pos=('inputs',), args={'inputs': dict(nargs='+')}, done=_scored,
+                     failed=lambda t,a: int(t.reason.fillna('').str.startswith('failed').sum())),
     'train': Command('train a model with one of the registered training methods', '', None, pos=('dataset',),
                      args={'method': dict(choices='ki67_nb.methods:TRAIN_METHODS', default='resnet18',
                                           help='training method (default resnet18; see the list below)')},
@@ -423,7 +431,8 @@ COMMANDS |= {
     'predict': Command('predict tiles or whole slides with a trained model', 'ki67_nb.slide:predict',
                        ('model', 'inputs', 'out', 'mc_samples', 'max_tiles', 'min_tissue', 'max_artefact', 'window',
                         'scheduler'),
-                       pos=('model', 'inputs'), args={'inputs': dict(nargs='+')}, done=_predicted),
+                       pos=('model', 'inputs'), args={'inputs': dict(nargs='+')}, done=_predicted,
+                       failed=lambda res,a: len(res.get('failed', {}))),
     'report': Command('compare every method on the same test slides in one HTML page', 'ki67_nb.results:report_dataset',
                       None, pos=('dataset',), args={'out_dir': dict(flag='--out')},
                       done=lambda page,a: f'report: {page}'),
@@ -453,15 +462,18 @@ def build_parser(argv:list=(), # The command line: arguments are built for its s
 # %% ../nbs/13_cli.ipynb #7724aadf
 def main(argv:list|None=None, # Arguments (default: `sys.argv[1:]`)
         ) -> int:
-    "Entry point of the `ki67` command: run a sub-command; a `Ki67Error` becomes one line on stderr and status 2."
+    """Entry point of the `ki67` command: run a sub-command. Status 0: done; 1: some inputs failed (each is listed, the
+    others are done); 2: a `Ki67Error` (one line on stderr); 130: interrupted."""
     import warnings   # libraries' notices to their developers (fastai's use of torch.jit) are not the user's business
     warnings.filterwarnings('ignore', message=r'`torch\.jit\.\w+` is deprecated', category=FutureWarning)
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = build_parser(argv).parse_args(argv)
     from ki67_nb.core import Ki67Error
-    try: print(COMMANDS[args.command].run(args))
+    try: text,failed = COMMANDS[args.command].outcome(args); print(text)
     except Ki67Error as e:
         print(f'ki67 {args.command}: error: {e}', file=sys.stderr); return 2
     except KeyboardInterrupt:
         print(f'ki67 {args.command}: interrupted; rerun the same command to resume', file=sys.stderr); return 130
-    return 0
+    if failed: print(f'ki67 {args.command}: {failed} input{"s"*(failed > 1)} failed (listed above); the others are done',
+                     file=sys.stderr)
+    return 1 if failed else 0

@@ -539,31 +539,39 @@ class LabelSettings:
                                                                     and self.detector == 'stardist')
 
 # %% ../nbs/06_label.ipynb #ne7d8c54
-def _run_labeller(img:np.ndarray, # RGB uint8 image, artefacts masked
-                  s:LabelSettings, # The settings
-                 ) -> Labelling:
-    """The labelling of `img` by the chosen method and detector (a model is loaded only where one is needed and the
-    image is not blank)."""
+def _run_method(img:np.ndarray, # RGB uint8 image, artefacts masked
+                s:LabelSettings, # The settings
+               ) -> Labelling:
+    "The labelling of `img` by the chosen method and detector (the StarDist model loaded here)."
     if s.method == 'threshold':
         lab = label_threshold(img, stains=s.stains); lab.mpp = s.mpp
         return lab
     if s.method == 'nuclear' and s.detector == 'watershed': return label_watershed(img, s.stains, s.dab_threshold,
                                                                                    s.mpp)
-    if reason := blank_reason(img): return Labelling(s.method, img.shape[:2], reason=reason, detector='stardist',
-                                                     mpp=s.mpp)
     model = load_nuclei_model(s.model)
     return label_nuclear(img, model, s.stains, s.dab_threshold, s.mpp) if s.method == 'nuclear' else label_seed(img,
                                                                                                                 model)
+
+# %% ../nbs/06_label.ipynb #r7a1b2c3
+def _run_labeller(img:np.ndarray, # RGB uint8 image, artefacts masked
+                  s:LabelSettings, # The settings
+                 ) -> Labelling:
+    """The labelling of `img` by the chosen method and detector; a blank image or one that is not DAB IHC (H&E) is
+    refused before any nuclei are detected, and a model is loaded only where one is needed."""
+    detector = s.detector if s.method == 'nuclear' else 'stardist' if s.method == 'seed' else ''
+    refuse = lambda reason, flags=(): Labelling(s.method, img.shape[:2], reason=reason, detector=detector, mpp=s.mpp,
+                                                flags=list(flags))
+    if reason := blank_reason(img): return refuse(reason) if s.needs_model else _run_method(img, s)
+    if why := not_ihc_reason(img): return refuse('not DAB IHC', [why])   # H&E (or another pink counterstain)
+    return _run_method(img, s)
 
 # %% ../nbs/06_label.ipynb #n9b2ceab
 def _flag_quality(img:np.ndarray, # The labelled image, artefacts masked
                   lab:Labelling, # Its labelling (changed in place)
                   art:float, share:float, # Artefact fraction of the image, and share of its non-glass area
                  ) -> Labelling:
-    "`lab` with the not-IHC, dense-marks-only and artefact flags, and the reasons they give."
+    "`lab` with the dense-marks-only and artefact flags, and the reasons they give."
     lab.artefact_fraction = art
-    if lab.stains is not None and not lab.reason and (why := not_ihc_reason(img)):
-        lab.flags.append(why); lab.reason = 'not DAB IHC'   # H&E (or another pink counterstain): no Ki-67 label
     if not lab.reason and (why := dense_only_reason(img)): lab.flags.append(why); lab.reason = 'no tissue'
     if art >= ARTEFACT_FLAG:
         lab.flags.append(f'artefact {100*art:.0f}%')

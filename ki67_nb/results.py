@@ -16,9 +16,9 @@ from .methods import TRAIN_METHODS
 from .slide import read_summary
 
 # %% auto #0
-__all__ = ['SEED_FIGURES', 'METRIC_COLUMNS', 'LEARNS', 'SMOKE', 'MethodResult', 'verdict', 'comparison_table', 'plot_scatter',
-           'plot_bland_altman', 'plot_confusions', 'plot_label_distribution', 'plot_training_curves', 'slide_maps',
-           'plot_slide_maps', 'slide_map_figures', 'write_report', 'labeller_table', 'dataset_results',
+__all__ = ['SEED_FIGURES', 'METRIC_COLUMNS', 'LEARNS', 'SMOKE', 'FLAT', 'MethodResult', 'verdict', 'comparison_table',
+           'plot_scatter', 'plot_bland_altman', 'plot_confusions', 'plot_label_distribution', 'plot_training_curves',
+           'slide_maps', 'plot_slide_maps', 'slide_map_figures', 'write_report', 'labeller_table', 'dataset_results',
            'report_dataset']
 
 # %% ../nbs/12_results.ipynb #99c9c133
@@ -63,15 +63,18 @@ class MethodResult:
 # %% ../nbs/12_results.ipynb #dfe202d4
 METRIC_COLUMNS = ['n', 'mse', 'mae', 'bias', 'pearson_r', 'acc@0.05', 'acc@0.1', 'acc@0.2', 'bin_acc']
 LEARNS,SMOKE = 'beats the mean predictor','SMOKE RUN: no better than the mean predictor (not a result)'
+FLAT = "SMOKE RUN: lower MAE than the mean predictor, but its predictions do not follow the reference (r ≤ 0 or constant)"
 
 # %% ../nbs/12_results.ipynb #5e78faf5
 def verdict(mae:float, mean_mae:float, # The method's MAE and the mean predictor's on the same regions
             r:float=np.nan, # Pearson r of prediction and reference (NaN: the prediction is constant)
            ) -> str:
     """What a method's MAE says next to the mean predictor's: it learnt (lower MAE *and* predictions that follow the
-    reference, r > 0), or it is a smoke run that must not be read as a result."""
+    reference, r > 0), or it is a smoke run that must not be read as a result (`SMOKE`: no lower MAE; `FLAT`: a lower
+    MAE by where its near-constant predictions sit, not by following the reference)."""
     if not np.isfinite(mae): return ''
-    return LEARNS if mae < mean_mae and np.isfinite(r) and r > 0 else SMOKE
+    if mae >= mean_mae: return SMOKE
+    return LEARNS if np.isfinite(r) and r > 0 else FLAT
 
 # %% ../nbs/12_results.ipynb #dd0b7b37
 def comparison_table(results:list, # `MethodResult`s
@@ -269,9 +272,9 @@ def write_report(results:list, # `MethodResult`s to compare
     figs['label_distribution'] = plot_label_distribution(results)
     if (curves := plot_training_curves(results)) is not None: figs['training_curves'] = curves
     figs |= extra_figs or {}
-    smoke = sorted(set(table.method[table.verdict == SMOKE]))
+    smoke = sorted(set(table.method[table.verdict.fillna('').str.startswith('SMOKE RUN')]))
     if smoke:
-        notes = [*(notes or []), f"Smoke runs, no better than the mean predictor, not results: {', '.join(smoke)}."]
+        notes = [*(notes or []), f"Smoke runs, not results (see their verdict): {', '.join(smoke)}."]
     parts = [f'<h1>{html.escape(title)}</h1>'] + [f'<p>{html.escape(n)}</p>' for n in notes or []]
     parts.append('<h2>Comparison</h2>' + table.to_html(index=False, float_format=lambda v: f'{v:.4g}', na_rep='',
                                                        border=0, classes='table'))

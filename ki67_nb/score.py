@@ -21,7 +21,7 @@ from .label import LabelSettings, label_with, patch_row, MIN_NUCLEI
 
 # %% auto #0
 __all__ = ['IMAGE_MAX_MP', 'TILE_UM', 'HOTSPOT_MM2', 'MIN_HOTSPOT_CELLS', 'BLOCK_UM', 'MAX_POLYGONS', 'CLASS_COLOURS',
-           'MIN_BLOCKS', 'SCORE_COLUMNS', 'INPUT_SUFFIXES', 'ScoreInput', 'score_input', 'cell_outlines',
+           'MIN_BLOCKS', 'SCORE_COLUMNS', 'PROBE_TILES', 'INPUT_SUFFIXES', 'ScoreInput', 'score_input', 'cell_outlines',
            'cell_features', 'write_cells_geojson', 'read_cells_geojson', 'wilson', 'block_bootstrap_index',
            'window_sums', 'hotspot_index', 'Score', 'read_whole', 'score_image', 'plot_score', 'score_tile',
            'score_slide', 'plot_slide_score', 'expand_inputs', 'output_names', 'scored_parts', 'earlier_rows',
@@ -333,13 +333,17 @@ def score_tile(path, # Slide file
                 mpp=lab.mpp if not lab.reason and lab.nuclei is not None and len(lab.nuclei) >= MIN_NUCLEI else None)
 
 # %% ../nbs/06c_score.ipynb #9f3f2be9
+PROBE_TILES = 3   # a slide whose first tissue tiles are all refused as not DAB IHC (H&E) is not scored further
+
 def _tile_results(path, grid, size, mpp, workers) -> tuple:
     """Every tile's `score_tile` result in grid order, and the µm/px used: estimated on the first tiles (one by one)
-    until one has nuclei, then held for all."""
+    until one has nuclei, then held for all. When the first `PROBE_TILES` are all not DAB IHC, only they are returned."""
     done,todo = [],list(grid[['x', 'y']].itertuples(index=False))
-    while mpp is None and todo:                       # the slide's scale, from its first tile with nuclei
-        r = score_tile(path, int(todo[0].x), int(todo[0].y), size, None); todo = todo[1:]
-        done.append(r); mpp = r['mpp']
+    not_ihc = lambda: len(done) >= PROBE_TILES and all(r['tile']['reason'] == 'not DAB IHC' for r in done)
+    while todo and (mpp is None or len(done) < PROBE_TILES) and not not_ihc():   # the scale; is it IHC at all?
+        r = score_tile(path, int(todo[0].x), int(todo[0].y), size, mpp); todo = todo[1:]
+        done.append(r); mpp = mpp or r['mpp']
+    if not_ihc(): return done,mpp
     job = functools.partial(score_tile, path, size=size, mpp=mpp)
     pool = executor(workers) if workers > 1 and len(todo) > 1 else None
     if pool is None: done += [job(int(t.x), int(t.y))

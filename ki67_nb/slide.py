@@ -555,14 +555,17 @@ def plot_heatmap(slide, # The slide (`ki67_nb.wsi.open_slide`)
 
 # %% ../nbs/11_slide.ipynb #cde71ea7
 class RegressorPredictor:
-    "A `predict_slide` predictor from a trained regressor directory: tiles -> (mean, MC-dropout spread)."
+    """A `predict_slide` predictor from a trained regressor directory: tiles -> (mean, MC-dropout spread). The dropout
+    masks are drawn from `seed` in each call (the global torch generator is left as it was), so a rerun of a slide,
+    or a resumed one, gives the same numbers."""
     def __init__(self, model_dir, # Directory written by `ki67_nb.regress.train_regressor`
                  mc_samples:int=8, # Dropout passes per batch for the spread (0: one deterministic pass, no spread)
                  bs:int=64, # Batch size
-                 device=None): # Torch device (default: CUDA when available)
+                 device=None, # Torch device (default: CUDA when available)
+                 seed:int=0): # Seed of the dropout masks
         from ki67_nb.regress import load_regressor
         self.model,self.cfg = load_regressor(model_dir, device=device)
-        self.mc_samples,self.bs,self.tile_size = mc_samples,bs,int(self.cfg['tile_size'])
+        self.mc_samples,self.bs,self.tile_size,self.seed = mc_samples,bs,int(self.cfg['tile_size']),seed
 
     def __call__(self, images):
         "Prediction (and spread, with MC dropout) of a batch of RGB tiles or tile files."
@@ -572,7 +575,10 @@ class RegressorPredictor:
         if not self.mc_samples: return predict_tiles((self.model, self.cfg), images, self.bs)
         dropouts = [m for m in self.model.modules() if isinstance(m, torch.nn.Dropout)]
         for m in dropouts: m.train()
-        try: runs = np.stack([predict_tiles((self.model, self.cfg), images, self.bs) for _ in range(self.mc_samples)])
+        try:
+            with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
+                torch.manual_seed(self.seed)
+                runs = np.stack([predict_tiles((self.model, self.cfg), images, self.bs) for _ in range(self.mc_samples)])
         finally:
             for m in dropouts: m.eval()
         return runs.mean(0),runs.std(0)
