@@ -6,14 +6,14 @@ Docs: https://ki67-nb.github.io/ki67_nb/cli.html.md"""
 
 # %% ../nbs/13_cli.ipynb #aec38d9f
 from __future__ import annotations
-import argparse, importlib, inspect, sys, time
+import argparse, importlib, inspect, re, sys, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['COMMANDS', 'param_argument', 'signature_stub', 'Command', 'demo', 'build_parser', 'main']
+__all__ = ['COMMANDS', 'cli_help', 'param_argument', 'signature_stub', 'Command', 'demo', 'build_parser', 'main']
 
 # %% ../nbs/13_cli.ipynb #a728eeb3
 def _load(ref:str, # 'module:name'
@@ -55,6 +55,15 @@ def _choices(kw:dict, # argparse keywords; `choices` may be 'module:name'
     if isinstance(choices, str): choices = _load(choices)
     return kw | ({'choices': list(choices)} if choices is not None else {})
 
+# %% ../nbs/13_cli.ipynb #clihelp1
+def cli_help(docment:str|None, # A parameter's docment, written for Python readers
+            ) -> str:
+    """The docment as a command-line user reads it: 'None:' is 'not given:', parentheses that only name a Python
+    object (`` (`ki67_nb.cluster`) ``, `` (or `Dataset`) ``) go, other backticks are dropped; '%' escaped for argparse."""
+    s = re.sub(r'\bNone: ', 'not given: ', docment or '')
+    s = re.sub(r'\s*\((?:or )?`[\w.]+(?:\(\))?`\)', '', s)   # (`module.name`), (or `Class`)
+    return s.replace('`', '').replace('%', '%%')
+
 # %% ../nbs/13_cli.ipynb #9274e724
 def param_argument(name:str, # Parameter name
                    doc:dict, # Its `docments(func, full=True)` entry: anno, default, docment
@@ -63,7 +72,7 @@ def param_argument(name:str, # Parameter name
                   ) -> tuple:
     "`(names, kwargs)` for `ArgumentParser.add_argument` from a parameter's annotation, default and docment."
     default,empty = doc['default'],doc['default'] is inspect.Parameter.empty
-    out,kind = dict(help=(doc['docment'] or '').replace('%', '%%')),_value_type(doc['anno'], default)
+    out,kind = dict(help=cli_help(doc['docment'])),_value_type(doc['anno'], default)
     if kind is bool and not positional: return _switch(name, out['help'], default, kw)
     if isinstance(default, (tuple, list)) and default:
         shown = ' '.join(map(str, default))

@@ -282,7 +282,7 @@ def _label_dataset(ds:Dataset, s:LabelSettings, # The dataset and the labeller's
 # %% ../nbs/06a_labelset.ipynb #n4a808c5
 def label_dataset(dataset, # Dataset directory with the tile stage's manifest
                   method:str='nuclear', # 'nuclear', 'seed' or 'threshold'
-                  model=None, # StarDist model: StarDist2D, folder or pretrained name (default: `load_nuclei_model()`)
+                  model=None, # StarDist model: StarDist2D, folder or name (default: $KI67_STARDIST_MODEL, else cached)
                   workers:int=1, # Processes labelling patches in parallel (each loads the model)
                   stains=None, # Fixed stain vectors (2x3) for every patch; default: estimated per patch
                   dab_threshold:float=DAB_THRESHOLD, # 'nuclear': mean DAB OD above which a nucleus is positive
