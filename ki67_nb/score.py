@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .core import *
-from .cluster import as_completed_progress, executor
+from .cluster import as_completed_progress, executor, scheduler_address
 from .stains import Stains
 from .wsi import open_slide, slide_mpp, tissue_grid
 from .label import LabelSettings, label_with, patch_row, MIN_NUCLEI
@@ -508,7 +508,8 @@ def score_inputs(inputs:list, # Images, slides, or folders of them
     settings = dict(mpp=mpp, hotspot_mm2=hotspot_mm2)
     rows = {} if force else scored_parts(out, paths, names, settings)
     todo = [(p, n) for p,n in zip(paths, names) if n not in rows]
-    pool = executor(workers, scheduler) if len(todo) > 1 else None      # one input: its tiles use the workers instead
+    # one input: its tiles use the local workers instead, unless a cluster is asked for
+    pool = executor(workers, scheduler) if len(todo) > 1 or scheduler_address(scheduler) else None
     job = lambda p, n: functools.partial(_score_one, p, n, out=out, mpp=mpp, hotspot_mm2=hotspot_mm2, stamp=_stamp(p),
                                          settings=settings,
                                          workers=1 if pool else workers)

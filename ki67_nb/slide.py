@@ -14,7 +14,7 @@ import pandas as pd
 from PIL import Image
 
 from .core import *
-from .cluster import as_completed_progress, executor
+from .cluster import as_completed_progress, executor, scheduler_address
 from .wsi import SLIDE_SUFFIXES, ImageReader, artefact_mask, open_slide, tissue_grid
 
 _log = get_logger(__name__)
@@ -666,8 +666,9 @@ def _run_slides(job, # Function: slide path -> result dict
                 slides:list, # Slide paths
                 scheduler=None, # As `predict`'s
                ) -> dict:
-    "Each slide's result of `job`: one job per slide on the Dask cluster when there are several, else here in turn."
-    pool = executor(1, scheduler) if len(slides) > 1 else None
+    """Each slide's result of `job`: one job per slide on the Dask cluster when a scheduler is given (or
+    `$KI67_SCHEDULER` set; an unreachable one is an error, even for one slide), else here in turn."""
+    pool = executor(1, scheduler) if len(slides) > 1 or scheduler_address(scheduler) else None
     if pool is None: return {s: job(s) for s in slides}
     with pool:
         futures = {pool.submit(job, s): s for s in slides}
