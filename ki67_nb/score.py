@@ -21,11 +21,11 @@ from .label import LabelSettings, label_with, patch_row, MIN_NUCLEI
 
 # %% auto #0
 __all__ = ['IMAGE_MAX_MP', 'TILE_UM', 'HOTSPOT_MM2', 'MIN_HOTSPOT_CELLS', 'BLOCK_UM', 'MAX_POLYGONS', 'CLASS_COLOURS',
-           'MIN_BLOCKS', 'SCORE_COLUMNS', 'PROBE_TILES', 'INPUT_SUFFIXES', 'ScoreInput', 'score_input', 'cell_outlines',
-           'cell_features', 'write_cells_geojson', 'read_cells_geojson', 'wilson', 'block_bootstrap_index',
-           'window_sums', 'hotspot_index', 'Score', 'read_whole', 'score_image', 'plot_score', 'score_tile',
-           'score_slide', 'plot_slide_score', 'expand_inputs', 'output_names', 'scored_parts', 'earlier_rows',
-           'score_inputs']
+           'MIN_BLOCKS', 'SCORE_COLUMN_DOCS', 'SCORE_COLUMNS', 'PROBE_TILES', 'INPUT_SUFFIXES', 'ScoreInput',
+           'score_input', 'cell_outlines', 'cell_features', 'write_cells_geojson', 'read_cells_geojson', 'wilson',
+           'block_bootstrap_index', 'window_sums', 'hotspot_index', 'Score', 'read_whole', 'score_image', 'plot_score',
+           'score_tile', 'score_slide', 'plot_slide_score', 'expand_inputs', 'output_names', 'scored_parts',
+           'earlier_rows', 'score_inputs']
 
 # %% ../nbs/06c_score.ipynb #880553a2
 # level-0 megapixels up to which an input is scored whole (an image); above: tile by tile (a slide)
@@ -223,11 +223,22 @@ class Score:
     tiles:pd.DataFrame|None=None # A slide's tiles: x, y, size, n_positive, n_cells (for the heatmap)
 
 # %% ../nbs/06c_score.ipynb #sefb2dcf
-SCORE_COLUMNS = ['input', 'kind', 'width', 'height', 'mpp', 'mpp_source', 'ki67_index', 'ki67_index_area', 'n_positive',
-                 'n_negative',
-                 'index_lo', 'index_hi', 'hotspot_index', 'hotspot_lo', 'hotspot_hi', 'hotspot_cells', 'hotspot_x',
-                 'hotspot_y',
-                 'hotspot_size', 'n_tiles', 'stain_vectors', 'stain_source', 'flags', 'reason']
+SCORE_COLUMN_DOCS = {   # the columns of `scores.csv`, with their units
+    'input': 'the file', 'kind': "'image' (scored whole) or 'slide' (tile by tile)",
+    'width': 'level-0 width, px', 'height': 'level-0 height, px', 'mpp': 'µm per level-0 pixel used',
+    'mpp_source': "'given' (--mpp), 'file' (its metadata), 'estimate' (from the nuclei) or 'unknown'",
+    'ki67_index': 'Ki-67 index by count: positive / counted nuclei, 0-1',
+    'ki67_index_area': 'by area: positive / counted nuclear area, 0-1',
+    'n_positive': 'positive nuclei counted', 'n_negative': 'negative nuclei counted',
+    'index_lo': "the index's 90 % interval, low end (block bootstrap)", 'index_hi': 'its high end',
+    'hotspot_index': 'index of the most proliferative square of --hotspot-mm2 (IKWG hotspot), 0-1',
+    'hotspot_lo': "its 90 % interval, low end (Wilson)", 'hotspot_hi': 'its high end',
+    'hotspot_cells': 'nuclei counted in the hotspot', 'hotspot_x': "the hotspot square's left edge, level-0 px",
+    'hotspot_y': 'its top edge, level-0 px', 'hotspot_size': 'its side, level-0 px (side µm = size × mpp)',
+    'n_tiles': 'tiles scored (1 for an image)', 'stain_vectors': 'hematoxylin and DAB optical-density vectors used',
+    'stain_source': 'where they came from', 'flags': 'quality flags, ; separated',
+    'reason': 'why the input has no index (empty when it has one)'}
+SCORE_COLUMNS = list(SCORE_COLUMN_DOCS)
 
 # %% ../nbs/06c_score.ipynb #s7f1ce35
 def _summary(cells, mpp, extent, hotspot_mm2, row) -> dict:
