@@ -432,7 +432,7 @@ COMMANDS |= {
                      'ki67_nb.score:score_inputs',
                      ('inputs', 'out', 'mpp', 'hotspot_mm2', 'workers', 'scheduler', 'force'),
                      pos=('inputs',), args={'inputs': dict(nargs='+')}, done=_scored,
-                     failed=lambda t,a: int(t.reason.fillna('').str.startswith('failed').sum())),
+                     failed=lambda t,a: int(_load('ki67_nb.score:failed_inputs')(t).sum())),
     'train': Command('train a model with one of the registered training methods', '', None, pos=('dataset',),
                      args={'method': dict(choices='ki67_nb.methods:TRAIN_METHODS', default='resnet18',
                                           help='training method (default resnet18; see the list below)')},

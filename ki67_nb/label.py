@@ -561,8 +561,8 @@ def _run_labeller(img:np.ndarray, # RGB uint8 image, artefacts masked
     detector = s.detector if s.method == 'nuclear' else 'stardist' if s.method == 'seed' else ''
     refuse = lambda reason, flags=(): Labelling(s.method, img.shape[:2], reason=reason, detector=detector, mpp=s.mpp,
                                                 flags=list(flags))
-    if reason := blank_reason(img): return refuse(reason) if s.needs_model else _run_method(img, s)
-    if why := not_ihc_reason(img): return refuse('not DAB IHC', [why])   # H&E (or another pink counterstain)
+    if s.needs_model and (reason := blank_reason(img)): return refuse(reason)   # the others say 'blank' themselves
+    if (why := not_ihc_reason(img)) and not blank_reason(img): return refuse('not DAB IHC', [why])   # H&E
     return _run_method(img, s)
 
 # %% ../nbs/06_label.ipynb #n9b2ceab

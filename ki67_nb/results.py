@@ -272,7 +272,7 @@ def write_report(results:list, # `MethodResult`s to compare
     figs['label_distribution'] = plot_label_distribution(results)
     if (curves := plot_training_curves(results)) is not None: figs['training_curves'] = curves
     figs |= extra_figs or {}
-    smoke = sorted(set(table.method[table.verdict.fillna('').str.startswith('SMOKE RUN')]))
+    smoke = sorted(set(table.method[table.verdict.isin([SMOKE, FLAT])]))
     if smoke:
         notes = [*(notes or []), f"Smoke runs, not results (see their verdict): {', '.join(smoke)}."]
     parts = [f'<h1>{html.escape(title)}</h1>'] + [f'<p>{html.escape(n)}</p>' for n in notes or []]

@@ -21,11 +21,11 @@ from .label import LabelSettings, label_with, patch_row, MIN_NUCLEI
 
 # %% auto #0
 __all__ = ['IMAGE_MAX_MP', 'TILE_UM', 'HOTSPOT_MM2', 'MIN_HOTSPOT_CELLS', 'BLOCK_UM', 'MAX_POLYGONS', 'CLASS_COLOURS',
-           'MIN_BLOCKS', 'SCORE_COLUMN_DOCS', 'SCORE_COLUMNS', 'PROBE_TILES', 'INPUT_SUFFIXES', 'ScoreInput',
+           'MIN_BLOCKS', 'SCORE_COLUMN_DOCS', 'SCORE_COLUMNS', 'PROBE_TILES', 'INPUT_SUFFIXES', 'FAILED', 'ScoreInput',
            'score_input', 'cell_outlines', 'cell_features', 'write_cells_geojson', 'read_cells_geojson', 'wilson',
            'block_bootstrap_index', 'window_sums', 'hotspot_index', 'Score', 'read_whole', 'score_image', 'plot_score',
            'score_tile', 'score_slide', 'plot_slide_score', 'expand_inputs', 'output_names', 'scored_parts',
-           'earlier_rows', 'score_inputs']
+           'earlier_rows', 'failed_inputs', 'score_inputs']
 
 # %% ../nbs/06c_score.ipynb #880553a2
 # level-0 megapixels up to which an input is scored whole (an image); above: tile by tile (a slide)
@@ -470,8 +470,8 @@ def _score_one(path:Path, name:str, *, out:Path, mpp, hotspot_mm2, stamp, settin
         plt.close(fig)
         write_cells_geojson(cell_features(s.cells, s.outlines), out/f'{name}.cells.geojson')
         row = s.row
-    except Ki67Error as e: row = dict(input=str(path), reason=f'failed: {e}')
-    except Exception as e: row = dict(input=str(path), reason=f'failed: {type(e).__name__}: {e}')
+    except Ki67Error as e: row = dict(input=str(path), reason=f'{FAILED}{e}')
+    except Exception as e: row = dict(input=str(path), reason=f'{FAILED}{type(e).__name__}: {e}')
     row = {c: row.get(c) for c in SCORE_COLUMNS} | dict(name=name, stamp=stamp, settings=settings)
     with atomic_path(out/'.parts'/f'{name}.json') as tmp: tmp.write_text(json.dumps(row, default=float))
     return row
@@ -497,6 +497,14 @@ def earlier_rows(out:Path, # Output folder
                 ) -> list:
     "The `.parts` rows of inputs scored into `out` by earlier runs and not by this one: `scores.csv` keeps them."
     return [json.loads(p.read_text()) for p in sorted((out/'.parts').glob('*.json')) if p.stem not in set(names)]
+
+# %% ../nbs/06c_score.ipynb #failedin
+FAILED = 'failed: '   # how the reason of an input that could not be read or scored begins
+
+def failed_inputs(table:pd.DataFrame, # Rows of `scores.csv` (a `score_inputs` table)
+                 ) -> pd.Series:
+    "Bool per row: its input could not be read or scored (an error, not a judgement such as 'blank' or 'not DAB IHC')."
+    return table.reason.fillna('').str.startswith(FAILED)
 
 # %% ../nbs/06c_score.ipynb #62c1268a
 def score_inputs(inputs:list, # Images, slides, or folders of them
@@ -531,7 +539,7 @@ def score_inputs(inputs:list, # Images, slides, or folders of them
     table = pd.DataFrame([rows[n] for n in names])
     full = pd.concat([table, pd.DataFrame(earlier_rows(out, names), columns=table.columns)], ignore_index=True)
     write_table(full.drop(columns=['stamp', 'settings']), out/'scores.csv')
-    failed = table.reason.fillna('').str.startswith('failed')
-    if failed.all(): raise Ki67Error(f'{table.reason.iloc[0].removeprefix("failed: ")} (no input could be scored: see {out/"scores.csv"})')
+    failed = failed_inputs(table)
+    if failed.all(): raise Ki67Error(f'{table.reason.iloc[0].removeprefix(FAILED)} (no input could be scored: see {out/"scores.csv"})')
     if failed.any(): get_logger(__name__).warning(f'{int(failed.sum())} of {len(table)} inputs failed: see {out/"scores.csv"}')
     return table.drop(columns=['stamp', 'settings'])
