@@ -1,7 +1,8 @@
 """Scanner-shift check of `ki67 score`: each real Ki-67 IHC image is scored as it is, then as another scanner would
 have given it (resampled to another µm/px, a colour response of the kind scanners differ by, JPEG recompression),
 and the change of the Ki-67 index is reported. Prints one JSON line: mean and max |index change| per shift and
-overall, and the images with the largest change.
+overall, and the images with the largest change. Where the folder's index.csv gives each image's annotated `ki67_index`, also
+the index MAE against it for every rendering (`mae_vs_truth`): how much one rendering's MAE is luck.
 
     python bench/score_scanner.py --bench ../shared/real-data/ki67-ihc [--limit N] [--mpp-given] [--per-image FILE]
 
@@ -45,6 +46,17 @@ def resample(img, f=SCALE):
 SHIFTS = {'scale': lambda im: resample(im), 'colour': colour, 'jpeg': jpeg, 'all': lambda im: jpeg(colour(resample(im)))}
 
 
+def truth_mae(bench, df):
+    "{'mae_vs_truth': {rendering: MAE, ..., 'mean': over the renderings}} where index.csv has `ki67_index`, else {}."
+    f = bench/'index.csv'
+    if not f.exists(): return {}
+    t = pd.read_csv(f).set_index('id').get('ki67_index')
+    if t is None or not df.image.isin(t.index).all(): return {}
+    truth = t[df.image].to_numpy()
+    mae = {k: float(np.nanmean(np.abs(df.base + (0 if k == 'base' else df[k]) - truth))) for k in ['base', *SHIFTS]}
+    return {'mae_vs_truth': {k: round(v, 4) for k, v in mae.items()} | {'mean': round(float(np.mean(list(mae.values()))), 4)}}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--bench', type=Path, required=True, help='folder with images/*.png')
@@ -70,6 +82,7 @@ def main(argv=None):
         out[name] = dict(mean_abs_change=round(float(d.mean()), 4), max_abs_change=round(float(d.max()), 4),
                          worst=df.image[d.idxmax()] if d.notna().any() else None, n_nan=int(d.isna().sum()))
     allc = df[list(SHIFTS)].abs()
+    out.update(truth_mae(a.bench, df))
     out['overall'] = dict(mean_abs_change=round(float(allc.stack().mean()), 4), max_abs_change=round(float(allc.max().max()), 4),
                           by_source={s: round(float(g[list(SHIFTS)].abs().stack().mean()), 4) for s, g in df.groupby('source')})
     print(json.dumps(out))

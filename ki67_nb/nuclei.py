@@ -219,15 +219,18 @@ def estimate_nucleus_scale(nuclear_od:np.ndarray, # HxW nuclear optical density
                            d_min:float=SCALE_D_MIN, # Smallest nucleus diameter considered, px
                            d_max:float=160., # Largest, px
                           ) -> float:
-    """Typical nucleus diameter in px (response×area-weighted median of non-overlapping LoG blobs);
-    ValueError on an image under 64 px or without blobs."""
+    """Typical nucleus diameter in px: geometric mean of the middle half (by response×area) of the non-overlapping LoG
+    blobs' diameters; ValueError on an image under 64 px or without blobs."""
     if min(nuclear_od.shape) < 64: raise ValueError(f'image {nuclear_od.shape} too small to estimate a nucleus scale')
     d,w,y,x = blob_scale_maxima(nuclear_od, d_min, d_max)
     if len(d) == 0: raise ValueError('no nucleus-like blobs found to estimate the scale')
     keep = suppress_overlaps(d, w, y, x)
     d,w = d[keep], (w*d**2)[keep]
-    o = np.argsort(d); c = np.cumsum(w[o])
-    return float(d[o][np.searchsorted(c, c[-1]/2)])
+    o = np.argsort(d); d,w = d[o],w[o]
+    c = (np.cumsum(w) - w/2)/w.sum()   # each blob's weight centre on the 0..1 axis
+    mid = (c >= 0.25) & (c <= 0.75)
+    if not mid.any(): mid = np.abs(c - 0.5) == np.abs(c - 0.5).min()
+    return float(np.exp(np.average(np.log(d[mid]), weights=w[mid])))
 
 # %% ../nbs/02b_nuclei.ipynb #2c1ac31f
 def estimate_mpp(half:np.ndarray, # Nuclear OD of the image at half size
