@@ -282,8 +282,10 @@ def _score_line(r) -> str:
     return f'{Path(r.input).name}: Ki-67 {r.ki67_index:.1%} [{r.index_lo:.1%}, {r.index_hi:.1%}] ({counts}), {hot}'
 
 def _scored(t, a):
-    "The lines `ki67 score` prints: one per input, then where the table is."
-    return '\n'.join([*map(_score_line, t.fillna({'reason': ''}).itertuples()), f'scores: {Path(a.out)/"scores.csv"}'])
+    "The lines `ki67 score` prints: one per input, how many have an index when some have none, where the table is."
+    n,ok = len(t),int(t.ki67_index.notna().sum())
+    tally = [f'{ok} of {n} inputs scored; each of the others says why above'] if ok < n else []
+    return '\n'.join([*map(_score_line, t.fillna({'reason': ''}).itertuples()), *tally, f'scores: {Path(a.out)/"scores.csv"}'])
 
 # %% ../nbs/13_cli.ipynb #9944ff4f
 def _truth_scribbles(dataset, # Synthetic dataset after `ki67 tile`

@@ -19,7 +19,7 @@ from .core import *
 from .stains import (estimate_ihc_stains, REFERENCE_HDAB, Stains, as_stains, hed_to_rgb, optical_density,
                             macenko_ends, REFERENCE_HE, rgb_to_hed, stain_concentrations, white_point)
 from .nuclei import *   # the detectors; their names stay importable from here too (moved in issue 27)
-from .wsi import artefact_mask
+from .wsi import artefact_mask, MPP_RANGE
 
 # %% auto #0
 __all__ = ['CONTRIBUTION_COLUMNS', 'METHODS', 'LABEL_FLAG_SEP', 'DAB_THRESHOLD', 'MIN_NUCLEI', 'PIXELS_PER_NUCLEUS',
@@ -29,8 +29,8 @@ __all__ = ['CONTRIBUTION_COLUMNS', 'METHODS', 'LABEL_FLAG_SEP', 'DAB_THRESHOLD',
            'nuclear_contributions', 'label_nuclear', 'ihc_scale', 'ihc_work_conc', 'no_dab', 'shape_measures',
            'half_max_cores', 'fibre_flags', 'merge_nuclei', 'pale_nuclei', 'detect_nuclei', 'label_watershed',
            'seed_images', 'label_seed', 'label_threshold', 'in_hdab_cone', 'stain_coloured', 'mask_artefacts',
-           'not_ihc_reason', 'dense_only_reason', 'check_label_settings', 'LabelSettings', 'label_with', 'label_image',
-           'label_patch', 'tile_origins', 'tile_labels', 'plot_labelling']
+           'not_ihc_reason', 'dense_only_reason', 'check_nuclei_mpp', 'check_label_settings', 'LabelSettings',
+           'label_with', 'label_image', 'label_patch', 'tile_origins', 'tile_labels', 'plot_labelling']
 
 # %% ../nbs/06_label.ipynb #cc186f3e
 CONTRIBUTION_COLUMNS = ['y', 'x', 'area_pos', 'area_all', 'n_pos', 'n_all']
@@ -297,8 +297,10 @@ def detect_nuclei(img:np.ndarray, # HxWx3 uint8 RGB brightfield IHC (DAB + hemat
     # given (e.g. slide-pooled) vectors: this patch has (almost) none
     if given and no_dab(conc): flags.append('no DAB')
     mpp_w,frame = mpp*img.shape[0]/conc.shape[0],(*img.shape[:2], mpp)
+    split = conc.copy()   # a pixel too dark to unmix (every channel over STAIN_MAX_OD) takes no side in the split
+    split[(conc @ stains.matrix()[:2]).min(-1) > STAIN_MAX_OD] = np.nan
     found = watershed_nuclei(conc[..., 0] + conc[..., 1], mpp_w, {'h_od': conc[..., 0], 'dab_od': conc[..., 1]},
-                             split=conc, od_threshold=od_threshold, work_mpp=None, frame=frame)
+                             split=split, od_threshold=od_threshold, work_mpp=None, frame=frame)
     pale = pale_nuclei(conc, mpp_w, frame, od_threshold)
     t,labels = merge_nuclei(found.table, found.labels, *pale)
     c = np.maximum(concentrations_u8(img, white, stains), 0)   # shapes on the input's own unsmoothed OD
@@ -503,15 +505,29 @@ def dense_only_reason(img:np.ndarray, # RGB uint8 image (artefacts masked)
     return f'no tissue (dense marks only: {100*share:.0f}% of the stained pixels pale)' if share < min_share else ''
 
 # %% ../nbs/06_label.ipynb #qe742fd1
+def check_nuclei_mpp(mpp, # µm per pixel, stated by the user or by a file
+                     what='--mpp', # Who stated it, for the error: the option, or the file
+                    ) -> float:
+    """`mpp` as a float; `InputError` naming `what` unless it is a pixel size (`wsi.MPP_RANGE`) at which nuclei can be
+    counted (at most `MAX_NUCLEI_MPP`)."""
+    try: m = float(mpp)
+    except (TypeError, ValueError): m = math.nan
+    if math.isfinite(m) and MPP_RANGE[0] <= m <= MAX_NUCLEI_MPP: return m
+    why = 'too coarse to count nuclei (a nucleus under 4 px across)' if m > MAX_NUCLEI_MPP else 'not a pixel size'
+    raise InputError(what, f'{mpp} µm per pixel is {why}', f'Nuclei are counted at {MPP_RANGE[0]} to {MAX_NUCLEI_MPP:g} '
+                           'µm per pixel (40x: 0.25, 20x: 0.5, 10x: 1)')
+
+# %% ../nbs/06_label.ipynb #qe742fd2
 def check_label_settings(method:str, detector:str, mpp) -> float|None:
     """The µm/px as a float (or None); an `InputError` naming the option for an unknown method or detector or a bad
-    µm/px."""
+    µm/px (`check_nuclei_mpp` for the methods that count nuclei)."""
     if method not in METHODS: raise InputError('--method', f"must be one of {', '.join(METHODS)}, got {method!r}")
     if detector not in DETECTORS: raise InputError('--detector',
                                                    f"must be one of {', '.join(DETECTORS)}, got {detector!r}")
-    if mpp is not None and not (np.isfinite(mpp) and mpp > 0):
-        raise InputError('--mpp', f'must be a positive number of µm per pixel, got {mpp!r}')
-    return None if mpp is None else float(mpp)
+    if mpp is None: return None
+    if method != 'threshold': return check_nuclei_mpp(mpp)
+    if not (np.isfinite(mpp) and mpp > 0): raise InputError('--mpp', f'must be a positive number of µm per pixel, got {mpp!r}')
+    return float(mpp)
 
 # %% ../nbs/06_label.ipynb #n461dbeb
 @dataclass

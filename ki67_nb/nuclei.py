@@ -20,12 +20,12 @@ from .stains import REFERENCE_HDAB, REFERENCE_HE, Stains, estimate_stains, optic
 # %% auto #0
 __all__ = ['NUCLEI_COLUMNS', 'DETECTORS', 'NUCLEUS_AREA_UM2', 'MAX_NUCLEI_PER_MM2', 'MIN_CHECKED', 'WORK_MPP', 'SCALE_D_MIN',
            'NUCLEUS_DIAMETER_UM', 'BACKGROUND_UM', 'MAX_BACKGROUND', 'SIGMA_UM', 'OD_THRESHOLD', 'GROW_UM', 'GROW_OD',
-           'SPLIT_UM', 'MIN_AREA_UM2', 'MAX_AREA_UM2', 'HALF_MAX', 'MIN_RELATIVE_AREA', 'PRETRAINED', 'MODEL_NAMES',
-           'STARDIST_MPP', 'nuclear_image', 'concentrations_u8', 'blank_reason', 'Nuclei', 'plausibility_flags',
-           'square_filter', 'blob_scale_maxima', 'suppress_overlaps', 'estimate_nucleus_scale', 'estimate_mpp',
-           'block_mean', 'to_work_scale', 'upscale_labels', 'to_work_rgb', 'subtract_background', 'fill_holes',
-           'split_by_distance', 'grow_to_threshold', 'pack_boxes', 'split_by_stain', 'split_nuclei', 'nuclei_measures',
-           'half_max_area', 'filter_areas', 'filter_sizes', 'smooth_nuclear', 'watershed_nuclei',
+           'SPLIT_UM', 'MIN_AREA_UM2', 'MAX_AREA_UM2', 'HALF_MAX', 'MAX_NUCLEI_MPP', 'MIN_RELATIVE_AREA', 'PRETRAINED',
+           'MODEL_NAMES', 'STARDIST_MPP', 'nuclear_image', 'concentrations_u8', 'blank_reason', 'Nuclei',
+           'plausibility_flags', 'square_filter', 'blob_scale_maxima', 'suppress_overlaps', 'estimate_nucleus_scale',
+           'estimate_mpp', 'block_mean', 'to_work_scale', 'upscale_labels', 'to_work_rgb', 'subtract_background',
+           'fill_holes', 'split_by_distance', 'grow_to_threshold', 'pack_boxes', 'split_by_stain', 'split_nuclei',
+           'nuclei_measures', 'half_max_area', 'filter_areas', 'filter_sizes', 'smooth_nuclear', 'watershed_nuclei',
            'configure_tensorflow', 'cached_model_dir', 'load_nuclei_model', 'fit_nuclei_model', 'model_mpp',
            'predict_nuclei', 'measure_labels', 'stardist_nuclei', 'find_nuclei']
 
@@ -118,6 +118,7 @@ GROW_UM, GROW_OD = 1., 0.04  # a core grows by at most 1 µm, where the OD stays
 SPLIT_UM = 2.5             # smallest radius of a nucleus split off a touching one
 MIN_AREA_UM2, MAX_AREA_UM2 = 10., 400.   # QuPath's area limits (the least one on the core)
 HALF_MAX = 0.5             # a nucleus' half-maximum area: where its smoothed OD is above this fraction of its peak
+MAX_NUCLEI_MPP = 2.         # coarsest µm/px nuclei are counted at: a 7.5 µm nucleus is under 4 px across beyond it
 MIN_RELATIVE_AREA = 0.6    # nuclei under this fraction of the image's median nucleus are found, not counted
 
 # %% ../nbs/02b_nuclei.ipynb #effc1f4c
@@ -399,7 +400,7 @@ def pack_boxes(ids:np.ndarray, # (N,) int object id (1..n) of each pixel
     return oy[ids] + ys - y0[ids], ox[ids] + xs - x0[ids], (int(rowh.sum()), int(R + w.max()))
 
 # %% ../nbs/02b_nuclei.ipynb #72f1369d
-def _colour_regions(br:np.ndarray, # (N,) bool: pixel dominated by the second stain
+def _colour_regions(br:np.ndarray, # (N,) int8: 1 pixel dominated by the second stain, 2 by the first, 0 by neither
                     ids:np.ndarray, my:np.ndarray, mx:np.ndarray, shape:tuple, # Core and mosaic place of each pixel
                     n:int, # Largest core id
                     min_px:float, # Least core area, px (a region has a quarter of it, else it is a speck)
@@ -407,9 +408,9 @@ def _colour_regions(br:np.ndarray, # (N,) bool: pixel dominated by the second st
     """(reg, size, regc, mark, k, rank): each pixel's colour region (a core's second-stain ones first, each colour
     in raster order); per region its size, core, whether it is a region (not a speck) and rank in its core;
     per core its number of regions."""
-    cls = np.zeros(shape, np.int8); cls[my, mx] = np.where(br, 1, 2)
+    cls = np.zeros(shape, np.int8); cls[my, mx] = br
     rb,nrb = ndimage.label(cls == 1); rh,nrh = ndimage.label(cls == 2)
-    reg = np.where(br, rb[my, mx], rh[my, mx] + nrb)
+    reg = np.select([br == 1, br == 2], [rb[my, mx], rh[my, mx] + nrb], 0)   # 0: no region (a speck)
     size = np.bincount(reg, minlength=nrb + nrh + 1)
     regc = np.zeros(len(size), np.int64); regc[reg] = ids   # the core of each region
     mark = size >= min_px/4; mark[0] = False   # a region, not a speck
@@ -473,16 +474,17 @@ def split_by_stain(cores:np.ndarray, # int32 nucleus cores (working scale), HxW
                    min_px:float, # Least area of each piece, px (a nucleus core's least area)
                   ) -> np.ndarray:
     """`cores` (HxW int32) with each core that holds a region dominated by each stain split between them (regions
-    under `min_px`/4 are specks and join the nearest region; new ids after the largest, in core order); cores left
-    whole unless every piece has `min_px`. All candidate cores at once, on a mosaic of their boxes (`pack_boxes`)."""
+    under `min_px`/4, and pixels whose `conc` is NaN (too dark to unmix), are specks and join the nearest region; new
+    ids after the largest, in core order); cores left whole unless every piece has `min_px`. All candidate cores at
+    once, on a mosaic of their boxes (`pack_boxes`)."""
     at = np.flatnonzero(cores > 0)
     lab,c = cores.ravel()[at],conc.reshape(-1, 2)[at]
-    brown = c[:, 1] > c[:, 0]
+    kind = np.where(c[:, 1] > c[:, 0], 1, np.where(c[:, 0] >= c[:, 1], 2, 0)).astype(np.int8)   # NaN: neither
     n = int(cores.max()) if at.size else 0
-    nb,na = np.bincount(lab, brown, minlength=n + 1),np.bincount(lab, minlength=n + 1)
-    sel = ((nb >= min_px) & (na - nb >= min_px))[lab]   # cores with enough of both colours for two nuclei
+    nb,nh = np.bincount(lab, kind == 1, minlength=n + 1),np.bincount(lab, kind == 2, minlength=n + 1)
+    sel = ((nb >= min_px) & (nh >= min_px))[lab]   # cores with enough of both colours for two nuclei
     if not sel.any(): return cores
-    p,ids,br = at[sel],lab[sel],brown[sel]
+    p,ids,br = at[sel],lab[sel],kind[sel]
     my,mx,shape = pack_boxes(ids, p, cores.shape[1], n)
     reg,size,regc,mark,k,rank = _colour_regions(br, ids, my, mx, shape, n, min_px)
     two = k[ids] >= 2

@@ -15,17 +15,19 @@ import pandas as pd
 
 from .core import *
 from .cluster import as_completed_progress, executor, scheduler_address
-from .stains import Stains
+from .stains import Stains, white_point
 from .wsi import open_slide, slide_mpp, tissue_grid
-from .label import LabelSettings, label_with, patch_row, MIN_NUCLEI
+from .nuclei import MAX_NUCLEI_MPP
+from .label import LabelSettings, label_with, patch_row, MIN_NUCLEI, check_nuclei_mpp, ihc_scale
 
 # %% auto #0
 __all__ = ['IMAGE_MAX_MP', 'TILE_UM', 'HOTSPOT_MM2', 'MIN_HOTSPOT_CELLS', 'BLOCK_UM', 'MAX_POLYGONS', 'CLASS_COLOURS',
-           'MIN_BLOCKS', 'SCORE_COLUMN_DOCS', 'SCORE_COLUMNS', 'PROBE_TILES', 'INPUT_SUFFIXES', 'FAILED', 'ScoreInput',
-           'score_input', 'cell_outlines', 'cell_features', 'write_cells_geojson', 'read_cells_geojson', 'wilson',
-           'block_bootstrap_index', 'window_sums', 'hotspot_index', 'Score', 'read_whole', 'score_image', 'plot_score',
-           'score_tile', 'score_slide', 'plot_slide_score', 'expand_inputs', 'output_names', 'scored_parts',
-           'earlier_rows', 'failed_inputs', 'score_inputs']
+           'MIN_BLOCKS', 'SCORE_COLUMN_DOCS', 'SCORE_COLUMNS', 'SCALE_DOUBT', 'MIN_TILE_TISSUE', 'PROBE_TILES',
+           'INPUT_SUFFIXES', 'OUTPUT_SUFFIXES', 'FAILED', 'ScoreInput', 'score_input', 'cell_outlines', 'cell_features',
+           'write_cells_geojson', 'read_cells_geojson', 'wilson', 'block_bootstrap_index', 'window_sums',
+           'hotspot_index', 'Score', 'read_whole', 'scale_doubt', 'score_image', 'hotspot_text', 'plot_score',
+           'score_tile', 'score_slide', 'plot_slide_score', 'expand_inputs', 'output_names', 'claim_names',
+           'scored_parts', 'earlier_rows', 'failed_inputs', 'score_inputs']
 
 # %% ../nbs/06c_score.ipynb #880553a2
 # level-0 megapixels up to which an input is scored whole (an image); above: tile by tile (a slide)
@@ -50,7 +52,8 @@ class ScoreInput:
 def score_input(path, # Image or slide file
                 mpp:float|None=None, # µm/px stated by the user: overrides the file
                ) -> ScoreInput:
-    "Open `path` once to learn its kind, size and µm/px; `InputError` naming the file when it cannot be opened."
+    """Open `path` once to learn its kind, size and µm/px; `InputError` naming the file when it cannot be opened or
+    its µm/px is too coarse for nuclei."""
     path = Path(path)
     if not path.is_file(): raise InputError(path, 'does not exist or is not a file')
     slide = open_slide(path)
@@ -58,6 +61,8 @@ def score_input(path, # Image or slide file
         W,H = slide.dimensions
         m = slide_mpp(slide, mpp)
     finally: slide.close()
+    if m is not None and m > MAX_NUCLEI_MPP: raise InputError(path, f'its metadata states {m:.3g} µm per pixel: too '
+        f'coarse to count nuclei (at most {MAX_NUCLEI_MPP:g})', 'Score a finer scan, or give --mpp if the metadata is wrong')
     kind = 'image' if W*H <= IMAGE_MAX_MP*1e6 else 'slide'
     return ScoreInput(path, kind, int(W), int(H), m, 'given' if mpp is not None else 'file' if m is not None
                       else 'estimate')
@@ -206,10 +211,11 @@ def hotspot_index(cells:pd.DataFrame, # Counted cells: x, y (level-0 px), positi
     r,c = np.unravel_index(np.argmax(score), score.shape)
     pos,tot = box[0][r, c],box[1][r, c]
     lo,hi = wilson(pos, tot, ci)
-    return dict(index=float(pos/tot), lo=lo, hi=hi, n_cells=int(tot), x=int(c*step), y=int(r*step),
-                size=int(round(k*step)),
-                reason='' if k == full
-                else 'the image is smaller than the hotspot area: the hotspot is the whole image')
+    size = min(k*step, *extent)   # a window of the grid's last column or row ends at the image's edge
+    x,y = min(c*step, extent[0] - size),min(r*step, extent[1] - size)
+    return dict(index=float(pos/tot), lo=lo, hi=hi, n_cells=int(tot), x=int(x), y=int(y), size=int(round(size)),
+                reason='' if k == full else f'the image is smaller than the hotspot area: the hotspot is the largest '
+                                            f'square that fits ({size*mpp:.0f} µm, {(size*mpp/1000)**2:.3f} mm²)')
 
 # %% ../nbs/06c_score.ipynb #d89cc9c0
 @dataclass
@@ -226,7 +232,7 @@ class Score:
 SCORE_COLUMN_DOCS = {   # the columns of `scores.csv`, with their units
     'input': 'the file', 'kind': "'image' (scored whole) or 'slide' (tile by tile)",
     'width': 'level-0 width, px', 'height': 'level-0 height, px', 'mpp': 'µm per level-0 pixel used',
-    'mpp_source': "'given' (--mpp), 'file' (its metadata), 'estimate' (from the nuclei) or 'unknown'",
+    'mpp_source': "'given' (--mpp), 'file' (its metadata), 'estimate' (from the nuclei), 'assumed' (too few nuclei to measure: the detector's 0.75) or 'unknown'",
     'ki67_index': 'Ki-67 index by count: positive / counted nuclei, 0-1',
     'ki67_index_area': 'by area: positive / counted nuclear area, 0-1',
     'n_positive': 'positive nuclei counted', 'n_negative': 'negative nuclei counted',
@@ -267,6 +273,19 @@ def read_whole(si:ScoreInput, # An input (`score_input`)
     try: return slide.read_region(0, 0, si.width, si.height)
     finally: slide.close()
 
+# %% ../nbs/06c_score.ipynb #sa6ba3c0
+SCALE_DOUBT = 2.   # a stated µm/px this many times off the nuclei's own measure is flagged
+
+def scale_doubt(img:np.ndarray, # The labelled RGB uint8 image
+                lab, # Its labelling (`label_with`), with the µm/px it was given
+               ) -> str:
+    """A flag (and a warning naming the image) when the µm/px the image was labelled with is `SCALE_DOUBT` times off
+    what its nuclei measure (`label.ihc_scale`); '' when it agrees, or when the nuclei cannot tell."""
+    mpp,source,_ = ihc_scale(img, white_point(img[::4, ::4]), lab.stains)
+    if source != 'estimated' or 1/SCALE_DOUBT < mpp/lab.mpp < SCALE_DOUBT: return ''
+    return f'stated {lab.mpp:.3g} um/px, but the nuclei measure {mpp:.2g}: check --mpp or the metadata'
+
+
 # %% ../nbs/06c_score.ipynb #sa6ba3ca
 def score_image(img, # RGB image (any dtype `as_rgb_uint8` reads) or an image file
                 mpp:float|None=None, # µm/px; None: the file's, else estimated from the nuclei
@@ -283,7 +302,12 @@ def score_image(img, # RGB image (any dtype `as_rgb_uint8` reads) or an image fi
     source = source or 'image'
     lab = label_with(img, LabelSettings('nuclear', stains=stains, mpp=mpp), source)
     r,cells = patch_row(lab),_counted(lab)
+    if mpp is not None and not lab.reason and (doubt := scale_doubt(img, lab)):
+        get_logger(__name__).warning(f'{source}: {doubt}')
+        r['label_flags'] = ';'.join(filter(None, [r['label_flags'], doubt]))
     if mpp is None and lab.mpp is not None: mpp = lab.mpp
+    if mpp_source == 'estimate' and (mpp is None or any(f.startswith('scale unknown') for f in lab.flags)):
+        mpp_source = 'assumed' if mpp else 'unknown'   # no nuclei to measure: the detector's own scale, or none
     row = dict(input=source, kind='image', width=lab.shape[1], height=lab.shape[0], mpp=mpp, mpp_source=mpp_source,
                ki67_index=r['ratio_count'], ki67_index_area=r['ratio_area'], n_positive=int(cells.positive.sum()),
                n_negative=int((~cells.positive.astype(bool)).sum()), n_tiles=1, stain_vectors=r['stain_vectors'],
@@ -293,6 +317,10 @@ def score_image(img, # RGB image (any dtype `as_rgb_uint8` reads) or an image fi
     return Score(row, cells, outlines, lab)
 
 # %% ../nbs/06c_score.ipynb #19947b16
+def hotspot_text(r:dict) -> str:
+    "'hotspot 23.4%' for a row of `scores.csv`, or 'no hotspot' where it has none (NaN)."
+    return f"hotspot {r['hotspot_index']:.1%}" if r['hotspot_index'] == r['hotspot_index'] else 'no hotspot'
+
 def plot_score(img, # The scored RGB image
                score:Score, # Its `score_image` result
                ax=None, # Matplotlib axes (default: a new figure)
@@ -313,19 +341,22 @@ def plot_score(img, # The scored RGB image
     ax.imshow(img); ax.axis('off')
     if r.get('hotspot_size'): ax.add_patch(Rectangle((r['hotspot_x'], r['hotspot_y']), r['hotspot_size'],
                                                      r['hotspot_size'], fill=False, ec='red', lw=1.5))
-    title = (f"Ki-67 {r['ki67_index']:.1%} [{r['index_lo']:.1%}, {r['index_hi']:.1%}] of {r['n_positive'] + r['n_negative']} cells; hotspot {r['hotspot_index']:.1%}"
-             if not r['reason'] else f"not scored: {r['reason']}")
+    title = (f"Ki-67 {r['ki67_index']:.1%} [{r['index_lo']:.1%}, {r['index_hi']:.1%}] of "
+             f"{r['n_positive'] + r['n_negative']} cells; {hotspot_text(r)}" if not r['reason']
+             else f"not scored: {r['reason']}")
     ax.set_title(f"{Path(str(r['input'])).name}\n{title}", fontsize=9)
     return ax
 
 # %% ../nbs/06c_score.ipynb #4e534b88
-def _slide_tiles(slide, mpp:float|None, min_tissue:float=0.25) -> tuple:
-    """(tile side px, tissue tiles x, y) of a slide: `TILE_UM` tiles (1000 px when the µm/px is unknown) with at least
-    `min_tissue` tissue."""
+MIN_TILE_TISSUE = 0.02   # tissue fraction (on the thumbnail) a slide tile needs to be scored: a fragment counts too
+
+def _slide_tiles(slide, mpp:float|None, min_tissue:float=MIN_TILE_TISSUE) -> tuple:
+    """(tile side px, tissue tiles x, y, tissue) of a slide: `TILE_UM` tiles (1000 px when the µm/px is unknown)
+    covering it to its edges (`tissue_grid(edges=True)`), with at least `min_tissue` tissue."""
     size = int(round(TILE_UM/mpp)) if mpp else 1000
     W,H = slide.dimensions
     size = max(64, min(size, W, H))
-    grid = tissue_grid(slide, size, thumb_px=2048)
+    grid = tissue_grid(slide, size, thumb_px=2048, edges=True)
     return size,grid[grid.tissue >= min_tissue].reset_index(drop=True)
 
 # %% ../nbs/06c_score.ipynb #sd598b60
@@ -334,10 +365,12 @@ def score_tile(path, # Slide file
                mpp:float|None, # µm/px (None: estimated on the tile)
               ) -> dict:
     """Label one tile of a slide (read through this process's `wsi.cached_slide`): its counted cells in level-0 px,
-    counts, reason, flags, µm/px and row."""
+    counts, reason, flags, µm/px and row. A tile flush with the right or bottom edge (x or y not a multiple of `size`)
+    keeps only the cells past the regular grid: those it shares with its neighbour are the neighbour's."""
     from ki67_nb.wsi import cached_slide
     lab = label_with(cached_slide(path).read_region(x, y, size, size), LabelSettings(mpp=mpp), f'{path} at ({x}, {y})')
     c = _counted(lab).assign(x=lambda d: d.x + x, y=lambda d: d.y + y)
+    c = c[(c.x >= -(-x//size)*size - 0.5) & (c.y >= -(-y//size)*size - 0.5)]   # an edge tile's overlap: its neighbour's
     return dict(cells=c, tile=dict(x=x, y=y, size=size, n_positive=int(c.positive.sum()), n_cells=len(c),
                                    reason=lab.reason),
                 flags=[f for f in lab.flags if not f.startswith('scale ')], row=None if lab.reason else patch_row(lab),
@@ -347,9 +380,10 @@ def score_tile(path, # Slide file
 PROBE_TILES = 3   # a slide whose first tissue tiles are all refused as not DAB IHC (H&E) is not scored further
 
 def _tile_results(path, grid, size, mpp, workers) -> tuple:
-    """Every tile's `score_tile` result in grid order, and the µm/px used: estimated on the first tiles (one by one)
-    until one has nuclei, then held for all. When the first `PROBE_TILES` are all not DAB IHC, only they are returned."""
-    done,todo = [],list(grid[['x', 'y']].itertuples(index=False))
+    """Every tile's `score_tile` result, the tiles with the most tissue first, and the µm/px used: estimated on the
+    first tiles (one by one) until one has nuclei, then held for all. When the first `PROBE_TILES` are all not DAB
+    IHC, only they are returned."""
+    done,todo = [],list(grid.sort_values('tissue', ascending=False, kind='stable')[['x', 'y']].itertuples(index=False))
     not_ihc = lambda: len(done) >= PROBE_TILES and all(r['tile']['reason'] == 'not DAB IHC' for r in done)
     while todo and (mpp is None or len(done) < PROBE_TILES) and not not_ihc():   # the scale; is it IHC at all?
         r = score_tile(path, int(todo[0].x), int(todo[0].y), size, mpp); todo = todo[1:]
@@ -368,7 +402,7 @@ def _tile_results(path, grid, size, mpp, workers) -> tuple:
 def score_slide(path, # Slide file (`wsi.open_slide` reads it)
                 mpp:float|None=None, # µm/px stated by the user; None: the file's, else estimated and held
                 hotspot_mm2:float=HOTSPOT_MM2, # Hotspot area, mm²
-                min_tissue:float=0.25, # Tissue fraction a tile needs
+                min_tissue:float=MIN_TILE_TISSUE, # Tissue fraction a tile needs
                 workers:int=1, # Local worker processes for the tiles
                ) -> Score:
     """Score a whole IHC slide tile by tile over its tissue: global index with a block-bootstrap interval, hotspot,
@@ -417,7 +451,7 @@ def plot_slide_score(path, # The scored slide
     if r.get('hotspot_size'): axs[1].add_patch(Rectangle((r['hotspot_x']*f, r['hotspot_y']*f), r['hotspot_size']*f,
                                                          r['hotspot_size']*f, fill=False, ec='red', lw=1.5))
     for a in axs: a.axis('off')
-    fig.suptitle(f"{Path(path).name}: global {r['ki67_index']:.1%} [{r['index_lo']:.1%}, {r['index_hi']:.1%}], hotspot {r['hotspot_index']:.1%}, {r['n_positive'] + r['n_negative']} cells", fontsize=10)
+    fig.suptitle(f"{Path(path).name}: global {r['ki67_index']:.1%} [{r['index_lo']:.1%}, {r['index_hi']:.1%}], {hotspot_text(r)}, {r['n_positive'] + r['n_negative']} cells", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -426,24 +460,29 @@ INPUT_SUFFIXES = {'.png', '.jpg', '.jpeg', '.tif', '.tiff', '.svs', '.ndpi', '.m
                   '.svslide'}
 
 # %% ../nbs/06c_score.ipynb #s6a237b0
+OUTPUT_SUFFIXES = ('.overlay.png', '.heatmap.png')   # the figures `ki67 score` writes: never inputs of a folder
+
 def expand_inputs(inputs, # Files and folders
                  ) -> list:
-    """The files to score: each file as given, each folder's image and slide files (sorted); `InputError` for a path
-    that does not exist."""
+    """The files to score, each once: each file as given, each folder's image and slide files (sorted; not the
+    figures `ki67 score` writes there); `InputError` for a path that does not exist."""
     out = []
     for p in map(Path, inputs):
-        if p.is_dir(): out += sorted(f for f in p.iterdir() if f.suffix.lower() in INPUT_SUFFIXES and f.is_file())
+        if p.is_dir(): out += sorted(f for f in p.iterdir() if f.suffix.lower() in INPUT_SUFFIXES and f.is_file()
+                                     and not f.name.lower().endswith(OUTPUT_SUFFIXES))
         elif p.exists(): out.append(p)
         else: raise InputError(p, 'does not exist')
-    return out
+    seen = set()
+    return [p for p in out if not (p.resolve() in seen or seen.add(p.resolve()))]
 
 # %% ../nbs/06c_score.ipynb #scf47b61
+def _safe(s:str) -> str: return re.sub(r'[^\w.-]+', '_', s)
+
 def output_names(paths:list) -> list:
     "A unique, file-system-safe output name per input: its stem, with the parent folder's name where stems repeat."
-    safe = lambda s: re.sub(r'[^\w.-]+', '_', s)
-    stems = [safe(p.stem) for p in paths]
+    stems = [_safe(p.stem) for p in paths]
     dup = {s for s in stems if stems.count(s) > 1}
-    names = [safe(p.parent.name) + '_' + s if s in dup else s for p,s in zip(paths, stems)]
+    names = [_safe(p.parent.name) + '_' + s if s in dup else s for p,s in zip(paths, stems)]
     return [n if names.count(n) == 1 else f'{n}_{i}' for i,n in enumerate(names)]
 
 # %% ../nbs/06c_score.ipynb #1243c520
@@ -475,6 +514,20 @@ def _score_one(path:Path, name:str, *, out:Path, mpp, hotspot_mm2, stamp, settin
     row = {c: row.get(c) for c in SCORE_COLUMNS} | dict(name=name, stamp=stamp, settings=settings)
     with atomic_path(out/'.parts'/f'{name}.json') as tmp: tmp.write_text(json.dumps(row, default=float))
     return row
+
+# %% ../nbs/06c_score.ipynb #c7ed7e8a
+def claim_names(out:Path, # Output folder
+                paths:list, names:list, # Inputs and their `output_names`
+               ) -> list:
+    """`names`, each one whose outputs in `out` belong to another input (an earlier run's, by its `.parts` row) made
+    free: the parent folder's name before it, else a number after it. Earlier results are kept, never overwritten."""
+    owner = lambda n: (json.loads(f.read_text()).get('input') if (f := out/'.parts'/f'{n}.json').exists() else None)
+    taken,res = set(names),[]
+    for p,n in zip(paths, names):
+        tries = [n, f'{_safe(p.parent.name)}_{n}', *(f'{n}_{k}' for k in range(2, 10_000))]
+        n = next(m for m in tries if owner(m) in (None, str(p)) and (m == n or m not in taken))
+        taken.add(n); res.append(n)
+    return res
 
 # %% ../nbs/06c_score.ipynb #c7ed7e91
 def scored_parts(out:Path, # Output folder
@@ -517,13 +570,13 @@ def score_inputs(inputs:list, # Images, slides, or folders of them
                 ) -> pd.DataFrame:
     """Score Ki-67 IHC images and slides; write `scores.csv` and each input's cells and figure; the table. `Ki67Error`
     (the first failure) when every input failed."""
-    if hotspot_mm2 <= 0: raise InputError('--hotspot-mm2', f'must be > 0 mm², got {hotspot_mm2}')
-    if mpp is not None and not 0 < mpp < 100: raise InputError('--mpp', f'must be µm per pixel, > 0, got {mpp}')
+    if not 0 < hotspot_mm2 < math.inf: raise InputError('--hotspot-mm2', f'must be a number of mm² > 0, got {hotspot_mm2}')
+    if mpp is not None: mpp = check_nuclei_mpp(mpp)
     paths = expand_inputs(inputs)
     if not paths: raise InputError(', '.join(map(str, inputs)), 'holds no image or slide file',
                                    f"Give files, or folders with {', '.join(sorted(INPUT_SUFFIXES))}")
     out = ensure_writable_dir(out); ensure_writable_dir(out/'.parts')
-    names = output_names(paths)
+    names = claim_names(out, paths, output_names(paths))
     settings = dict(mpp=mpp, hotspot_mm2=hotspot_mm2)
     rows = {} if force else scored_parts(out, paths, names, settings)
     todo = [(p, n) for p,n in zip(paths, names) if n not in rows]

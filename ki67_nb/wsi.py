@@ -321,6 +321,7 @@ def open_slide(path, # Slide (openslide format) or plain TIFF / PNG / JPEG image
     `InputError` when the file is missing or unreadable."""
     path = Path(path)
     if not path.is_file(): raise InputError(path, 'slide file not found')
+    if path.stat().st_size == 0: raise InputError(path, 'is empty (0 bytes): an interrupted copy or download?')
     vendor = openslide.OpenSlide.detect_format(path)
     if vendor is None: return ImageReader(path)
     reader = OpenSlideReader(path)            # the reference: what openslide makes of the file
@@ -448,22 +449,26 @@ def mpp(self:SlideReader) -> tuple|None:
     return self._mpp
 
 # %% ../nbs/02_wsi.ipynb #96080f82
+@functools.lru_cache(maxsize=1024)
+def _warn_once(name:str, msg:str): get_logger(name).warning(msg)   # one warning per file and process
+
 def slide_mpp(slide, # A `SlideReader`, or a slide / image file
               mpp:float|None=None, # µm per level-0 pixel, stated: overrides what the file says
              ) -> float|None:
-    "One µm-per-level-0-pixel for `slide`: `mpp` when given, else the slide's (mean of x and y; a warning when they differ > 2 %), else None with a warning naming the file."
+    """One µm-per-level-0-pixel for `slide`: `mpp` when given, else the slide's (mean of x and y; a warning when they
+    differ > 2 %), else None with a warning naming the file (once per file and process)."""
     if mpp is not None:
-        if checked_mpp(mpp, mpp) is None: raise InputError('--mpp',
-                                                           f'must be µm per pixel between {MPP_RANGE[0]} and {MPP_RANGE[1]:g}, got {mpp}')
+        if checked_mpp(mpp, mpp) is None: raise InputError('--mpp', f'must be µm per pixel between {MPP_RANGE[0]} '
+                                                                    f'and {MPP_RANGE[1]:g}, got {mpp}')
         return float(mpp)
     slide = slide if isinstance(slide, SlideReader) else open_slide(slide)
-    log = get_logger(__name__)
     if slide.mpp is None:
-        log.warning(f'{slide.path}: no µm per pixel in its metadata (state it with --mpp; where a stage can, it estimates it)')
+        _warn_once(__name__, f'{slide.path}: no usable µm per pixel in its metadata (none stated, a 72/96-dpi default, '
+                             f'or outside {MPP_RANGE[0]}-{MPP_RANGE[1]:g} µm); where a command takes --mpp, state it')
         return None
     mx,my = slide.mpp
-    if abs(mx - my) > 0.02*min(mx,
-                               my): log.warning(f'{slide.path}: µm per pixel differs in x ({mx:.4g}) and y ({my:.4g}); using their mean')
+    if abs(mx - my) > 0.02*min(mx, my):
+        _warn_once(__name__, f'{slide.path}: µm per pixel differs in x ({mx:.4g}) and y ({my:.4g}); using their mean')
     return (mx + my)/2
 
 # %% ../nbs/02_wsi.ipynb #5985021a
@@ -632,10 +637,12 @@ def tissue_grid(slide:SlideReader, # The slide (`open_slide(path)`)
                 min_tissue:float=0., # Keep cells with at least this tissue fraction (0: every cell)
                 white:float|None=None, # The slide's glass luminance (0-255); default `white_luminance` of the thumbnail
                 thumb:np.ndarray|None=None, # `slide.thumbnail(thumb_px)`, when already read
+                edges:bool=False, # Also a last column and row flush with the right and bottom edges (overlapping)
                ) -> pd.DataFrame:
-    """Non-overlapping `size`-px level-0 grid: x, y (top-left, level-0 px, int), tissue (fraction of the thumbnail's
-    `tissue_mask` in the cell) and artefact (fraction of its `artefact_mask`), row by row; `attrs`: white, downsample,
-    thumb_px, size."""
+    """Non-overlapping `size`-px level-0 grid (with `edges`, cells flush with the right and bottom edges where the
+    grid leaves a strip, so that every pixel is in a cell): x, y (top-left, level-0 px, int), tissue (fraction of the
+    thumbnail's `tissue_mask` in the cell) and artefact (fraction of its `artefact_mask`), row by row; `attrs`:
+    white, downsample, thumb_px, size."""
     W,H = slide.dimensions
     if size < 1: raise InputError('size', f'must be a positive number of pixels, got {size}')
     ds = max(1., max(W, H)/thumb_px)
@@ -644,6 +651,7 @@ def tissue_grid(slide:SlideReader, # The slide (`open_slide(path)`)
     art = artefact_mask(thumb)
     mask = tissue_mask(thumb, white, artefacts=art)
     ys,xs = np.arange(0, H - size + 1, size),np.arange(0, W - size + 1, size)
+    if edges: ys,xs = [np.append(v, n - size) if n % size and n > size else v for v,n in ((ys, H), (xs, W))]
     frac = functools.partial(_cell_fractions, ys=ys, xs=xs, size=size, ds=ds)
     Y,X = np.meshgrid(ys, xs, indexing='ij')
     df = pd.DataFrame(dict(x=X.ravel().astype(np.int64), y=Y.ravel().astype(np.int64), tissue=frac(mask),
