@@ -519,13 +519,17 @@ def _score_one(path:Path, name:str, *, out:Path, mpp, hotspot_mm2, stamp, settin
 def claim_names(out:Path, # Output folder
                 paths:list, names:list, # Inputs and their `output_names`
                ) -> list:
-    """`names`, each one whose outputs in `out` belong to another input (an earlier run's, by its `.parts` row) made
-    free: the parent folder's name before it, else a number after it. Earlier results are kept, never overwritten."""
-    owner = lambda n: (json.loads(f.read_text()).get('input') if (f := out/'.parts'/f'{n}.json').exists() else None)
+    """`names`, each one whose outputs in `out` belong to another input (an earlier run's, by its `.parts` row; the
+    same file named from another folder is the same input) made free: the parent folder's name before it, else a
+    number after it. Earlier results of other inputs are kept, never overwritten."""
+    def mine(n, p):   # no earlier result, or this file's (by its path, or by its name, size and time from elsewhere)
+        if not (f := out/'.parts'/f'{n}.json').exists(): return True
+        r = json.loads(f.read_text())
+        return r.get('input') == str(p) or (Path(str(r.get('input'))).name == p.name and r.get('stamp') == _stamp(p))
     taken,res = set(names),[]
     for p,n in zip(paths, names):
         tries = [n, f'{_safe(p.parent.name)}_{n}', *(f'{n}_{k}' for k in range(2, 10_000))]
-        n = next(m for m in tries if owner(m) in (None, str(p)) and (m == n or m not in taken))
+        n = next(m for m in tries if mine(m, p) and (m == n or m not in taken))
         taken.add(n); res.append(n)
     return res
 
