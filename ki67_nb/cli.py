@@ -277,7 +277,7 @@ def _predicted(res, a):
 def _score_line(r) -> str:
     "One line of `ki67 score`: an input's index with interval and counts, or why it was not scored."
     if r.reason: return f'{Path(r.input).name}: not scored: {r.reason}'
-    hot = f'hotspot {r.hotspot_index:.1%}' if r.hotspot_index == r.hotspot_index else 'no hotspot'
+    hot = _load('ki67_nb.score:hotspot_text')(r.hotspot_index)
     counts = f'{int(r.n_positive)} positive, {int(r.n_negative)} negative'
     return f'{Path(r.input).name}: Ki-67 {r.ki67_index:.1%} [{r.index_lo:.1%}, {r.index_hi:.1%}] ({counts}), {hot}'
 

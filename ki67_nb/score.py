@@ -17,7 +17,6 @@ from .core import *
 from .cluster import as_completed_progress, executor, scheduler_address
 from .stains import Stains, white_point
 from .wsi import open_slide, slide_mpp, tissue_grid
-from .nuclei import MAX_NUCLEI_MPP
 from .label import LabelSettings, label_with, patch_row, MIN_NUCLEI, check_nuclei_mpp, ihc_scale
 
 # %% auto #0
@@ -61,8 +60,7 @@ def score_input(path, # Image or slide file
         W,H = slide.dimensions
         m = slide_mpp(slide, mpp)
     finally: slide.close()
-    if m is not None and m > MAX_NUCLEI_MPP: raise InputError(path, f'its metadata states {m:.3g} µm per pixel: too '
-        f'coarse to count nuclei (at most {MAX_NUCLEI_MPP:g})', 'Score a finer scan, or give --mpp if the metadata is wrong')
+    if m is not None: check_nuclei_mpp(m, '--mpp' if mpp is not None else f'{path} (its metadata)')
     kind = 'image' if W*H <= IMAGE_MAX_MP*1e6 else 'slide'
     return ScoreInput(path, kind, int(W), int(H), m, 'given' if mpp is not None else 'file' if m is not None
                       else 'estimate')
@@ -317,9 +315,9 @@ def score_image(img, # RGB image (any dtype `as_rgb_uint8` reads) or an image fi
     return Score(row, cells, outlines, lab)
 
 # %% ../nbs/06c_score.ipynb #19947b16
-def hotspot_text(r:dict) -> str:
-    "'hotspot 23.4%' for a row of `scores.csv`, or 'no hotspot' where it has none (NaN)."
-    return f"hotspot {r['hotspot_index']:.1%}" if r['hotspot_index'] == r['hotspot_index'] else 'no hotspot'
+def hotspot_text(index:float) -> str:
+    "'hotspot 23.4%' for the `hotspot_index` of a row of `scores.csv`, or 'no hotspot' where it has none (NaN)."
+    return f"hotspot {index:.1%}" if index == index else 'no hotspot'
 
 def plot_score(img, # The scored RGB image
                score:Score, # Its `score_image` result
@@ -342,7 +340,7 @@ def plot_score(img, # The scored RGB image
     if r.get('hotspot_size'): ax.add_patch(Rectangle((r['hotspot_x'], r['hotspot_y']), r['hotspot_size'],
                                                      r['hotspot_size'], fill=False, ec='red', lw=1.5))
     title = (f"Ki-67 {r['ki67_index']:.1%} [{r['index_lo']:.1%}, {r['index_hi']:.1%}] of "
-             f"{r['n_positive'] + r['n_negative']} cells; {hotspot_text(r)}" if not r['reason']
+             f"{r['n_positive'] + r['n_negative']} cells; {hotspot_text(r['hotspot_index'])}" if not r['reason']
              else f"not scored: {r['reason']}")
     ax.set_title(f"{Path(str(r['input'])).name}\n{title}", fontsize=9)
     return ax
@@ -399,7 +397,7 @@ def _tile_results(path, grid, size, mpp, workers) -> tuple:
     return done,mpp
 
 # %% ../nbs/06c_score.ipynb #2c5ac888
-def score_slide(path, # Slide file (`wsi.open_slide` reads it)
+def score_slide(path, # Slide file (`wsi.open_slide` reads it), or its `score_input` when already opened
                 mpp:float|None=None, # µm/px stated by the user; None: the file's, else estimated and held
                 hotspot_mm2:float=HOTSPOT_MM2, # Hotspot area, mm²
                 min_tissue:float=MIN_TILE_TISSUE, # Tissue fraction a tile needs
@@ -407,7 +405,7 @@ def score_slide(path, # Slide file (`wsi.open_slide` reads it)
                ) -> Score:
     """Score a whole IHC slide tile by tile over its tissue: global index with a block-bootstrap interval, hotspot,
     cells as points, per-tile counts."""
-    si = score_input(path, mpp)
+    si = path if isinstance(path, ScoreInput) else score_input(path, mpp)
     slide = open_slide(si.path)
     try: size,grid = _slide_tiles(slide, si.mpp, min_tissue)
     finally: slide.close()
@@ -451,7 +449,7 @@ def plot_slide_score(path, # The scored slide
     if r.get('hotspot_size'): axs[1].add_patch(Rectangle((r['hotspot_x']*f, r['hotspot_y']*f), r['hotspot_size']*f,
                                                          r['hotspot_size']*f, fill=False, ec='red', lw=1.5))
     for a in axs: a.axis('off')
-    fig.suptitle(f"{Path(path).name}: global {r['ki67_index']:.1%} [{r['index_lo']:.1%}, {r['index_hi']:.1%}], {hotspot_text(r)}, {r['n_positive'] + r['n_negative']} cells", fontsize=10)
+    fig.suptitle(f"{Path(path).name}: global {r['ki67_index']:.1%} [{r['index_lo']:.1%}, {r['index_hi']:.1%}], {hotspot_text(r['hotspot_index'])}, {r['n_positive'] + r['n_negative']} cells", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -495,14 +493,12 @@ def _score_one(path:Path, name:str, *, out:Path, mpp, hotspot_mm2, stamp, settin
     try:
         si = score_input(path, mpp)
         if si.kind == 'image':
-            slide = open_slide(path)
-            try: img = slide.read_region(0, 0, si.width, si.height)
-            finally: slide.close()
+            img = read_whole(si)
             s = score_image(img, si.mpp, hotspot_mm2=hotspot_mm2, source=str(path))
             s.row['mpp_source'] = si.mpp_source if si.mpp else s.row['mpp_source']
             fig = plot_score(img, s).figure
         else:
-            s = score_slide(path, mpp, hotspot_mm2, workers=workers)
+            s = score_slide(si, mpp, hotspot_mm2, workers=workers)
             fig = plot_slide_score(path, s)
         with atomic_path(out/f'{name}.{"overlay" if si.kind == "image" else "heatmap"}.png') as tmp: fig.savefig(tmp,
             dpi=100)
