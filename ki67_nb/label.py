@@ -272,10 +272,13 @@ def pale_nuclei(conc:np.ndarray, # hxwx2 (H, DAB) concentrations at the working 
                 mpp_work:float, # Their µm/px
                 frame:tuple, # (H, W, µm/px) of the input image
                 od_threshold:float=OD_THRESHOLD, # Hematoxylin OD above background that is nucleus
+                hide:np.ndarray|None=None, # hxw bool: pixels set to their background first (the nuclei found already)
                ) -> pd.DataFrame:
-    """`watershed_nuclei` on the hematoxylin alone: the pale negatives that DAB around them hides in H + DAB; (table
-    of those with a mean H OD of at least `PALE_MIN_OD`, labels)."""
-    f = watershed_nuclei(conc[..., 0], mpp_work, {'h_od': conc[..., 0], 'dab_od': conc[..., 1]},
+    """`watershed_nuclei` on the hematoxylin alone: the pale negatives that DAB around them hides in H + DAB, and with
+    `hide`, those a dark neighbour's flank hid; (table of those with a mean H OD of at least `PALE_MIN_OD`, labels)."""
+    h = conc[..., 0]
+    if hide is not None: h = np.where(hide, h - subtract_background(h, BACKGROUND_UM/mpp_work), h)
+    f = watershed_nuclei(h, mpp_work, {'h_od': conc[..., 0], 'dab_od': conc[..., 1]},
                          od_threshold=od_threshold, work_mpp=None, frame=frame)
     return f.table[f.table.h_od >= PALE_MIN_OD],f.labels
 
@@ -286,9 +289,10 @@ def detect_nuclei(img:np.ndarray, # HxWx3 uint8 RGB brightfield IHC (DAB + hemat
                   dab_threshold:float=DAB_THRESHOLD, # Mean nuclear DAB OD above which a nucleus is positive
                   od_threshold:float=OD_THRESHOLD, # Nuclear OD above background that counts as nucleus
                  ) -> tuple:
-    """(nuclei, labels, info) of an IHC image by `watershed_nuclei` on H + DAB, then on H alone (`pale_nuclei`):
-    nuclei table (`IHC_NUCLEI_COLUMNS`: y/x in input px, `area` input px above the nucleus' half maximum, `fibre`
-    (`fibre_flags`), `counted`: tumour-sized and not a fibre), int32 label image, and mpp/stains/flags/tissue used."""
+    """(nuclei, labels, info) of an IHC image by `watershed_nuclei` on H + DAB, then on H alone with the nuclei found
+    hidden (`pale_nuclei`): nuclei table (`IHC_NUCLEI_COLUMNS`: y/x in input px, `area` input px above the nucleus'
+    half maximum, `fibre` (`fibre_flags`), `counted`: tumour-sized and not a fibre), int32 label image, and
+    mpp/stains/flags/tissue used."""
     white,given = white_point(img[::4, ::4]),stains is not None
     stains,flags = ihc_stains(img, stains, white, min_step=2)
     source = 'given'
@@ -301,8 +305,8 @@ def detect_nuclei(img:np.ndarray, # HxWx3 uint8 RGB brightfield IHC (DAB + hemat
     split[(conc @ stains.matrix()[:2]).min(-1) > STAIN_MAX_OD] = np.nan
     found = watershed_nuclei(conc[..., 0] + conc[..., 1], mpp_w, {'h_od': conc[..., 0], 'dab_od': conc[..., 1]},
                              split=split, od_threshold=od_threshold, work_mpp=None, frame=frame)
-    pale = pale_nuclei(conc, mpp_w, frame, od_threshold)
-    t,labels = merge_nuclei(found.table, found.labels, *pale)
+    hide = ndimage.binary_dilation(upscale_labels(found.labels, conc.shape[:2]) > 0)   # found nuclei and a 1 px rim
+    t,labels = merge_nuclei(found.table, found.labels, *pale_nuclei(conc, mpp_w, frame, od_threshold, hide))
     c = np.maximum(concentrations_u8(img, white, stains), 0)   # shapes on the input's own unsmoothed OD
     t = fibre_flags(labels, t, mpp, c[..., 0] + c[..., 1])
     med = t.area_um2[~t.fibre].median()
