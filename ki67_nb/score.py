@@ -7,6 +7,7 @@ Docs: https://ki67-nb.github.io/ki67_nb/score.html.md"""
 # %% ../nbs/06c_score.ipynb #359366ad
 from __future__ import annotations
 import functools, json, math, re, uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -454,8 +455,8 @@ def plot_slide_score(path, # The scored slide
     return fig
 
 # %% ../nbs/06c_score.ipynb #d2ac37f7
-INPUT_SUFFIXES = {'.png', '.jpg', '.jpeg', '.tif', '.tiff', '.svs', '.ndpi', '.mrxs', '.scn', '.vms', '.vmu', '.bif',
-                  '.svslide'}
+INPUT_SUFFIXES = {'.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff', '.svs', '.ndpi', '.mrxs', '.scn', '.vms', '.vmu',
+                  '.bif', '.svslide'}
 
 # %% ../nbs/06c_score.ipynb #s6a237b0
 OUTPUT_SUFFIXES = ('.overlay.png', '.heatmap.png')   # the figures `ki67 score` writes: never inputs of a folder
@@ -477,10 +478,14 @@ def expand_inputs(inputs, # Files and folders
 def _safe(s:str) -> str: return re.sub(r'[^\w.-]+', '_', s)
 
 def output_names(paths:list) -> list:
-    "A unique, file-system-safe output name per input: its stem, with the parent folder's name where stems repeat."
+    """A unique, file-system-safe output name per input: its stem; where stems repeat, the parent folder's name before
+    it, or in the same folder its whole file name (`x.png`, `x.tif`); a number after it where even those repeat."""
     stems = [_safe(p.stem) for p in paths]
-    dup = {s for s in stems if stems.count(s) > 1}
-    names = [_safe(p.parent.name) + '_' + s if s in dup else s for p,s in zip(paths, stems)]
+    n_stem,n_here = Counter(stems),Counter((p.parent, s) for p,s in zip(paths, stems))
+    def name(p, s):
+        if n_stem[s] == 1: return s
+        return _safe(p.name) if n_here[p.parent, s] > 1 else f'{_safe(p.parent.name)}_{s}'
+    names = [name(p, s) for p,s in zip(paths, stems)]
     return [n if names.count(n) == 1 else f'{n}_{i}' for i,n in enumerate(names)]
 
 # %% ../nbs/06c_score.ipynb #1243c520
@@ -580,12 +585,14 @@ def score_inputs(inputs:list, # Images, slides, or folders of them
     settings = dict(mpp=mpp, hotspot_mm2=hotspot_mm2)
     rows = {} if force else scored_parts(out, paths, names, settings)
     todo = [(p, n) for p,n in zip(paths, names) if n not in rows]
+    if rows: get_logger(__name__).info(f'{len(rows)} of {len(paths)} inputs already scored into {out} with the same '
+                                       'settings: kept (--force rescores them)')
     # one input: its tiles use the local workers instead, unless a cluster is asked for
     pool = executor(workers, scheduler) if len(todo) > 1 or scheduler_address(scheduler) else None
     job = lambda p, n: functools.partial(_score_one, p, n, out=out, mpp=mpp, hotspot_mm2=hotspot_mm2, stamp=_stamp(p),
                                          settings=settings,
                                          workers=1 if pool else workers)
-    if pool is None: rows |= {n: job(p, n)() for p,n in progress(todo, desc='ki67 score')}
+    if pool is None: rows |= {n: job(p, n)() for p,n in (progress(todo, desc='ki67 score') if todo else [])}
     else:
         with pool: rows |= {f.result()['name']: f.result()
                             for f in as_completed_progress([pool.submit(job(p, n)) for p,n in todo], desc='ki67 score')}
