@@ -432,7 +432,7 @@ COMMANDS |= {
                            'detector': dict(choices='ki67_nb.nuclei:DETECTORS')}),
     'score': Command('score Ki-67 IHC images or whole slides (no H&E needed): index, hotspot, cells as QuPath detections',
                      'ki67_nb.score:score_inputs',
-                     ('inputs', 'out', 'mpp', 'hotspot_mm2', 'workers', 'scheduler', 'force'),
+                     ('inputs', 'out', 'mpp', 'hotspot_mm2', 'dab_threshold', 'workers', 'scheduler', 'force'),
                      pos=('inputs',), args={'inputs': dict(nargs='+')}, done=_scored,
                      failed=lambda t,a: int(_load('ki67_nb.score:failed_inputs')(t).sum())),
     'train': Command('train a model with one of the registered training methods', '', None, pos=('dataset',),

@@ -29,8 +29,8 @@ __all__ = ['CONTRIBUTION_COLUMNS', 'METHODS', 'LABEL_FLAG_SEP', 'DAB_THRESHOLD',
            'nuclear_contributions', 'label_nuclear', 'ihc_scale', 'ihc_work_conc', 'no_dab', 'shape_measures',
            'half_max_cores', 'fibre_flags', 'merge_nuclei', 'pale_nuclei', 'detect_nuclei', 'label_watershed',
            'seed_images', 'label_seed', 'label_threshold', 'in_hdab_cone', 'stain_coloured', 'mask_artefacts',
-           'not_ihc_reason', 'dense_only_reason', 'check_nuclei_mpp', 'check_label_settings', 'LabelSettings',
-           'label_with', 'label_image', 'label_patch', 'tile_origins', 'tile_labels', 'plot_labelling']
+           'not_ihc_reason', 'dense_only_reason', 'check_nuclei_mpp', 'check_label_settings', 'check_dab_threshold',
+           'LabelSettings', 'label_with', 'label_image', 'label_patch', 'tile_origins', 'tile_labels', 'plot_labelling']
 
 # %% ../nbs/06_label.ipynb #cc186f3e
 CONTRIBUTION_COLUMNS = ['y', 'x', 'area_pos', 'area_all', 'n_pos', 'n_all']
@@ -533,6 +533,16 @@ def check_label_settings(method:str, detector:str, mpp) -> float|None:
     if not (np.isfinite(mpp) and mpp > 0): raise InputError('--mpp', f'must be a positive number of µm per pixel, got {mpp!r}')
     return float(mpp)
 
+# %% ../nbs/06_label.ipynb #chkdab01
+def check_dab_threshold(t, # Mean nuclear DAB OD above which a nucleus is positive
+                       ) -> float:
+    "`t` as a float; an `InputError` naming `--dab-threshold` unless it is an optical density in (0, 3)."
+    try: t = float(t)
+    except (TypeError, ValueError): t = math.nan
+    if not 0 < t < 3: raise InputError('--dab-threshold', f'must be a DAB optical density between 0 and 3 '
+                                       f'(QuPath\'s default {DAB_THRESHOLD}), got {t}')
+    return t
+
 # %% ../nbs/06_label.ipynb #n461dbeb
 @dataclass
 class LabelSettings:
@@ -549,6 +559,7 @@ class LabelSettings:
 
     def __post_init__(self):
         self.mpp = check_label_settings(self.method, self.detector, self.mpp)
+        self.dab_threshold = check_dab_threshold(self.dab_threshold)
         if self.stains is not None: self.stains = as_stains(self.stains, '--stains')
         if self.model is not None and not self.needs_model:
             warnings.warn(f"a nuclei model was given, but the {self.method!r} method with the {self.detector!r} detector "

@@ -18,7 +18,8 @@ from .core import *
 from .cluster import as_completed_progress, executor, scheduler_address
 from .stains import Stains, white_point
 from .wsi import open_slide, slide_mpp, tissue_grid
-from .label import LabelSettings, label_with, patch_row, MIN_NUCLEI, check_nuclei_mpp, ihc_scale
+from .label import (LabelSettings, label_with, patch_row, MIN_NUCLEI, check_nuclei_mpp, ihc_scale, DAB_THRESHOLD,
+                           check_dab_threshold)
 
 # %% auto #0
 __all__ = ['IMAGE_MAX_MP', 'TILE_UM', 'HOTSPOT_MM2', 'MIN_HOTSPOT_CELLS', 'BLOCK_UM', 'MAX_POLYGONS', 'CLASS_COLOURS',
@@ -27,7 +28,7 @@ __all__ = ['IMAGE_MAX_MP', 'TILE_UM', 'HOTSPOT_MM2', 'MIN_HOTSPOT_CELLS', 'BLOCK
            'write_cells_geojson', 'read_cells_geojson', 'wilson', 'block_bootstrap_index', 'window_sums',
            'hotspot_index', 'Score', 'read_whole', 'scale_doubt', 'score_image', 'hotspot_text', 'plot_score',
            'score_tile', 'score_slide', 'plot_slide_score', 'expand_inputs', 'output_names', 'claim_names',
-           'scored_parts', 'earlier_rows', 'failed_inputs', 'score_inputs']
+           'scored_parts', 'earlier_rows', 'failed_inputs', 'score_settings', 'score_inputs']
 
 # %% ../nbs/06c_score.ipynb #880553a2
 # level-0 megapixels up to which an input is scored whole (an image); above: tile by tile (a slide)
@@ -241,7 +242,8 @@ SCORE_COLUMN_DOCS = {   # the columns of `scores.csv`, with their units
     'hotspot_cells': 'nuclei counted in the hotspot', 'hotspot_x': "the hotspot square's left edge, level-0 px",
     'hotspot_y': 'its top edge, level-0 px', 'hotspot_size': 'its side, level-0 px (side µm = size × mpp)',
     'n_tiles': 'tiles scored (1 for an image)', 'stain_vectors': 'hematoxylin and DAB optical-density vectors used',
-    'stain_source': 'where they came from', 'flags': 'quality flags, ; separated',
+    'stain_source': 'where they came from',
+    'dab_threshold': 'mean nuclear DAB OD above which a nucleus is positive', 'flags': 'quality flags, ; separated',
     'reason': 'why the input has no index (empty when it has one)'}
 SCORE_COLUMNS = list(SCORE_COLUMN_DOCS)
 
@@ -290,6 +292,7 @@ def score_image(img, # RGB image (any dtype `as_rgb_uint8` reads) or an image fi
                 mpp:float|None=None, # µm/px; None: the file's, else estimated from the nuclei
                 stains=None, # Stain vectors (`Stains` or 2x3); None: estimated on the image
                 hotspot_mm2:float=HOTSPOT_MM2, # Hotspot area, mm²
+                dab_threshold:float=DAB_THRESHOLD, # Mean nuclear DAB OD above which a nucleus is positive
                 source:str|None=None, # Name in the row and in messages (default: the file, or 'image')
                ) -> Score:
     """Score one IHC image whole: Ki-67 index by count and area with a block-bootstrap interval, hotspot, cells with
@@ -299,7 +302,7 @@ def score_image(img, # RGB image (any dtype `as_rgb_uint8` reads) or an image fi
         si = score_input(img, mpp); source = source or str(si.path)
         img,mpp,mpp_source = read_whole(si),si.mpp,si.mpp_source
     source = source or 'image'
-    lab = label_with(img, LabelSettings('nuclear', stains=stains, mpp=mpp), source)
+    lab = label_with(img, LabelSettings('nuclear', stains=stains, dab_threshold=dab_threshold, mpp=mpp), source)
     r,cells = patch_row(lab),_counted(lab)
     if mpp is not None and not lab.reason and (doubt := scale_doubt(img, lab)):
         get_logger(__name__).warning(f'{source}: {doubt}')
@@ -310,7 +313,8 @@ def score_image(img, # RGB image (any dtype `as_rgb_uint8` reads) or an image fi
     row = dict(input=source, kind='image', width=lab.shape[1], height=lab.shape[0], mpp=mpp, mpp_source=mpp_source,
                ki67_index=r['ratio_count'], ki67_index_area=r['ratio_area'], n_positive=int(cells.positive.sum()),
                n_negative=int((~cells.positive.astype(bool)).sum()), n_tiles=1, stain_vectors=r['stain_vectors'],
-               stain_source=r['stain_source'], flags=r['label_flags'], reason=r['label_reason'])
+               stain_source=r['stain_source'], dab_threshold=dab_threshold, flags=r['label_flags'],
+               reason=r['label_reason'])
     row = _summary(cells, mpp or 0.5, (lab.shape[1], lab.shape[0]), hotspot_mm2, row)
     outlines = cell_outlines(lab.labels['nuclei'], cells.label) if len(cells) and len(cells) <= MAX_POLYGONS else None
     return Score(row, cells, outlines, lab)
@@ -362,12 +366,14 @@ def _slide_tiles(slide, mpp:float|None, min_tissue:float=MIN_TILE_TISSUE) -> tup
 def score_tile(path, # Slide file
                x:int, y:int, size:int, # Tile: top-left and side, level-0 px
                mpp:float|None, # µm/px (None: estimated on the tile)
+               dab_threshold:float=DAB_THRESHOLD, # Mean nuclear DAB OD above which a nucleus is positive
               ) -> dict:
     """Label one tile of a slide (read through this process's `wsi.cached_slide`): its counted cells in level-0 px,
     counts, reason, flags, µm/px and row. A tile flush with the right or bottom edge (x or y not a multiple of `size`)
     keeps only the cells past the regular grid: those it shares with its neighbour are the neighbour's."""
     from ki67_nb.wsi import cached_slide
-    lab = label_with(cached_slide(path).read_region(x, y, size, size), LabelSettings(mpp=mpp), f'{path} at ({x}, {y})')
+    lab = label_with(cached_slide(path).read_region(x, y, size, size),
+                     LabelSettings(mpp=mpp, dab_threshold=dab_threshold), f'{path} at ({x}, {y})')
     c = _counted(lab).assign(x=lambda d: d.x + x, y=lambda d: d.y + y)
     c = c[(c.x >= -(-x//size)*size - 0.5) & (c.y >= -(-y//size)*size - 0.5)]   # an edge tile's overlap: its neighbour's
     return dict(cells=c, tile=dict(x=x, y=y, size=size, n_positive=int(c.positive.sum()), n_cells=len(c),
@@ -378,17 +384,17 @@ def score_tile(path, # Slide file
 # %% ../nbs/06c_score.ipynb #9f3f2be9
 PROBE_TILES = 3   # a slide whose first tissue tiles are all refused as not DAB IHC (H&E) is not scored further
 
-def _tile_results(path, grid, size, mpp, workers) -> tuple:
+def _tile_results(path, grid, size, mpp, workers, dab_threshold=DAB_THRESHOLD) -> tuple:
     """Every tile's `score_tile` result, the tiles with the most tissue first, and the µm/px used: estimated on the
     first tiles (one by one) until one has nuclei, then held for all. When the first `PROBE_TILES` are all not DAB
     IHC, only they are returned."""
     done,todo = [],list(grid.sort_values('tissue', ascending=False, kind='stable')[['x', 'y']].itertuples(index=False))
     not_ihc = lambda: len(done) >= PROBE_TILES and all(r['tile']['reason'] == 'not DAB IHC' for r in done)
     while todo and (mpp is None or len(done) < PROBE_TILES) and not not_ihc():   # the scale; is it IHC at all?
-        r = score_tile(path, int(todo[0].x), int(todo[0].y), size, mpp); todo = todo[1:]
+        r = score_tile(path, int(todo[0].x), int(todo[0].y), size, mpp, dab_threshold); todo = todo[1:]
         done.append(r); mpp = mpp or r['mpp']
     if not_ihc(): return done,mpp
-    job = functools.partial(score_tile, path, size=size, mpp=mpp)
+    job = functools.partial(score_tile, path, size=size, mpp=mpp, dab_threshold=dab_threshold)
     pool = executor(workers) if workers > 1 and len(todo) > 1 else None
     if pool is None: done += [job(int(t.x), int(t.y))
                               for t in progress(todo, desc=f'{Path(path).name} tiles', leave=False)]
@@ -403,6 +409,7 @@ def score_slide(path, # Slide file (`wsi.open_slide` reads it), or its `score_in
                 hotspot_mm2:float=HOTSPOT_MM2, # Hotspot area, mm²
                 min_tissue:float=MIN_TILE_TISSUE, # Tissue fraction a tile needs
                 workers:int=1, # Local worker processes for the tiles
+                dab_threshold:float=DAB_THRESHOLD, # Mean nuclear DAB OD above which a nucleus is positive
                ) -> Score:
     """Score a whole IHC slide tile by tile over its tissue: global index with a block-bootstrap interval, hotspot,
     cells as points, per-tile counts."""
@@ -412,7 +419,7 @@ def score_slide(path, # Slide file (`wsi.open_slide` reads it), or its `score_in
     finally: slide.close()
     if grid.empty: raise InputError(si.path,
         f'no tissue: no {size} px tile is {min_tissue:.0%} tissue on the thumbnail', 'Check the slide')
-    res,mpp = _tile_results(si.path, grid, size, si.mpp, workers)
+    res,mpp = _tile_results(si.path, grid, size, si.mpp, workers, dab_threshold)
     cells,tiles = pd.concat([r['cells'] for r in res], ignore_index=True),pd.DataFrame([r['tile'] for r in res])
     first = next((r['row'] for r in res if r['row']), None)
     n,reason = len(cells),'' if len(cells) >= MIN_NUCLEI else (tiles.reason.mode()[0] if (tiles.reason != '').all()
@@ -423,6 +430,7 @@ def score_slide(path, # Slide file (`wsi.open_slide` reads it), or its `score_in
                ki67_index=float(cells.positive.mean()) if n and not reason else np.nan, ki67_index_area=area,
                n_positive=int(cells.positive.sum()), n_negative=int(n - cells.positive.sum()), n_tiles=len(tiles),
                stain_vectors=first['stain_vectors'] if first else '', stain_source='per tile' if first else '',
+               dab_threshold=dab_threshold,
                flags=';'.join(sorted({f for r in res for f in r['flags']})), reason=reason)
     return Score(_summary(cells, mpp or 0.5, (si.width, si.height), hotspot_mm2, row), cells, None, None, tiles)
 
@@ -492,18 +500,19 @@ def output_names(paths:list) -> list:
 def _stamp(path:Path) -> list: st = path.stat(); return [st.st_size, st.st_mtime_ns]
 
 # %% ../nbs/06c_score.ipynb #sf2845b8
-def _score_one(path:Path, name:str, *, out:Path, mpp, hotspot_mm2, stamp, settings, workers=1) -> dict:
+def _score_one(path:Path, name:str, *, out:Path, mpp, hotspot_mm2, stamp, settings, workers=1,
+               dab_threshold=DAB_THRESHOLD) -> dict:
     "Score one input and write its cells, figure and row (last); the row. A failure is a row with the reason."
     import matplotlib.pyplot as plt
     try:
         si = score_input(path, mpp)
         if si.kind == 'image':
             img = read_whole(si)
-            s = score_image(img, si.mpp, hotspot_mm2=hotspot_mm2, source=str(path))
+            s = score_image(img, si.mpp, hotspot_mm2=hotspot_mm2, dab_threshold=dab_threshold, source=str(path))
             s.row['mpp_source'] = si.mpp_source if si.mpp else s.row['mpp_source']
             fig = plot_score(img, s).figure
         else:
-            s = score_slide(si, mpp, hotspot_mm2, workers=workers)
+            s = score_slide(si, mpp, hotspot_mm2, workers=workers, dab_threshold=dab_threshold)
             fig = plot_slide_score(path, s)
         with atomic_path(out/f'{name}.{"overlay" if si.kind == "image" else "heatmap"}.png') as tmp: fig.savefig(tmp,
             dpi=100)
@@ -564,25 +573,36 @@ def failed_inputs(table:pd.DataFrame, # Rows of `scores.csv` (a `score_inputs` t
     "Bool per row: its input could not be read or scored (an error, not a judgement such as 'blank' or 'not DAB IHC')."
     return table.reason.fillna('').str.startswith(FAILED)
 
+# %% ../nbs/06c_score.ipynb #scoreset1
+def score_settings(mpp:float|None, # µm/px of every input, or None
+                   hotspot_mm2:float, # Hotspot area, mm²
+                   dab_threshold:float, # Mean nuclear DAB OD above which a nucleus is positive
+                  ) -> dict:
+    """The settings of a `score_inputs` run, checked (an `InputError` naming the option): a rerun with other settings
+    rescores. The default DAB threshold is left out, so results of runs from before it was an option still resume."""
+    if not 0 < hotspot_mm2 < math.inf: raise InputError('--hotspot-mm2', f'must be a number of mm² > 0, got {hotspot_mm2}')
+    t = check_dab_threshold(dab_threshold)
+    return dict(mpp=None if mpp is None else check_nuclei_mpp(mpp), hotspot_mm2=hotspot_mm2) | (
+        {} if t == DAB_THRESHOLD else dict(dab_threshold=t))
+
 # %% ../nbs/06c_score.ipynb #62c1268a
 def score_inputs(inputs:list, # Images, slides, or folders of them
                  out='ki67_scores', # Output folder: scores.csv, <name>.cells.geojson, <name>.overlay.png / .heatmap.png
                  mpp:float|None=None, # µm/px of every input (overrides the files); None: each file's, else estimated
                  hotspot_mm2:float=HOTSPOT_MM2, # Hotspot area, mm² (about one 40x field)
+                 dab_threshold:float=DAB_THRESHOLD, # Mean nuclear DAB OD above which a nucleus is positive
                  workers:int=1, # Local worker processes
                  scheduler=None, # Dask scheduler address (or `$KI67_SCHEDULER`): score on a cluster
                  force:bool=False, # Rescore inputs already scored
                 ) -> pd.DataFrame:
     """Score Ki-67 IHC images and slides; write `scores.csv` and each input's cells and figure; the table. `Ki67Error`
     (the first failure) when every input failed."""
-    if not 0 < hotspot_mm2 < math.inf: raise InputError('--hotspot-mm2', f'must be a number of mm² > 0, got {hotspot_mm2}')
-    if mpp is not None: mpp = check_nuclei_mpp(mpp)
+    settings = score_settings(mpp, hotspot_mm2, dab_threshold); mpp = settings['mpp']
     paths = expand_inputs(inputs)
     if not paths: raise InputError(', '.join(map(str, inputs)), 'holds no image or slide file',
                                    f"Give files, or folders with {', '.join(sorted(INPUT_SUFFIXES))}")
     out = ensure_writable_dir(out); ensure_writable_dir(out/'.parts')
     names = claim_names(out, paths, output_names(paths))
-    settings = dict(mpp=mpp, hotspot_mm2=hotspot_mm2)
     rows = {} if force else scored_parts(out, paths, names, settings)
     todo = [(p, n) for p,n in zip(paths, names) if n not in rows]
     if rows: get_logger(__name__).info(f'{len(rows)} of {len(paths)} inputs already scored into {out} with the same '
@@ -590,7 +610,7 @@ def score_inputs(inputs:list, # Images, slides, or folders of them
     # one input: its tiles use the local workers instead, unless a cluster is asked for
     pool = executor(workers, scheduler) if len(todo) > 1 or scheduler_address(scheduler) else None
     job = lambda p, n: functools.partial(_score_one, p, n, out=out, mpp=mpp, hotspot_mm2=hotspot_mm2, stamp=_stamp(p),
-                                         settings=settings,
+                                         settings=settings, dab_threshold=dab_threshold,
                                          workers=1 if pool else workers)
     if pool is None: rows |= {n: job(p, n)() for p,n in (progress(todo, desc='ki67 score') if todo else [])}
     else:
