@@ -429,8 +429,9 @@ def stain_coloured(img:np.ndarray, # RGB uint8 image
 # %% ../nbs/06_label.ipynb #sd93f7e0
 def mask_artefacts(img:np.ndarray, # RGB uint8 image
                   ) -> tuple:
-    """(image with artefact pixels (`wsi.artefact_mask`, grown by 1 px for anti-aliased edges) set to white, their
-    fraction of the image, their share of the non-glass area)."""
+    """(image with artefact pixels (`wsi.artefact_mask`, grown by 1 px for anti-aliased edges) set to the white point
+    of the rest, their fraction of the image, their share of the non-glass area). Not pure white: a white brighter
+    than the image's own glass would move its white point and so every optical density and the stain estimate."""
     k = 2 if img.shape[0]*img.shape[1] > 2e6 else 1   # a large patch: the mask at half resolution
     art = stain_coloured(img[::k, ::k], artefact_mask(img[::k, ::k]))
     if not art.any(): return img, 0., 0.
@@ -439,7 +440,7 @@ def mask_artefacts(img:np.ndarray, # RGB uint8 image
     step = max(1, int(np.sqrt(img.shape[0]*img.shape[1]/2.5e5)))
     od = optical_density(img[::step, ::step])
     a,stained = art[::step, ::step], np.einsum('...c,...c->...', od, od) > 0.05**2   # not glass
-    out = img.copy(); out[art] = 255
+    out = img.copy(); out[art] = np.round(white_point(img[::step, ::step][~a][None])) if (~a).any() else 255
     return out, float(art.mean()), float(a.sum()/max(1, (a | stained).sum()))
 
 # %% ../nbs/06_label.ipynb #cfd8c40b

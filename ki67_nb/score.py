@@ -26,9 +26,9 @@ __all__ = ['IMAGE_MAX_MP', 'TILE_UM', 'HOTSPOT_MM2', 'MIN_HOTSPOT_CELLS', 'BLOCK
            'MIN_BLOCKS', 'SCORE_COLUMN_DOCS', 'SCORE_COLUMNS', 'SCALE_DOUBT', 'MIN_TILE_TISSUE', 'PROBE_TILES',
            'INPUT_SUFFIXES', 'OUTPUT_SUFFIXES', 'FAILED', 'ScoreInput', 'score_input', 'cell_outlines', 'cell_features',
            'write_cells_geojson', 'read_cells_geojson', 'wilson', 'block_bootstrap_index', 'window_sums',
-           'hotspot_index', 'Score', 'read_whole', 'scale_doubt', 'score_image', 'hotspot_text', 'plot_score',
-           'score_tile', 'score_slide', 'plot_slide_score', 'expand_inputs', 'output_names', 'claim_names',
-           'scored_parts', 'earlier_rows', 'failed_inputs', 'score_settings', 'score_inputs']
+           'hotspot_index', 'Score', 'read_whole', 'scale_doubt', 'score_settings', 'score_image', 'hotspot_text',
+           'plot_score', 'score_tile', 'score_slide', 'plot_slide_score', 'expand_inputs', 'output_names',
+           'claim_names', 'scored_parts', 'earlier_rows', 'failed_inputs', 'score_inputs']
 
 # %% ../nbs/06c_score.ipynb #880553a2
 # level-0 megapixels up to which an input is scored whole (an image); above: tile by tile (a slide)
@@ -287,6 +287,18 @@ def scale_doubt(img:np.ndarray, # The labelled RGB uint8 image
     return f'stated {lab.mpp:.3g} um/px, but the nuclei measure {mpp:.2g}: check --mpp or the metadata'
 
 
+# %% ../nbs/06c_score.ipynb #scoreset1
+def score_settings(mpp:float|None, # µm/px of every input, or None
+                   hotspot_mm2:float, # Hotspot area, mm²
+                   dab_threshold:float, # Mean nuclear DAB OD above which a nucleus is positive
+                  ) -> dict:
+    """The settings of a `score_inputs` run, checked (an `InputError` naming the option): a rerun with other settings
+    rescores. The default DAB threshold is left out, so results of runs from before it was an option still resume."""
+    if not 0 < hotspot_mm2 < math.inf: raise InputError('--hotspot-mm2', f'must be a number of mm² > 0, got {hotspot_mm2}')
+    t = check_dab_threshold(dab_threshold)
+    return dict(mpp=None if mpp is None else check_nuclei_mpp(mpp), hotspot_mm2=hotspot_mm2) | (
+        {} if t == DAB_THRESHOLD else dict(dab_threshold=t))
+
 # %% ../nbs/06c_score.ipynb #sa6ba3ca
 def score_image(img, # RGB image (any dtype `as_rgb_uint8` reads) or an image file
                 mpp:float|None=None, # µm/px; None: the file's, else estimated from the nuclei
@@ -302,6 +314,7 @@ def score_image(img, # RGB image (any dtype `as_rgb_uint8` reads) or an image fi
         si = score_input(img, mpp); source = source or str(si.path)
         img,mpp,mpp_source = read_whole(si),si.mpp,si.mpp_source
     source = source or 'image'
+    img = as_rgb_uint8(img, source); score_settings(mpp, hotspot_mm2, dab_threshold)   # checked, as `ki67 score` does
     lab = label_with(img, LabelSettings('nuclear', stains=stains, dab_threshold=dab_threshold, mpp=mpp), source)
     r,cells = patch_row(lab),_counted(lab)
     if mpp is not None and not lab.reason and (doubt := scale_doubt(img, lab)):
@@ -413,6 +426,7 @@ def score_slide(path, # Slide file (`wsi.open_slide` reads it), or its `score_in
                ) -> Score:
     """Score a whole IHC slide tile by tile over its tissue: global index with a block-bootstrap interval, hotspot,
     cells as points, per-tile counts."""
+    score_settings(mpp, hotspot_mm2, dab_threshold)
     si = path if isinstance(path, ScoreInput) else score_input(path, mpp)
     slide = open_slide(si.path)
     try: size,grid = _slide_tiles(slide, si.mpp, min_tissue)
@@ -526,21 +540,34 @@ def _score_one(path:Path, name:str, *, out:Path, mpp, hotspot_mm2, stamp, settin
     return row
 
 # %% ../nbs/06c_score.ipynb #c7ed7e8a
+def _is_input(r:dict, p:Path) -> bool:
+    "An earlier `.parts` row is of file `p`: the same path, or the same file name, size and time (named from elsewhere)."
+    return r.get('input') == str(p) or (Path(str(r.get('input'))).name == p.name and r.get('stamp') == _stamp(p))
+
 def claim_names(out:Path, # Output folder
                 paths:list, names:list, # Inputs and their `output_names`
                ) -> list:
-    """`names`, each one whose outputs in `out` belong to another input (an earlier run's, by its `.parts` row; the
-    same file named from another folder is the same input) made free: the parent folder's name before it, else a
-    number after it. Earlier results of other inputs are kept, never overwritten."""
-    def mine(n, p):   # no earlier result, or this file's (by its path, or by its name, size and time from elsewhere)
-        if not (f := out/'.parts'/f'{n}.json').exists(): return True
-        r = json.loads(f.read_text())
-        return r.get('input') == str(p) or (Path(str(r.get('input'))).name == p.name and r.get('stamp') == _stamp(p))
-    taken,res = set(names),[]
-    for p,n in zip(paths, names):
+    """`names` made stable and free: an input scored into `out` before keeps the name it had then (by its `.parts`
+    row: `_is_input`), whatever inputs come with it now; a name whose outputs belong to another input gets the parent
+    folder's name before it, else a number after it. Earlier results of other inputs are kept, never overwritten."""
+    parts = {f.stem: json.loads(f.read_text()) for f in sorted((out/'.parts').glob('*.json'))}
+    by_path,by_file = {},{}
+    for n,r in parts.items():
+        by_path.setdefault(str(r.get('input')), n); by_file.setdefault(Path(str(r.get('input'))).name, []).append(n)
+    def earlier(p):   # the name this file had, if it was scored here before
+        if str(p) in by_path: return by_path[str(p)]
+        return next((n for n in by_file.get(p.name, []) if parts[n].get('stamp') == _stamp(p)), None)
+    res,taken = [],set()
+    for p in paths:
+        n = earlier(p); n = n if n not in taken else None
+        res.append(n); taken.add(n)
+    wanted = set(names)
+    for i,(p,n) in enumerate(zip(paths, names)):
+        if res[i] is not None: continue
         tries = [n, f'{_safe(p.parent.name)}_{n}', *(f'{n}_{k}' for k in range(2, 10_000))]
-        n = next(m for m in tries if mine(m, p) and (m == n or m not in taken))
-        taken.add(n); res.append(n)
+        res[i] = next(m for m in tries if (m not in parts or _is_input(parts[m], p)) and m not in taken
+                      and (m == n or m not in wanted))
+        taken.add(res[i])
     return res
 
 # %% ../nbs/06c_score.ipynb #c7ed7e91
@@ -555,7 +582,7 @@ def scored_parts(out:Path, # Output folder
         part = out/'.parts'/f'{n}.json'
         if not part.exists(): continue
         r = json.loads(part.read_text())
-        if r.get('stamp') == _stamp(p) and r.get('input') == str(p) and r.get('settings') == settings: rows[n] = r
+        if r.get('stamp') == _stamp(p) and _is_input(r, p) and r.get('settings') == settings: rows[n] = r
     return rows
 
 # %% ../nbs/06c_score.ipynb #8b7fdcaf
@@ -572,18 +599,6 @@ def failed_inputs(table:pd.DataFrame, # Rows of `scores.csv` (a `score_inputs` t
                  ) -> pd.Series:
     "Bool per row: its input could not be read or scored (an error, not a judgement such as 'blank' or 'not DAB IHC')."
     return table.reason.fillna('').str.startswith(FAILED)
-
-# %% ../nbs/06c_score.ipynb #scoreset1
-def score_settings(mpp:float|None, # µm/px of every input, or None
-                   hotspot_mm2:float, # Hotspot area, mm²
-                   dab_threshold:float, # Mean nuclear DAB OD above which a nucleus is positive
-                  ) -> dict:
-    """The settings of a `score_inputs` run, checked (an `InputError` naming the option): a rerun with other settings
-    rescores. The default DAB threshold is left out, so results of runs from before it was an option still resume."""
-    if not 0 < hotspot_mm2 < math.inf: raise InputError('--hotspot-mm2', f'must be a number of mm² > 0, got {hotspot_mm2}')
-    t = check_dab_threshold(dab_threshold)
-    return dict(mpp=None if mpp is None else check_nuclei_mpp(mpp), hotspot_mm2=hotspot_mm2) | (
-        {} if t == DAB_THRESHOLD else dict(dab_threshold=t))
 
 # %% ../nbs/06c_score.ipynb #62c1268a
 def score_inputs(inputs:list, # Images, slides, or folders of them
