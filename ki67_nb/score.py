@@ -198,7 +198,8 @@ def hotspot_index(cells:pd.DataFrame, # Counted cells: x, y (level-0 px), positi
     """The square of `area_mm2` with the highest index: `dict(index, lo, hi, n_cells, x, y, size, reason)` (x, y, size
     in level-0 px; NaN and a reason when no window has enough cells)."""
     none = lambda why: dict(index=np.nan, lo=np.nan, hi=np.nan, n_cells=0, x=None, y=None, size=None, reason=why)
-    if len(cells) == 0: return none('no cells')
+    if len(cells) < min_cells: return none(f'{len(cells)} cells counted in all, fewer than the {min_cells} a hotspot '
+                                           'needs' if len(cells) else 'no cells')
     step = BLOCK_UM/5/mpp
     side = math.sqrt(area_mm2)*1000/mpp
     gw,gh = max(1, math.ceil(extent[0]/step)),max(1, math.ceil(extent[1]/step))
