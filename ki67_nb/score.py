@@ -343,7 +343,7 @@ def plot_score(img, # The scored RGB image
                ax=None, # Matplotlib axes (default: a new figure)
               ):
     """Figure: the image with the counted nuclei outlined (gold positive, cyan negative), titled with the indices and
-    the hotspot square."""
+    the hotspot square; on a new figure, one image pixel per figure pixel at 100 dpi (600-1600 px)."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
     from skimage.segmentation import find_boundaries
@@ -354,7 +354,9 @@ def plot_score(img, # The scored RGB image
                                                                  score.cells.label[score.cells.positive.astype(bool)])
         edge = find_boundaries(labels, mode='inner') & counted
         img[edge & ~pos] = (0, 200, 255); img[edge & pos] = (255, 215, 0)
-    if ax is None: _,ax = plt.subplots(figsize=(6, 6))
+    if ax is None:   # pixel for pixel at 100 dpi, between 600 and 1600 px on the longer side
+        h,w = img.shape[:2]; s = min(max(1, 600/max(h, w)), 1600/max(h, w))/100
+        ax = plt.figure(figsize=(w*s, h*s + 0.4)).add_axes((0, 0, 1, h*s/(h*s + 0.4)))
     ax.imshow(img); ax.axis('off')
     if r.get('hotspot_size'): ax.add_patch(Rectangle((r['hotspot_x'], r['hotspot_y']), r['hotspot_size'],
                                                      r['hotspot_size'], fill=False, ec='red', lw=1.5))
