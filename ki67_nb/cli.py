@@ -6,7 +6,7 @@ Docs: https://ki67-nb.github.io/ki67_nb/cli.html.md"""
 
 # %% ../nbs/13_cli.ipynb #aec38d9f
 from __future__ import annotations
-import argparse, importlib, inspect, re, sys, time
+import argparse, collections, importlib, inspect, re, sys, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -286,7 +286,8 @@ def _scored(t, a):
     n,ok = len(t),int(t.ki67_index.notna().sum())
     tally = [f'{ok} of {n} inputs scored; each of the others says why above'] if ok < n else []
     names = [Path(i).name for i in t.input]   # the file name; the path as given where two inputs share one
-    who = [i if names.count(f) > 1 else f for i,f in zip(t.input, names)]
+    n_name = collections.Counter(names)
+    who = [i if n_name[f] > 1 else f for i,f in zip(t.input, names)]
     lines = [_score_line(r, w) for r,w in zip(t.fillna({'reason': ''}).itertuples(), who)]
     return '\n'.join([*lines, *tally, f'scores: {Path(a.out)/"scores.csv"}'])
 

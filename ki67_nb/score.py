@@ -27,7 +27,7 @@ __all__ = ['IMAGE_MAX_MP', 'TILE_UM', 'HOTSPOT_MM2', 'MIN_HOTSPOT_CELLS', 'BLOCK
            'INPUT_SUFFIXES', 'OUTPUT_SUFFIXES', 'FAILED', 'ScoreInput', 'score_input', 'cell_outlines', 'cell_features',
            'write_cells_geojson', 'read_cells_geojson', 'wilson', 'block_bootstrap_index', 'window_sums',
            'hotspot_index', 'Score', 'read_whole', 'scale_doubt', 'score_settings', 'score_image', 'hotspot_text',
-           'plot_score', 'score_tile', 'score_slide', 'plot_slide_score', 'expand_inputs', 'output_names',
+           'plot_score', 'score_tile', 'score_slide', 'plot_slide_score', 'expand_inputs', 'output_names', 'read_parts',
            'claim_names', 'scored_parts', 'earlier_rows', 'failed_inputs', 'score_inputs']
 
 # %% ../nbs/06c_score.ipynb #880553a2
@@ -543,17 +543,23 @@ def _score_one(path:Path, name:str, *, out:Path, mpp, hotspot_mm2, stamp, settin
     return row
 
 # %% ../nbs/06c_score.ipynb #c7ed7e8a
+def read_parts(out:Path, # Output folder
+              ) -> dict:
+    "name -> `.parts` row of every input scored into `out` so far."
+    return {f.stem: json.loads(f.read_text()) for f in sorted((out/'.parts').glob('*.json'))}
+
 def _is_input(r:dict, p:Path) -> bool:
     "An earlier `.parts` row is of file `p`: the same path, or the same file name, size and time (named from elsewhere)."
     return r.get('input') == str(p) or (Path(str(r.get('input'))).name == p.name and r.get('stamp') == _stamp(p))
 
 def claim_names(out:Path, # Output folder
                 paths:list, names:list, # Inputs and their `output_names`
+                parts:dict|None=None, # `read_parts(out)`, when already read
                ) -> list:
     """`names` made stable and free: an input scored into `out` before keeps the name it had then (by its `.parts`
     row: `_is_input`), whatever inputs come with it now; a name whose outputs belong to another input gets the parent
     folder's name before it, else a number after it. Earlier results of other inputs are kept, never overwritten."""
-    parts = {f.stem: json.loads(f.read_text()) for f in sorted((out/'.parts').glob('*.json'))}
+    parts = read_parts(out) if parts is None else parts
     by_path,by_file = {},{}
     for n,r in parts.items():
         by_path.setdefault(str(r.get('input')), n); by_file.setdefault(Path(str(r.get('input'))).name, []).append(n)
@@ -577,23 +583,22 @@ def claim_names(out:Path, # Output folder
 def scored_parts(out:Path, # Output folder
                  paths:list, names:list, # Inputs and their output names
                  settings:dict, # The scoring settings of this run (µm/px, hotspot area)
+                 parts:dict|None=None, # `read_parts(out)`, when already read
                 ) -> dict:
     """name -> row of each input already scored: its `.parts` row names it, the file is unchanged (size, mtime) and it
     was scored with the same `settings`."""
-    rows = {}
-    for p,n in zip(paths, names):
-        part = out/'.parts'/f'{n}.json'
-        if not part.exists(): continue
-        r = json.loads(part.read_text())
-        if r.get('stamp') == _stamp(p) and _is_input(r, p) and r.get('settings') == settings: rows[n] = r
-    return rows
+    parts = read_parts(out) if parts is None else parts
+    return {n: r for p,n in zip(paths, names) if (r := parts.get(n)) is not None and r.get('stamp') == _stamp(p)
+            and _is_input(r, p) and r.get('settings') == settings}
 
 # %% ../nbs/06c_score.ipynb #8b7fdcaf
 def earlier_rows(out:Path, # Output folder
                  names:list, # Output names of this run's inputs
+                 parts:dict|None=None, # `read_parts(out)` from before this run, when already read
                 ) -> list:
     "The `.parts` rows of inputs scored into `out` by earlier runs and not by this one: `scores.csv` keeps them."
-    return [json.loads(p.read_text()) for p in sorted((out/'.parts').glob('*.json')) if p.stem not in set(names)]
+    parts,mine = read_parts(out) if parts is None else parts,set(names)
+    return [r for n,r in parts.items() if n not in mine]
 
 # %% ../nbs/06c_score.ipynb #failedin
 FAILED = 'failed: '   # how the reason of an input that could not be read or scored begins
@@ -620,8 +625,9 @@ def score_inputs(inputs:list, # Images, slides, or folders of them
     if not paths: raise InputError(', '.join(map(str, inputs)), 'holds no image or slide file',
                                    f"Give files, or folders with {', '.join(sorted(INPUT_SUFFIXES))}")
     out = ensure_writable_dir(out); ensure_writable_dir(out/'.parts')
-    names = claim_names(out, paths, output_names(paths))
-    rows = {} if force else scored_parts(out, paths, names, settings)
+    parts = read_parts(out)   # read once: the names, what is done, the rows kept
+    names = claim_names(out, paths, output_names(paths), parts)
+    rows = {} if force else scored_parts(out, paths, names, settings, parts)
     todo = [(p, n) for p,n in zip(paths, names) if n not in rows]
     if rows: get_logger(__name__).info(f'{len(rows)} of {len(paths)} inputs already scored into {out} with the same '
                                        'settings: kept (--force rescores them)')
@@ -635,7 +641,7 @@ def score_inputs(inputs:list, # Images, slides, or folders of them
         with pool: rows |= {f.result()['name']: f.result()
                             for f in as_completed_progress([pool.submit(job(p, n)) for p,n in todo], desc='ki67 score')}
     table = pd.DataFrame([rows[n] for n in names])
-    full = pd.concat([table, pd.DataFrame(earlier_rows(out, names), columns=table.columns)], ignore_index=True)
+    full = pd.concat([table, pd.DataFrame(earlier_rows(out, names, parts), columns=table.columns)], ignore_index=True)
     write_table(full.drop(columns=['stamp', 'settings']), out/'scores.csv')
     failed = failed_inputs(table)
     if failed.all(): raise Ki67Error(f'{table.reason.iloc[0].removeprefix(FAILED)} (no input could be scored: see {out/"scores.csv"})')
