@@ -16,19 +16,19 @@ import pandas as pd
 
 from .core import *
 from .cluster import as_completed_progress, executor, scheduler_address
-from .stains import Stains, white_point
-from .wsi import open_slide, slide_mpp, tissue_grid
+from .stains import Stains, white_luminance, white_point
+from .wsi import open_slide, slide_mpp, tissue_grid, tissue_mask
 from .label import (LabelSettings, label_with, patch_row, MIN_NUCLEI, check_nuclei_mpp, ihc_scale, DAB_THRESHOLD,
                            check_dab_threshold)
 
 # %% auto #0
 __all__ = ['IMAGE_MAX_MP', 'TILE_UM', 'HOTSPOT_MM2', 'MIN_HOTSPOT_CELLS', 'BLOCK_UM', 'MAX_POLYGONS', 'CLASS_COLOURS',
-           'MIN_BLOCKS', 'SCORE_COLUMN_DOCS', 'SCORE_COLUMNS', 'SCALE_DOUBT', 'MIN_TILE_TISSUE', 'PROBE_TILES',
-           'INPUT_SUFFIXES', 'OUTPUT_SUFFIXES', 'FAILED', 'ScoreInput', 'score_input', 'cell_outlines', 'cell_features',
-           'write_cells_geojson', 'read_cells_geojson', 'wilson', 'block_bootstrap_index', 'window_sums',
-           'hotspot_index', 'Score', 'read_whole', 'scale_doubt', 'score_settings', 'score_image', 'hotspot_text',
-           'plot_score', 'score_tile', 'score_slide', 'plot_slide_score', 'expand_inputs', 'output_names', 'read_parts',
-           'claim_names', 'scored_parts', 'earlier_rows', 'failed_inputs', 'score_inputs']
+           'MIN_BLOCKS', 'HOTSPOT_FILL', 'SCORE_COLUMN_DOCS', 'SCORE_COLUMNS', 'SCALE_DOUBT', 'MIN_TILE_TISSUE',
+           'PROBE_TILES', 'INPUT_SUFFIXES', 'OUTPUT_SUFFIXES', 'FAILED', 'ScoreInput', 'score_input', 'cell_outlines',
+           'cell_features', 'write_cells_geojson', 'read_cells_geojson', 'wilson', 'block_bootstrap_index',
+           'window_sums', 'hotspot_index', 'Score', 'read_whole', 'scale_doubt', 'score_settings', 'score_image',
+           'hotspot_text', 'plot_score', 'score_tile', 'score_slide', 'plot_slide_score', 'expand_inputs',
+           'output_names', 'read_parts', 'claim_names', 'scored_parts', 'earlier_rows', 'failed_inputs', 'score_inputs']
 
 # %% ../nbs/06c_score.ipynb #880553a2
 # level-0 megapixels up to which an input is scored whole (an image); above: tile by tile (a slide)
@@ -188,6 +188,8 @@ def window_sums(cells:pd.DataFrame, # Counted cells: x, y (level-0 px), positive
     return [s[k:, k:] - s[:-k, k:] - s[k:, :-k] + s[:-k, :-k] for s in sums]
 
 # %% ../nbs/06c_score.ipynb #4c54a12a
+HOTSPOT_FILL = 0.5   # share of the cells of the fullest windows (their 90th percentile) a hotspot window holds
+
 def hotspot_index(cells:pd.DataFrame, # Counted cells: x, y (level-0 px), positive
                   mpp:float, # µm per pixel
                   extent:tuple, # (width, height) of the scored area, level-0 px
@@ -195,8 +197,9 @@ def hotspot_index(cells:pd.DataFrame, # Counted cells: x, y (level-0 px), positi
                   min_cells:int=MIN_HOTSPOT_CELLS, # Fewest cells a window needs
                   ci:float=0.9, # Coverage of its Wilson interval
                  ) -> dict:
-    """The square of `area_mm2` with the highest index: `dict(index, lo, hi, n_cells, x, y, size, reason)` (x, y, size
-    in level-0 px; NaN and a reason when no window has enough cells)."""
+    """The square of `area_mm2` with the highest index among those as cellular as the tissue (at least `HOTSPOT_FILL`
+    of the fullest windows' cells, and `min_cells`): `dict(index, lo, hi, n_cells, x, y, size, reason)` (x, y, size in
+    level-0 px; NaN and a reason when no window has enough cells)."""
     none = lambda why: dict(index=np.nan, lo=np.nan, hi=np.nan, n_cells=0, x=None, y=None, size=None, reason=why)
     if len(cells) < min_cells: return none(f'{len(cells)} cells counted in all, fewer than the {min_cells} a hotspot '
                                            'needs' if len(cells) else 'no cells')
@@ -208,6 +211,7 @@ def hotspot_index(cells:pd.DataFrame, # Counted cells: x, y (level-0 px), positi
     box = window_sums(cells, step, (gw, gh), k)
     ok = box[1] >= min_cells
     if not ok.any(): return none(f'no {k*step*mpp:.0f} µm square holds {min_cells} cells')
+    ok &= box[1] >= HOTSPOT_FILL*np.percentile(box[1][box[1] > 0], 90)   # a field of tissue, not glass or sparse stroma
     score = np.where(ok, box[0]/np.maximum(box[1], 1), -1)
     r,c = np.unravel_index(np.argmax(score), score.shape)
     pos,tot = box[0][r, c],box[1][r, c]
@@ -456,7 +460,7 @@ def plot_slide_score(path, # The scored slide
                      score:Score, # Its `score_slide` result
                      thumb_px:int=1024, # Thumbnail size
                     ):
-    "Figure: the slide thumbnail and its per-tile Ki-67 index as a heatmap, the hotspot square in red."
+    "Figure: the slide thumbnail and its per-tile Ki-67 index as a heatmap over the tissue, the hotspot square in red."
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
     slide = open_slide(path)
@@ -467,6 +471,7 @@ def plot_slide_score(path, # The scored slide
     heat = np.full(thumb.shape[:2], np.nan)
     for x,y,s,p,n in zip(t.x, t.y, t['size'], t.n_positive, t.n_cells):
         if n >= 10: heat[int(y*f):int((y + s)*f), int(x*f):int((x + s)*f)] = p/n
+    heat[~tissue_mask(thumb, white_luminance(thumb))] = np.nan   # a tile's glass is not coloured
     fig,axs = plt.subplots(1, 2, figsize=(10, 5))
     axs[0].imshow(thumb); axs[1].imshow(thumb, alpha=0.35)
     im = axs[1].imshow(heat, cmap='magma', vmin=0, vmax=max(0.3, np.nanmax(heat) if np.isfinite(heat).any() else 1),

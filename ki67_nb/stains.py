@@ -15,18 +15,35 @@ from skimage.color import hed2rgb, hed_from_rgb, rgb2hed, rgb_from_hed
 from .core import *
 
 # %% auto #0
-__all__ = ['REFERENCE_STAINS', 'REFERENCE_HDAB', 'REFERENCE_HE', 'white_point', 'optical_density', 'luminance', 'white_luminance',
-           'stain_angle', 'rotate_stain', 'Stains', 'as_stains', 'stain_concentrations', 'estimate_stains',
-           'macenko_ends', 'estimate_ihc_stains', 'rgb_to_hed', 'hed_to_rgb', 'hed_jitter']
+__all__ = ['FILL_GAP', 'REFERENCE_STAINS', 'REFERENCE_HDAB', 'REFERENCE_HE', 'glass_pixels', 'white_point', 'optical_density',
+           'luminance', 'white_luminance', 'stain_angle', 'rotate_stain', 'Stains', 'as_stains', 'stain_concentrations',
+           'estimate_stains', 'macenko_ends', 'estimate_ihc_stains', 'rgb_to_hed', 'hed_to_rgb', 'hed_jitter']
+
+# %% ../nbs/01_stains.ipynb #glasspx1
+FILL_GAP = 16.   # grey levels: pure white farther than this above the rest's glass is a fill, not glass
+
+def glass_pixels(px:np.ndarray, # RGB uint8 pixels, HxWx3 or Nx3
+                 q:float=99., # Percentile of brightness at which the rest's glass is measured
+                ) -> np.ndarray:
+    """The pixels (Nx3) among which the glass is sought: all of them, less the pure white (255, 255, 255) ones when
+    the rest's brightest `q`% are more than `FILL_GAP` grey levels darker: padding or transparency filled with
+    white, not clipped glass. Written here: no library tells a white fill from glass."""
+    px = px.reshape(-1, 3)
+    fill = (px == 255).all(1)
+    if not fill.any() or fill.all(): return px
+    rest = px[~fill]
+    grey = rest.mean(-1)
+    return rest if 255 - np.percentile(grey, q) > FILL_GAP else px
 
 # %% ../nbs/01_stains.ipynb #a43cab39
-def white_point(img:np.ndarray, # RGB uint8 image, HxWx3
+def white_point(img:np.ndarray, # RGB uint8 image, HxWx3 (or Nx3 pixels)
                 q:float=99., # Percentile of brightness above which pixels count as glass
                ) -> np.ndarray:
-    """White point (RGB of glass, shape (3,), float32, 0-255) of an image: the median colour of its brightest pixels,
-    at least 150."""
-    grey = img.mean(-1)
-    bright = img[grey >= np.percentile(grey, q)]
+    """White point (RGB of glass, shape (3,), float32, 0-255) of an image: the median colour of its brightest pixels
+    (`glass_pixels`: a white fill apart from the glass is left out), at least 150."""
+    px = glass_pixels(img, q)
+    grey = px.mean(-1)
+    bright = px[grey >= np.percentile(grey, q)]
     return np.clip(np.median(bright, axis=0), 150, 255).astype(np.float32)
 
 # %% ../nbs/01_stains.ipynb #e17c1f05
@@ -47,8 +64,8 @@ def luminance(img:np.ndarray, # RGB uint8 image, HxWx3
 def white_luminance(img:np.ndarray, # RGB uint8 image, usually a whole-slide thumbnail
                     q:float=99., # Percentile of luminance taken as the glass
                    ) -> float:
-    "Luminance of the glass (0-255): the `q`th percentile of the image's luminance."
-    return float(np.percentile(luminance(img), q))
+    "Luminance of the glass (0-255): the `q`th percentile of the luminance of the image's `glass_pixels`."
+    return float(np.percentile(luminance(glass_pixels(img, q)), q))
 
 # %% ../nbs/01_stains.ipynb #7c38bd46
 REFERENCE_STAINS = {   # measured stain vectors (RGB optical density, not all unit length)

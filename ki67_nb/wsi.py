@@ -25,7 +25,8 @@ from .stains import luminance, white_luminance
 __all__ = ['READ_PX', 'TIFFSLIDE_VENDORS', 'SLIDE_SUFFIXES', 'CACHED_SLIDES', 'MPP_RANGE', 'DEFAULT_DPI', 'WHITE_LEVEL',
            'ZERO_LIGHT', 'ARTEFACT_AREA', 'DecodeError', 'SlideReader', 'OpenSlideReader', 'TiffSlideReader',
            'ImageReader', 'open_slide', 'cached_slide', 'clear_slides', 'checked_mpp', 'resolution_mpp', 'ome_mpp',
-           'file_mpp', 'slide_mpp', 'white_fraction', 'colour_features', 'artefact_mask', 'tissue_mask', 'tissue_grid']
+           'imagej_mpp', 'file_mpp', 'slide_mpp', 'white_fraction', 'colour_features', 'artefact_mask', 'tissue_mask',
+           'tissue_grid']
 
 # %% ../nbs/02_wsi.ipynb #87dabef7
 READ_PX = 1 << 24   # level pixels `read_scaled` reads at once (16 M px, 48 MB RGB); larger regions: in strips
@@ -395,8 +396,8 @@ def resolution_mpp(x_res, y_res, # TIFF XResolution, YResolution: pixels per uni
     except (TypeError, ValueError, ZeroDivisionError): return None
 
 # %% ../nbs/02_wsi.ipynb #ae2169f6
-_UM_PER = {'µm': 1., 'μm': 1., 'um': 1., 'micron': 1., 'nm': 1e-3, 'Å': 1e-4, 'pm': 1e-6, 'mm': 1e3, 'cm': 1e4,
-           'm': 1e6}
+_UM_PER = {'µm': 1., 'μm': 1., 'um': 1., 'micron': 1., 'microns': 1., 'nm': 1e-3, 'Å': 1e-4, 'pm': 1e-6, 'mm': 1e3, 'cm': 1e4,
+           'm': 1e6, 'inch': 25400.}
 
 # %% ../nbs/02_wsi.ipynb #7581972b
 def _ome_um(px, # An OME `Pixels` element
@@ -419,16 +420,31 @@ def ome_mpp(xml:str, # OME-XML (`tifffile.TiffFile.ome_metadata`)
     sizes = [_ome_um(px, ax) for ax in 'XY']
     return None if None in sizes else checked_mpp(*sizes)
 
+# %% ../nbs/02_wsi.ipynb #imagejm1
+def imagej_mpp(meta:dict, # `tifffile.TiffFile.imagej_metadata`: ImageJ's description, parsed
+               x_res, y_res, # TIFF XResolution, YResolution: pixels per ImageJ unit
+              ) -> tuple|None:
+    """µm per pixel of an ImageJ / Fiji TIFF, whose resolution tags count pixels per the description's `unit`
+    (ResolutionUnit says 'none'); None for unit 'pixel', an unknown unit or an implausible size."""
+    unit = str((meta or {}).get('unit', '')).replace('\\u00B5', 'µ').replace('\\u00b5', 'µ')   # ImageJ escapes µ
+    if unit not in _UM_PER: return None
+    try:
+        px = [r[0]/r[1] if isinstance(r, (tuple, list)) else float(r) for r in (x_res, y_res)]
+        return checked_mpp(*(_UM_PER[unit]/p for p in px))
+    except (TypeError, ValueError, ZeroDivisionError): return None
+
 # %% ../nbs/02_wsi.ipynb #a20264fe
 def file_mpp(path, # Slide or image file
             ) -> tuple|None:
-    "(mpp_x, mpp_y) the file states itself: OME-XML, else the first page's TIFF resolution tags, else a PNG/JPEG density; None when it states none."
+    """(mpp_x, mpp_y) the file states itself: OME-XML, else ImageJ's unit (`imagej_mpp`) or the first page's TIFF
+    resolution tags, else a PNG/JPEG density; None when it states none."""
     path = Path(path)
     try:
         with tifffile.TiffFile(path) as tif:
             if tif.is_ome and (m := ome_mpp(tif.ome_metadata)): return m
             tags = tif.pages[0].tags
             if 'XResolution' not in tags or 'YResolution' not in tags: return None
+            if tif.is_imagej: return imagej_mpp(tif.imagej_metadata, tags['XResolution'].value, tags['YResolution'].value)
             unit = tags['ResolutionUnit'].value if 'ResolutionUnit' in tags else 2
             return resolution_mpp(tags['XResolution'].value, tags['YResolution'].value, unit)
     except Exception: pass                    # not a TIFF (or unreadable: the reader says so when it reads)
