@@ -11,7 +11,9 @@ rTRE = TRE / diagonal of the fixed image; per pair the median and max rTRE, over
 µm per px: `--mpp`, else the pairs table's `mpp` column, else the images' own metadata, else unknown (the stage
 then works in pixels). Each pair runs in a fresh process (its seconds and peak memory are its own).
 Prints one JSON line: per pair rTRE median / max before, after the affine step and after the final registration,
-which the stage kept (affine or non-rigid) and why, its reliability, seconds, peak RSS (MB); overall the means.
+which the stage kept (affine or non-rigid) and why, its reliability, seconds, peak RSS (MB), and `smooth_bound`: the
+median rTRE a smooth correction of the affine step learnt from the other landmarks reaches (leave one out), the
+floor for any non-rigid step that is smooth at the landmarks' spacing; overall the means.
 """
 import argparse, json, os, subprocess, sys, time
 from pathlib import Path
@@ -39,6 +41,20 @@ def rtre(reg, fixed_pts, moving_pts, diag:float) -> np.ndarray:
 
 def _stats(e): return dict(median=round(float(np.median(e)), 5), max=round(float(np.max(e)), 5))
 
+def smooth_bound(reg, fixed_pts, moving_pts, diag:float, bandwidths=(0.02, 0.04, 0.07, 0.14)) -> float:
+    """Median rTRE of the affine step's residuals corrected, landmark by landmark, by the Gaussian-weighted mean of the
+    *other* landmarks' residuals (leave one out; the best of `bandwidths`, fractions of the diagonal, so optimistic):
+    what a smooth deformation on top of the affine could reach if it knew the landmarks themselves. A non-rigid step
+    cannot be expected to beat it; the rest is local (annotation noise, or deformation finer than the landmarks)."""
+    mapped = reg.ihc_to_he(moving_pts)
+    res,best = fixed_pts - mapped,np.inf
+    for bw in bandwidths:
+        d = np.linalg.norm(mapped[:, None] - mapped[None], axis=-1)
+        w = np.exp(-0.5*(d/(bw*diag))**2); np.fill_diagonal(w, 0)
+        pred = w @ res/np.maximum(w.sum(1, keepdims=True), 1e-12)
+        best = min(best, float(np.median(np.linalg.norm(res - pred, axis=1))/diag))
+    return round(best, 5)
+
 def score_pair(root:Path, row:dict, mpp=None, nonrigid:str|None=None) -> tuple:
     "(scores, Registration) of one pair registered in this process: rTRE before, after the affine step, of the non-rigid candidate (kept or not) and final."
     from ki67_nb.core import peak_rss_mb
@@ -58,6 +74,7 @@ def score_pair(root:Path, row:dict, mpp=None, nonrigid:str|None=None) -> tuple:
     aff = Registration(reg.matrix)
     out = dict(pair=row['pair'], landmarks=len(f), before=_stats(rtre(None, f, m, diag)), affine=_stats(rtre(aff, f, m, diag)),
                nonrigid=_stats(rtre(cand if cand is not None else aff, f, m, diag)), final=_stats(rtre(reg, f, m, diag)),
+               smooth_bound=smooth_bound(aff, f, m, diag),
                kept=i.get('kept'), why=i.get('why'), reliable=i.get('reliable'), confidence=i.get('confidence'), reason=i.get('reason'),
                specific=(i.get('match') or {}).get('specific'), seconds=round(dt, 2), steps=i.get('seconds'), rss_mb=round(peak_rss_mb()))
     return out,reg
@@ -93,7 +110,8 @@ def main(argv=None):
         rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
     ok = [r for r in rows if 'error' not in r]
     mean = lambda k: round(float(np.mean([r[k]['median'] for r in ok])), 5) if ok else None
-    print(json.dumps(dict(pairs=rows, n=len(rows), failed=len(rows) - len(ok), mean_median_rtre=dict(before=mean('before'), affine=mean('affine'), nonrigid=mean('nonrigid'), final=mean('final')),
+    print(json.dumps(dict(pairs=rows, n=len(rows), failed=len(rows) - len(ok), mean_median_rtre=dict(before=mean('before'), affine=mean('affine'), nonrigid=mean('nonrigid'), final=mean('final'),
+                                                                                                  smooth_bound=round(float(np.mean([r['smooth_bound'] for r in ok])), 5) if ok else None),
                           seconds_max=max((r['seconds'] for r in ok), default=None), rss_mb_max=max((r['rss_mb'] for r in ok), default=None))))
 
 if __name__ == '__main__': main()
