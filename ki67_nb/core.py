@@ -83,13 +83,16 @@ def ensure_writable_dir(path, # Directory to create if needed
 @contextlib.contextmanager
 def atomic_path(dest, # Final path of the file
                ):
-    "Yield a temporary path next to `dest`; rename it to `dest` on success, delete it on error."
+    """Yield a temporary path next to `dest`; rename it to `dest` on success, delete it on error. `InputError` when a
+    file is to replace a folder."""
     dest = Path(dest)
     ensure_writable_dir(dest.parent)
     tmp = dest.with_name(f'.{dest.stem}.tmp-{uuid.uuid4().hex[:8]}{dest.suffix}')
     try:
         yield tmp
         if not tmp.exists(): raise Ki67Error(f'{dest}: nothing was written')
+        if dest.is_dir() and not tmp.is_dir(): raise InputError(dest, 'is a folder, where a file is to be written',
+                                                                'Remove or rename the folder')
         os.replace(tmp, dest)
     finally:
         if tmp.is_dir(): shutil.rmtree(tmp, ignore_errors=True)

@@ -19,7 +19,7 @@ from .core import *
 from .stains import (estimate_ihc_stains, REFERENCE_HDAB, Stains, as_stains, hed_to_rgb, optical_density,
                             macenko_ends, REFERENCE_HE, rgb_to_hed, stain_concentrations, white_point)
 from .nuclei import *   # the detectors; their names stay importable from here too (moved in issue 27)
-from .wsi import artefact_mask, MPP_RANGE
+from .wsi import artefact_parts, close_mask, MPP_RANGE
 
 # %% auto #0
 __all__ = ['CONTRIBUTION_COLUMNS', 'METHODS', 'LABEL_FLAG_SEP', 'DAB_THRESHOLD', 'MIN_NUCLEI', 'PIXELS_PER_NUCLEUS',
@@ -410,7 +410,7 @@ def in_hdab_cone(od:np.ndarray, # (n, 3) optical densities
 
 # %% ../nbs/06_label.ipynb #s371fcc0
 def stain_coloured(img:np.ndarray, # RGB uint8 image
-                   art:np.ndarray, # Its artefact mask (`wsi.artefact_mask`)
+                   art:np.ndarray, # Its coloured artefacts (`wsi.artefact_parts`)
                    tol:float=CONE_TOL, # Tolerance around the reference hematoxylin-DAB cone
                    frac:float=0.9, # Share of a region's pixels in the cone that makes it stain
                   ) -> np.ndarray:
@@ -429,11 +429,13 @@ def stain_coloured(img:np.ndarray, # RGB uint8 image
 # %% ../nbs/06_label.ipynb #sd93f7e0
 def mask_artefacts(img:np.ndarray, # RGB uint8 image
                   ) -> tuple:
-    """(image with artefact pixels (`wsi.artefact_mask`, grown by 1 px for anti-aliased edges) set to the white point
-    of the rest, their fraction of the image, their share of the non-glass area). Not pure white: a white brighter
-    than the image's own glass would move its white point and so every optical density and the stain estimate."""
+    """(image with artefact pixels set to the white point of the rest, their fraction of the image, their share of the
+    non-glass area). Artefacts: `wsi.artefact_parts`' dark ones, and its coloured ones unless `stain_coloured`, grown
+    by 1 px for anti-aliased edges. Not pure white: a white brighter than the image's own glass would move its white
+    point and so every optical density and the stain estimate."""
     k = 2 if img.shape[0]*img.shape[1] > 2e6 else 1   # a large patch: the mask at half resolution
-    art = stain_coloured(img[::k, ::k], artefact_mask(img[::k, ::k]))
+    dark,col = artefact_parts(img[::k, ::k])   # dark (black ink, masks) is never stain: neutral grey is H + DAB-like
+    art = close_mask(stain_coloured(img[::k, ::k], close_mask(col)) | dark)
     if not art.any(): return img, 0., 0.
     art = square_filter(art, 3, 'max')
     if k > 1: art = np.repeat(np.repeat(art, k, 0), k, 1)[:img.shape[0], :img.shape[1]]

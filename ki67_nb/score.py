@@ -630,6 +630,8 @@ def score_inputs(inputs:list, # Images, slides, or folders of them
     if not paths: raise InputError(', '.join(map(str, inputs)), 'holds no image or slide file',
                                    f"Give files, or folders with {', '.join(sorted(INPUT_SUFFIXES))}")
     out = ensure_writable_dir(out); ensure_writable_dir(out/'.parts')
+    if (out/'scores.csv').is_dir(): raise InputError(out/'scores.csv', 'is a folder, where the scores table is to be written',
+                                                     'Remove or rename it, or choose another --out')
     parts = read_parts(out)   # read once: the names, what is done, the rows kept
     names = claim_names(out, paths, output_names(paths), parts)
     rows = {} if force else scored_parts(out, paths, names, settings, parts)

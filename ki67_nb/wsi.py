@@ -25,8 +25,8 @@ from .stains import luminance, white_luminance
 __all__ = ['READ_PX', 'TIFFSLIDE_VENDORS', 'SLIDE_SUFFIXES', 'CACHED_SLIDES', 'MPP_RANGE', 'DEFAULT_DPI', 'WHITE_LEVEL',
            'ZERO_LIGHT', 'ARTEFACT_AREA', 'DecodeError', 'SlideReader', 'OpenSlideReader', 'TiffSlideReader',
            'ImageReader', 'open_slide', 'cached_slide', 'clear_slides', 'checked_mpp', 'resolution_mpp', 'ome_mpp',
-           'imagej_mpp', 'file_mpp', 'slide_mpp', 'white_fraction', 'colour_features', 'artefact_mask', 'tissue_mask',
-           'tissue_grid']
+           'imagej_mpp', 'file_mpp', 'slide_mpp', 'white_fraction', 'colour_features', 'artefact_parts', 'close_mask',
+           'artefact_mask', 'tissue_mask', 'tissue_grid']
 
 # %% ../nbs/02_wsi.ipynb #87dabef7
 READ_PX = 1 << 24   # level pixels `read_scaled` reads at once (16 M px, 48 MB RGB); larger regions: in strips
@@ -569,24 +569,39 @@ def _regions(mask:np.ndarray, # Candidate pixels
         keep |= (s >= min_px) & (s >= 0.02*size)
     return np.concatenate([[False], keep])[lab] if keep.any() else none
 
+# %% ../nbs/02_wsi.ipynb #artparts1
+def artefact_parts(img:np.ndarray, # RGB uint8 image, HxWx3 (a thumbnail, a patch, a tile)
+                  ) -> tuple:
+    """(dark, coloured): the two kinds of artefact `artefact_mask` joins, HxW bool each. Dark: zero-light masks,
+    borders and missing tiles, black or grey ink (neutral dark regions larger than a cluster of nuclei). Coloured: red,
+    green and blue ink, highlighter, colours no H&E/IHC stain makes."""
+    img = as_rgb_uint8(img, 'image')
+    q = img >> 2
+    cls = _colour_classes()[(q[..., 0].astype(np.int32) << 12) | (q[..., 1].astype(np.int32) << 6) | q[..., 2]]
+    dark,col = np.zeros(img.shape[:2], bool),np.zeros(img.shape[:2], bool)
+    if not cls.any(): return dark,col
+    has = lambda bit: (cls & bit).astype(bool)
+    min_px = max(4, round(1e-4*cls.size))                              # seeds: more than noise at a nucleus' rim
+    if (cls & _ZERO).any(): dark |= _regions(has(_ZERO), ARTEFACT_AREA, rect=True)
+    if (cls & _DARK).any(): dark |= _regions(has(_DARK), ARTEFACT_AREA, large=(0.005, 4096))
+    for seed,weak in [(_CYAN, _CYAN_WEAK), (_RED, _RED_WEAK)]:
+        if (cls & seed).any(): col |= _regions(has(seed | weak), seeds=has(seed), min_px=min_px)
+    if (cls & _VIVID).any(): col |= _regions(has(_VIVID), seeds=has(_VIVID), min_px=min_px)
+    return dark,col
+
+# %% ../nbs/02_wsi.ipynb #closemsk1
+def close_mask(mask:np.ndarray, # HxW bool
+              ) -> np.ndarray:
+    "`mask` with gaps of up to 4 px closed (binary closing, 2 iterations), never smaller."
+    return ndimage.binary_closing(mask, iterations=2) | mask if mask.any() else mask
+
 # %% ../nbs/02_wsi.ipynb #a6dd15fa
 def artefact_mask(img:np.ndarray, # RGB uint8 image, HxWx3 (a thumbnail, a patch, a tile)
                  ) -> np.ndarray:
     """Boolean HxW: True where the pixel is not stained tissue or glass: pen ink (red, green, blue, black), zero-light
-    black masks, borders and missing tiles, colours no H&E/IHC stain makes."""
-    img = as_rgb_uint8(img, 'image')
-    q = img >> 2
-    cls = _colour_classes()[(q[..., 0].astype(np.int32) << 12) | (q[..., 1].astype(np.int32) << 6) | q[..., 2]]
-    out = np.zeros(img.shape[:2], bool)
-    if not cls.any(): return out
-    has = lambda bit: (cls & bit).astype(bool)
-    min_px = max(4, round(1e-4*cls.size))                              # seeds: more than noise at a nucleus' rim
-    if (cls & _ZERO).any(): out |= _regions(has(_ZERO), ARTEFACT_AREA, rect=True)
-    if (cls & _DARK).any(): out |= _regions(has(_DARK), ARTEFACT_AREA, large=(0.005, 4096))
-    for seed,weak in [(_CYAN, _CYAN_WEAK), (_RED, _RED_WEAK)]:
-        if (cls & seed).any(): out |= _regions(has(seed | weak), seeds=has(seed), min_px=min_px)
-    if (cls & _VIVID).any(): out |= _regions(has(_VIVID), seeds=has(_VIVID), min_px=min_px)
-    return ndimage.binary_closing(out, iterations=2) | out if out.any() else out
+    black masks, borders and missing tiles, colours no H&E/IHC stain makes (`artefact_parts`, joined and closed)."""
+    dark,col = artefact_parts(img)
+    return close_mask(dark | col)
 
 # %% ../nbs/02_wsi.ipynb #b01bf3b5
 @patch(as_prop=True)
