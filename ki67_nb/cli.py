@@ -274,13 +274,6 @@ def _predicted(res, a):
     return '\n'.join(lines)
 
 # %% ../nbs/13_cli.ipynb #6b6f8e87
-def _score_line(r, who:str) -> str:
-    "One line of `ki67 score`: input `who`'s index with interval and counts, or why it was not scored."
-    if r.reason: return f'{who}: not scored: {r.reason}'
-    hot = _load('ki67_nb.score:hotspot_text')(r.hotspot_index)
-    counts = f'{int(r.n_positive)} positive, {int(r.n_negative)} negative'
-    return f'{who}: Ki-67 {r.ki67_index:.1%} [{r.index_lo:.1%}, {r.index_hi:.1%}] ({counts}), {hot}'
-
 def _scored(t, a):
     "The lines `ki67 score` prints: one per input, how many have an index when some have none, where the table is."
     n,ok = len(t),int(t.ki67_index.notna().sum())
@@ -288,7 +281,8 @@ def _scored(t, a):
     names = [Path(i).name for i in t.input]   # the file name; the path as given where two inputs share one
     n_name = collections.Counter(names)
     who = [i if n_name[f] > 1 else f for i,f in zip(t.input, names)]
-    lines = [_score_line(r, w) for r,w in zip(t.fillna({'reason': ''}).itertuples(), who)]
+    line = _load('ki67_nb.score:score_line')
+    lines = [line(r, w) for r,w in zip(t.fillna({'reason': ''}).to_dict('records'), who)]
     return '\n'.join([*lines, *tally, f'scores: {Path(a.out)/"scores.csv"}'])
 
 # %% ../nbs/13_cli.ipynb #9944ff4f

@@ -6,13 +6,14 @@ Docs: https://ki67-nb.github.io/ki67_nb/score.html.md"""
 
 # %% ../nbs/06c_score.ipynb #359366ad
 from __future__ import annotations
-import functools, json, math, re, uuid
+import functools, json, logging, math, re, uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .core import *
 from .cluster import as_completed_progress, executor, scheduler_address
@@ -27,7 +28,7 @@ __all__ = ['IMAGE_MAX_MP', 'TILE_UM', 'HOTSPOT_MM2', 'MIN_HOTSPOT_CELLS', 'BLOCK
            'PROBE_TILES', 'INPUT_SUFFIXES', 'OUTPUT_SUFFIXES', 'FAILED', 'ScoreInput', 'score_input', 'cell_outlines',
            'cell_features', 'write_cells_geojson', 'read_cells_geojson', 'wilson', 'block_bootstrap_index',
            'window_sums', 'hotspot_index', 'Score', 'read_whole', 'scale_doubt', 'score_settings', 'score_image',
-           'hotspot_text', 'plot_score', 'score_tile', 'score_slide', 'plot_slide_score', 'expand_inputs',
+           'hotspot_text', 'plot_score', 'score_line', 'score_tile', 'score_slide', 'plot_slide_score', 'expand_inputs',
            'output_names', 'read_parts', 'claim_names', 'scored_parts', 'earlier_rows', 'failed_inputs', 'score_inputs']
 
 # %% ../nbs/06c_score.ipynb #880553a2
@@ -370,6 +371,16 @@ def plot_score(img, # The scored RGB image
     ax.set_title(f"{Path(str(r['input'])).name}\n{title}", fontsize=9)
     return ax
 
+# %% ../nbs/06c_score.ipynb #scoreln1
+def score_line(row:dict, # A row of `scores.csv` (`score_inputs`)
+               who:str, # How the input is named in the line
+              ) -> str:
+    "One line of `ki67 score`: the input's index with its interval and counts, or why it was not scored."
+    if row.get('reason') and row['reason'] == row['reason']: return f"{who}: not scored: {row['reason']}"
+    counts = f"{int(row['n_positive'])} positive, {int(row['n_negative'])} negative"
+    return (f"{who}: Ki-67 {row['ki67_index']:.1%} [{row['index_lo']:.1%}, {row['index_hi']:.1%}] ({counts}), "
+            f"{hotspot_text(row['hotspot_index'])}")
+
 # %% ../nbs/06c_score.ipynb #4e534b88
 MIN_TILE_TISSUE = 0.02   # tissue fraction (on the thumbnail) a slide tile needs to be scored: a fragment counts too
 
@@ -522,10 +533,11 @@ def output_names(paths:list) -> list:
 def _stamp(path:Path) -> list: st = path.stat(); return [st.st_size, st.st_mtime_ns]
 
 # %% ../nbs/06c_score.ipynb #sf2845b8
-def _score_one(path:Path, name:str, *, out:Path, mpp, hotspot_mm2, stamp, settings, workers=1,
-               dab_threshold=DAB_THRESHOLD) -> dict:
-    "Score one input and write its cells, figure and row (last); the row. A failure is a row with the reason."
+def _score_one(path:Path, name:str, *, out:Path, stamp, settings:dict, workers=1) -> dict:
+    """Score one input with the run's `settings` (`score_settings`) and write its cells, figure and row (last); the
+    row. A failure is a row with the reason."""
     import matplotlib.pyplot as plt
+    mpp,hotspot_mm2,dab_threshold = settings['mpp'],settings['hotspot_mm2'],settings.get('dab_threshold', DAB_THRESHOLD)
     try:
         si = score_input(path, mpp)
         if si.kind == 'image':
@@ -640,13 +652,19 @@ def score_inputs(inputs:list, # Images, slides, or folders of them
                                        'settings: kept (--force rescores them)')
     # one input: its tiles use the local workers instead, unless a cluster is asked for
     pool = executor(workers, scheduler) if len(todo) > 1 or scheduler_address(scheduler) else None
-    job = lambda p, n: functools.partial(_score_one, p, n, out=out, mpp=mpp, hotspot_mm2=hotspot_mm2, stamp=_stamp(p),
-                                         settings=settings, dab_threshold=dab_threshold,
+    job = lambda p, n: functools.partial(_score_one, p, n, out=out, stamp=_stamp(p), settings=settings,
                                          workers=1 if pool else workers)
-    if pool is None: rows |= {n: job(p, n)() for p,n in (progress(todo, desc='ki67 score') if todo else [])}
-    else:
-        with pool: rows |= {f.result()['name']: f.result()
-                            for f in as_completed_progress([pool.submit(job(p, n)) for p,n in todo], desc='ki67 score')}
+    log = get_logger(__name__)   # its handler set up before the bar takes it over
+    def finished(row):   # each input's line as it ends, above the bar, when there are several
+        rows[row['name']] = row
+        if len(todo) > 1: (log.warning if str(row['reason']).startswith(FAILED) else log.info)(score_line(row, row['input']))
+    with logging_redirect_tqdm([logging.getLogger('ki67_nb')]):
+        if pool is None:
+            for p,n in (progress(todo, desc='ki67 score') if todo else []): finished(job(p, n)())
+        else:
+            with pool:
+                for f in as_completed_progress([pool.submit(job(p, n)) for p,n in todo], desc='ki67 score'):
+                    finished(f.result())
     table = pd.DataFrame([rows[n] for n in names])
     full = pd.concat([table, pd.DataFrame(earlier_rows(out, names, parts), columns=table.columns)], ignore_index=True)
     write_table(full.drop(columns=['stamp', 'settings']), out/'scores.csv')
