@@ -625,6 +625,30 @@ def failed_inputs(table:pd.DataFrame, # Rows of `scores.csv` (a `score_inputs` t
     "Bool per row: its input could not be read or scored (an error, not a judgement such as 'blank' or 'not DAB IHC')."
     return table.reason.fillna('').str.startswith(FAILED)
 
+# %% ../nbs/06c_score.ipynb #scoretodo
+def _score_todo(todo:list, # (path, name) of the inputs to score
+                out:Path, settings:dict, workers:int, scheduler, # As `score_inputs` has them
+               ) -> dict:
+    """name -> row of each input in `todo`, scored in a pool of `workers` (or on the cluster); with several inputs,
+    each one's line is logged as it ends, above the progress bar."""
+    # one input: its tiles use the local workers instead, unless a cluster is asked for
+    pool = executor(workers, scheduler) if len(todo) > 1 or scheduler_address(scheduler) else None
+    job = lambda p, n: functools.partial(_score_one, p, n, out=out, stamp=_stamp(p), settings=settings,
+                                         workers=1 if pool else workers)
+    rows,log = {},get_logger(__name__)   # the logger's handler set up before the bar takes it over
+    def finished(row):
+        rows[row['name']] = row
+        if len(todo) > 1: (log.warning if str(row['reason']).startswith(FAILED) else log.info)(score_line(row,
+                                                                                                       row['input']))
+    with logging_redirect_tqdm([logging.getLogger('ki67_nb')]):
+        if pool is None:
+            for p,n in (progress(todo, desc='ki67 score') if todo else []): finished(job(p, n)())
+        else:
+            with pool:
+                for f in as_completed_progress([pool.submit(job(p, n)) for p,n in todo], desc='ki67 score'):
+                    finished(f.result())
+    return rows
+
 # %% ../nbs/06c_score.ipynb #62c1268a
 def score_inputs(inputs:list, # Images, slides, or folders of them
                  out='ki67_scores', # Output folder: scores.csv, <name>.cells.geojson, <name>.overlay.png / .heatmap.png
@@ -637,7 +661,7 @@ def score_inputs(inputs:list, # Images, slides, or folders of them
                 ) -> pd.DataFrame:
     """Score Ki-67 IHC images and slides; write `scores.csv` and each input's cells and figure; the table. `Ki67Error`
     (the first failure) when every input failed."""
-    settings = score_settings(mpp, hotspot_mm2, dab_threshold); mpp = settings['mpp']
+    settings = score_settings(mpp, hotspot_mm2, dab_threshold)
     paths = expand_inputs(inputs)
     if not paths: raise InputError(', '.join(map(str, inputs)), 'holds no image or slide file',
                                    f"Give files, or folders with {', '.join(sorted(INPUT_SUFFIXES))}")
@@ -650,21 +674,7 @@ def score_inputs(inputs:list, # Images, slides, or folders of them
     todo = [(p, n) for p,n in zip(paths, names) if n not in rows]
     if rows: get_logger(__name__).info(f'{len(rows)} of {len(paths)} inputs already scored into {out} with the same '
                                        'settings: kept (--force rescores them)')
-    # one input: its tiles use the local workers instead, unless a cluster is asked for
-    pool = executor(workers, scheduler) if len(todo) > 1 or scheduler_address(scheduler) else None
-    job = lambda p, n: functools.partial(_score_one, p, n, out=out, stamp=_stamp(p), settings=settings,
-                                         workers=1 if pool else workers)
-    log = get_logger(__name__)   # its handler set up before the bar takes it over
-    def finished(row):   # each input's line as it ends, above the bar, when there are several
-        rows[row['name']] = row
-        if len(todo) > 1: (log.warning if str(row['reason']).startswith(FAILED) else log.info)(score_line(row, row['input']))
-    with logging_redirect_tqdm([logging.getLogger('ki67_nb')]):
-        if pool is None:
-            for p,n in (progress(todo, desc='ki67 score') if todo else []): finished(job(p, n)())
-        else:
-            with pool:
-                for f in as_completed_progress([pool.submit(job(p, n)) for p,n in todo], desc='ki67 score'):
-                    finished(f.result())
+    rows |= _score_todo(todo, out, settings, workers, scheduler)
     table = pd.DataFrame([rows[n] for n in names])
     full = pd.concat([table, pd.DataFrame(earlier_rows(out, names, parts), columns=table.columns)], ignore_index=True)
     write_table(full.drop(columns=['stamp', 'settings']), out/'scores.csv')
