@@ -512,13 +512,17 @@ def dense_only_reason(img:np.ndarray, # RGB uint8 image (artefacts masked)
     return f'no tissue (dense marks only: {100*share:.0f}% of the stained pixels pale)' if share < min_share else ''
 
 # %% ../nbs/06_label.ipynb #qe742fd1
+def _number(v) -> float:
+    "`v` as a float; NaN when it is no number (None, text)."
+    try: return float(v)
+    except (TypeError, ValueError): return math.nan
+
 def check_nuclei_mpp(mpp, # µm per pixel, stated by the user or by a file
                      what='--mpp', # Who stated it, for the error: the option, or the file
                     ) -> float:
     """`mpp` as a float; `InputError` naming `what` unless it is a pixel size (`wsi.MPP_RANGE`) at which nuclei can be
     counted (at most `MAX_NUCLEI_MPP`)."""
-    try: m = float(mpp)
-    except (TypeError, ValueError): m = math.nan
+    m = _number(mpp)
     if math.isfinite(m) and MPP_RANGE[0] <= m <= MAX_NUCLEI_MPP: return m
     why = 'too coarse to count nuclei (a nucleus under 4 px across)' if m > MAX_NUCLEI_MPP else 'not a pixel size'
     raise InputError(what, f'{mpp} µm per pixel is {why}', f'Nuclei are counted at {MPP_RANGE[0]} to {MAX_NUCLEI_MPP:g} '
@@ -540,8 +544,7 @@ def check_label_settings(method:str, detector:str, mpp) -> float|None:
 def check_dab_threshold(t, # Mean nuclear DAB OD above which a nucleus is positive
                        ) -> float:
     "`t` as a float; an `InputError` naming `--dab-threshold` unless it is an optical density in (0, 3)."
-    try: t = float(t)
-    except (TypeError, ValueError): t = math.nan
+    t = _number(t)
     if not 0 < t < 3: raise InputError('--dab-threshold', f'must be a DAB optical density between 0 and 3 '
                                        f'(QuPath\'s default {DAB_THRESHOLD}), got {t}')
     return t

@@ -527,7 +527,8 @@ def output_names(paths:list) -> list:
         if n_stem[s] == 1: return s
         return _safe(p.name) if n_here[p.parent, s] > 1 else f'{_safe(p.parent.name)}_{s}'
     names = [name(p, s) for p,s in zip(paths, stems)]
-    return [n if names.count(n) == 1 else f'{n}_{i}' for i,n in enumerate(names)]
+    n_name = Counter(names)
+    return [n if n_name[n] == 1 else f'{n}_{i}' for i,n in enumerate(names)]
 
 # %% ../nbs/06c_score.ipynb #1243c520
 def _stamp(path:Path) -> list: st = path.stat(); return [st.st_size, st.st_mtime_ns]
