@@ -71,6 +71,8 @@ def ensure_writable_dir(path, # Directory to create if needed
                        ) -> Path:
     "Create `path` (and parents) and check that files can be written in it, or raise `InputError`."
     path = Path(path)
+    if path.exists() and not path.is_dir(): raise InputError(path, 'is a file, where a folder is to be written',
+                                                             'Choose another location, or remove or rename the file')
     try: path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InputError(path, f'cannot create directory ({e.strerror})', 'Choose a writable location') from None

@@ -19,7 +19,7 @@ from .core import *
 from .stains import (estimate_ihc_stains, REFERENCE_HDAB, Stains, as_stains, hed_to_rgb, optical_density,
                             macenko_ends, REFERENCE_HE, rgb_to_hed, stain_concentrations, white_point)
 from .nuclei import *   # the detectors; their names stay importable from here too (moved in issue 27)
-from .wsi import artefact_parts, close_mask, MPP_RANGE
+from .wsi import artefact_parts, close_mask, padding_mask, MPP_RANGE
 
 # %% auto #0
 __all__ = ['CONTRIBUTION_COLUMNS', 'METHODS', 'LABEL_FLAG_SEP', 'DAB_THRESHOLD', 'MIN_NUCLEI', 'PIXELS_PER_NUCLEUS',
@@ -431,19 +431,24 @@ def mask_artefacts(img:np.ndarray, # RGB uint8 image
                   ) -> tuple:
     """(image with artefact pixels set to the white point of the rest, their fraction of the image, their share of the
     non-glass area). Artefacts: `wsi.artefact_parts`' dark ones, and its coloured ones unless `stain_coloured`, grown
-    by 1 px for anti-aliased edges. Not pure white: a white brighter than the image's own glass would move its white
-    point and so every optical density and the stain estimate."""
+    by 1 px for anti-aliased edges. Black padding (`wsi.padding_mask`) is set to the white point too, but is outside
+    the picture: left out of both numbers. Not pure white: a white brighter than the image's own glass would move its
+    white point and so every optical density and the stain estimate."""
     k = 2 if img.shape[0]*img.shape[1] > 2e6 else 1   # a large patch: the mask at half resolution
     dark,col = artefact_parts(img[::k, ::k])   # dark (black ink, masks) is never stain: neutral grey is H + DAB-like
-    art = close_mask(stain_coloured(img[::k, ::k], close_mask(col)) | dark)
-    if not art.any(): return img, 0., 0.
-    art = square_filter(art, 3, 'max')
-    if k > 1: art = np.repeat(np.repeat(art, k, 0), k, 1)[:img.shape[0], :img.shape[1]]
+    pad = padding_mask(img[::k, ::k])
+    art = close_mask(stain_coloured(img[::k, ::k], close_mask(col)) | dark) & ~pad
+    if not art.any() and not pad.any(): return img, 0., 0.
+    grow = lambda m: square_filter(m, 3, 'max')
+    up = lambda m: np.repeat(np.repeat(m, k, 0), k, 1)[:img.shape[0], :img.shape[1]]
+    pad = grow(pad); art = grow(art) | pad
+    if k > 1: art,pad = up(art),up(pad)
     step = max(1, int(np.sqrt(img.shape[0]*img.shape[1]/2.5e5)))
     od = optical_density(img[::step, ::step])
-    a,stained = art[::step, ::step], np.einsum('...c,...c->...', od, od) > 0.05**2   # not glass
+    a,p,stained = art[::step, ::step],pad[::step, ::step],np.einsum('...c,...c->...', od, od) > 0.05**2   # not glass
     out = img.copy(); out[art] = np.round(white_point(img[::step, ::step][~a][None])) if (~a).any() else 255
-    return out, float(art.mean()), float(a.sum()/max(1, (a | stained).sum()))
+    inside = max(1, int((~pad).sum()))
+    return out, float((art & ~pad).sum()/inside), float((a & ~p).sum()/max(1, ((a | stained) & ~p).sum()))
 
 # %% ../nbs/06_label.ipynb #cfd8c40b
 # share of the stained pixels where the second stain dominates, from which it is the main stain of the tissue

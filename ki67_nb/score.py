@@ -23,13 +23,14 @@ from .label import (LabelSettings, label_with, patch_row, MIN_NUCLEI, check_nucl
                            check_dab_threshold)
 
 # %% auto #0
-__all__ = ['IMAGE_MAX_MP', 'TILE_UM', 'HOTSPOT_MM2', 'MIN_HOTSPOT_CELLS', 'BLOCK_UM', 'MAX_POLYGONS', 'CLASS_COLOURS',
-           'MIN_BLOCKS', 'HOTSPOT_FILL', 'SCORE_COLUMN_DOCS', 'SCORE_COLUMNS', 'SCALE_DOUBT', 'MIN_TILE_TISSUE',
-           'PROBE_TILES', 'INPUT_SUFFIXES', 'OUTPUT_SUFFIXES', 'FAILED', 'ScoreInput', 'score_input', 'cell_outlines',
-           'cell_features', 'write_cells_geojson', 'read_cells_geojson', 'wilson', 'block_bootstrap_index',
-           'window_sums', 'hotspot_index', 'Score', 'read_whole', 'scale_doubt', 'score_settings', 'score_image',
-           'hotspot_text', 'plot_score', 'score_line', 'score_tile', 'score_slide', 'plot_slide_score', 'expand_inputs',
-           'output_names', 'read_parts', 'claim_names', 'scored_parts', 'earlier_rows', 'failed_inputs', 'score_inputs']
+__all__ = ['IMAGE_MAX_MP', 'TILE_UM', 'HOTSPOT_MM2', 'MIN_HOTSPOT_CELLS', 'BLOCK_UM', 'MAX_POLYGONS', 'FAILED', 'CLASS_COLOURS',
+           'MIN_BLOCKS', 'HOTSPOT_FILL', 'SCORE_COLUMN_DOCS', 'SCORE_COLUMNS', 'CELL_COLUMNS', 'SCALE_DOUBT',
+           'MIN_TILE_TISSUE', 'PROBE_TILES', 'INPUT_SUFFIXES', 'OUTPUT_SUFFIXES', 'ScoreInput', 'score_input',
+           'cell_outlines', 'cell_features', 'write_cells_geojson', 'read_cells_geojson', 'wilson',
+           'block_bootstrap_index', 'window_sums', 'hotspot_index', 'Score', 'read_whole', 'nuclei_scale',
+           'scale_doubt', 'score_settings', 'score_image', 'hotspot_text', 'plot_score', 'score_line', 'score_tile',
+           'score_slide', 'plot_slide_score', 'expand_inputs', 'output_names', 'read_parts', 'claim_names',
+           'scored_parts', 'earlier_rows', 'failed_inputs', 'score_inputs']
 
 # %% ../nbs/06c_score.ipynb #880553a2
 # level-0 megapixels up to which an input is scored whole (an image); above: tile by tile (a slide)
@@ -39,6 +40,7 @@ HOTSPOT_MM2 = 0.2       # hotspot area, mm²: about one 40x high-power field (IK
 MIN_HOTSPOT_CELLS = 100 # fewest counted cells a hotspot window needs
 BLOCK_UM = 250.         # side of the blocks the global interval resamples (spatially correlated cells move together)
 MAX_POLYGONS = 200_000  # more cells than this: GeoJSON points (centroids) instead of outlines
+FAILED = 'failed: '     # how the reason of an input that could not be read or scored begins
 
 # %% ../nbs/06c_score.ipynb #s6fdbf46
 @dataclass
@@ -61,7 +63,7 @@ def score_input(path, # Image or slide file
     slide = open_slide(path)
     try:
         W,H = slide.dimensions
-        m = slide_mpp(slide, mpp)
+        m = slide_mpp(slide, mpp, warn=False)   # an image without one is measured on its nuclei: said once per run
     finally: slide.close()
     if m is not None: check_nuclei_mpp(m, '--mpp' if mpp is not None else f'{path} (its metadata)')
     kind = 'image' if W*H <= IMAGE_MAX_MP*1e6 else 'slide'
@@ -266,11 +268,12 @@ def _summary(cells, mpp, extent, hotspot_mm2, row) -> dict:
                       hotspot_cells=h['n_cells'], hotspot_x=h['x'], hotspot_y=h['y'], hotspot_size=h['size'])
 
 # %% ../nbs/06c_score.ipynb #e6af4991
+CELL_COLUMNS = ['label', 'x', 'y', 'positive', 'dab_od', 'h_od', 'area_um2']   # of a counted cell
+
 def _counted(lab) -> pd.DataFrame:
     "The counted nuclei of a labelling (none when it was refused)."
-    cols = ['label', 'x', 'y', 'positive', 'dab_od', 'h_od', 'area_um2']
-    if lab.reason or lab.nuclei is None: return pd.DataFrame(columns=cols)
-    return lab.nuclei[lab.nuclei.counted.to_numpy(bool)][cols].reset_index(drop=True)
+    if lab.reason or lab.nuclei is None: return pd.DataFrame(columns=CELL_COLUMNS)
+    return lab.nuclei[lab.nuclei.counted.to_numpy(bool)][CELL_COLUMNS].reset_index(drop=True)
 
 # %% ../nbs/06c_score.ipynb #c3de2868
 def read_whole(si:ScoreInput, # An input (`score_input`)
@@ -283,15 +286,19 @@ def read_whole(si:ScoreInput, # An input (`score_input`)
 # %% ../nbs/06c_score.ipynb #sa6ba3c0
 SCALE_DOUBT = 2.   # a stated µm/px this many times off the nuclei's own measure is flagged
 
-def scale_doubt(img:np.ndarray, # The labelled RGB uint8 image
-                lab, # Its labelling (`label_with`), with the µm/px it was given
-               ) -> str:
-    """A flag (and a warning naming the image) when the µm/px the image was labelled with is `SCALE_DOUBT` times off
-    what its nuclei measure (`label.ihc_scale`); '' when it agrees, or when the nuclei cannot tell."""
+def nuclei_scale(img:np.ndarray, # The labelled RGB uint8 image
+                 lab, # Its labelling (`label_with`)
+                ) -> float|None:
+    "The µm/px the image's nuclei measure (`label.ihc_scale`); None when they cannot tell."
     mpp,source,_ = ihc_scale(img, white_point(img[::4, ::4]), lab.stains)
-    if source != 'estimated' or 1/SCALE_DOUBT < mpp/lab.mpp < SCALE_DOUBT: return ''
-    return f'stated {lab.mpp:.3g} um/px, but the nuclei measure {mpp:.2g}: check --mpp or the metadata'
+    return mpp if source == 'estimated' else None
 
+def scale_doubt(stated:float, # The µm/px an image or slide was scored with (given, or from its file)
+                measured:float|None, # What its nuclei measure (`nuclei_scale`), or None
+               ) -> str:
+    "A flag when `stated` is `SCALE_DOUBT` times off `measured`; '' when they agree, or when nothing was measured."
+    if measured is None or 1/SCALE_DOUBT < measured/stated < SCALE_DOUBT: return ''
+    return f'stated {stated:.3g} um/px, but the nuclei measure {measured:.2g}: check --mpp or the metadata'
 
 # %% ../nbs/06c_score.ipynb #scoreset1
 def score_settings(mpp:float|None, # µm/px of every input, or None
@@ -320,10 +327,10 @@ def score_image(img, # RGB image (any dtype `as_rgb_uint8` reads) or an image fi
         si = score_input(img, mpp); source = source or str(si.path)
         img,mpp,mpp_source = read_whole(si),si.mpp,si.mpp_source
     source = source or 'image'
-    img = as_rgb_uint8(img, source); score_settings(mpp, hotspot_mm2, dab_threshold)   # checked, as `ki67 score` does
+    img = as_rgb_uint8(img, source); mpp = score_settings(mpp, hotspot_mm2, dab_threshold)['mpp']   # as `ki67 score`
     lab = label_with(img, LabelSettings('nuclear', stains=stains, dab_threshold=dab_threshold, mpp=mpp), source)
     r,cells = patch_row(lab),_counted(lab)
-    if mpp is not None and not lab.reason and (doubt := scale_doubt(img, lab)):
+    if mpp is not None and not lab.reason and (doubt := scale_doubt(lab.mpp, nuclei_scale(img, lab))):
         get_logger(__name__).warning(f'{source}: {doubt}')
         r['label_flags'] = ';'.join(filter(None, [r['label_flags'], doubt]))
     if mpp is None and lab.mpp is not None: mpp = lab.mpp
@@ -398,19 +405,21 @@ def score_tile(path, # Slide file
                x:int, y:int, size:int, # Tile: top-left and side, level-0 px
                mpp:float|None, # µm/px (None: estimated on the tile)
                dab_threshold:float=DAB_THRESHOLD, # Mean nuclear DAB OD above which a nucleus is positive
+               check_scale:bool=False, # Also measure the µm/px its nuclei show (`nuclei_scale`), to check a stated one
               ) -> dict:
     """Label one tile of a slide (read through this process's `wsi.cached_slide`): its counted cells in level-0 px,
     counts, reason, flags, µm/px and row. A tile flush with the right or bottom edge (x or y not a multiple of `size`)
     keeps only the cells past the regular grid: those it shares with its neighbour are the neighbour's."""
     from ki67_nb.wsi import cached_slide
-    lab = label_with(cached_slide(path).read_region(x, y, size, size),
-                     LabelSettings(mpp=mpp, dab_threshold=dab_threshold), f'{path} at ({x}, {y})')
+    img = cached_slide(path).read_region(x, y, size, size)
+    lab = label_with(img, LabelSettings(mpp=mpp, dab_threshold=dab_threshold), f'{path} at ({x}, {y})')
     c = _counted(lab).assign(x=lambda d: d.x + x, y=lambda d: d.y + y)
     c = c[(c.x >= -(-x//size)*size - 0.5) & (c.y >= -(-y//size)*size - 0.5)]   # an edge tile's overlap: its neighbour's
     return dict(cells=c, tile=dict(x=x, y=y, size=size, n_positive=int(c.positive.sum()), n_cells=len(c),
                                    reason=lab.reason),
                 flags=[f for f in lab.flags if not f.startswith('scale ')], row=None if lab.reason else patch_row(lab),
-                mpp=lab.mpp if not lab.reason and lab.nuclei is not None and len(lab.nuclei) >= MIN_NUCLEI else None)
+                mpp=lab.mpp if not lab.reason and lab.nuclei is not None and len(lab.nuclei) >= MIN_NUCLEI else None,
+                measured=nuclei_scale(img, lab) if check_scale and mpp and not lab.reason else None)
 
 # %% ../nbs/06c_score.ipynb #9f3f2be9
 PROBE_TILES = 3   # a slide whose first tissue tiles are all refused as not DAB IHC (H&E) is not scored further
@@ -421,8 +430,9 @@ def _tile_results(path, grid, size, mpp, workers, dab_threshold=DAB_THRESHOLD) -
     IHC, only they are returned."""
     done,todo = [],list(grid.sort_values('tissue', ascending=False, kind='stable')[['x', 'y']].itertuples(index=False))
     not_ihc = lambda: len(done) >= PROBE_TILES and all(r['tile']['reason'] == 'not DAB IHC' for r in done)
+    check = mpp is not None   # a stated scale is checked on the probed tiles
     while todo and (mpp is None or len(done) < PROBE_TILES) and not not_ihc():   # the scale; is it IHC at all?
-        r = score_tile(path, int(todo[0].x), int(todo[0].y), size, mpp, dab_threshold); todo = todo[1:]
+        r = score_tile(path, int(todo[0].x), int(todo[0].y), size, mpp, dab_threshold, check); todo = todo[1:]
         done.append(r); mpp = mpp or r['mpp']
     if not_ihc(): return done,mpp
     job = functools.partial(score_tile, path, size=size, mpp=mpp, dab_threshold=dab_threshold)
@@ -433,6 +443,19 @@ def _tile_results(path, grid, size, mpp, workers, dab_threshold=DAB_THRESHOLD) -
         with pool: done += list(progress(pool.map(job, [int(t.x) for t in todo], [int(t.y) for t in todo], chunksize=4),
                                          total=len(todo), desc=f'{Path(path).name} tiles', leave=False))
     return done,mpp
+
+# %% ../nbs/06c_score.ipynb #slideflg1
+def _slide_flags(res:list, # `score_tile` results of the slide's tiles
+                 si:ScoreInput, # The slide
+                ) -> str:
+    """The slide's flags: each tile flag with the number of tiles that raised it, and a stated µm/px `SCALE_DOUBT`
+    times off the median of what the probed tiles' nuclei measure (`scale_doubt`, warned naming the slide)."""
+    n = Counter(f for r in res for f in dict.fromkeys(r['flags']))
+    flags = [f if k == len(res) else f'{f} ({k} of {len(res)} tiles)' for f,k in sorted(n.items())]
+    measured = [r['measured'] for r in res if r.get('measured')]
+    if si.mpp and measured and (doubt := scale_doubt(si.mpp, float(np.median(measured)))):
+        get_logger(__name__).warning(f'{si.path}: {doubt}'); flags.append(doubt)
+    return ';'.join(flags)
 
 # %% ../nbs/06c_score.ipynb #2c5ac888
 def score_slide(path, # Slide file (`wsi.open_slide` reads it), or its `score_input` when already opened
@@ -449,13 +472,13 @@ def score_slide(path, # Slide file (`wsi.open_slide` reads it), or its `score_in
     slide = open_slide(si.path)
     try: size,grid = _slide_tiles(slide, si.mpp, min_tissue)
     finally: slide.close()
-    if grid.empty: raise InputError(si.path,
-        f'no tissue: no {size} px tile is {min_tissue:.0%} tissue on the thumbnail', 'Check the slide')
-    res,mpp = _tile_results(si.path, grid, size, si.mpp, workers, dab_threshold)
-    cells,tiles = pd.concat([r['cells'] for r in res], ignore_index=True),pd.DataFrame([r['tile'] for r in res])
+    res,mpp = _tile_results(si.path, grid, size, si.mpp, workers, dab_threshold) if len(grid) else ([], si.mpp)
+    cells = pd.concat([r['cells'] for r in res], ignore_index=True) if res else pd.DataFrame(columns=CELL_COLUMNS)
+    tiles = pd.DataFrame([r['tile'] for r in res], columns=['x', 'y', 'size', 'n_positive', 'n_cells', 'reason'])
     first = next((r['row'] for r in res if r['row']), None)
-    n,reason = len(cells),'' if len(cells) >= MIN_NUCLEI else (tiles.reason.mode()[0] if (tiles.reason != '').all()
-                                                               else 'too few nuclei')
+    n,reason = len(cells),'' if len(cells) >= MIN_NUCLEI else (tiles.reason.mode()[0] if len(tiles) and (
+        tiles.reason != '').all() else 'too few nuclei' if len(tiles) else
+        f'no tissue (no {size} px tile is {min_tissue:.0%} tissue on the thumbnail)')
     area = float((cells.area_um2*cells.positive).sum()/cells.area_um2.sum()) if n and not reason else np.nan
     row = dict(input=str(si.path), kind='slide', width=si.width, height=si.height, mpp=mpp,
                mpp_source=si.mpp_source if si.mpp else ('estimate' if mpp else 'unknown'),
@@ -463,7 +486,7 @@ def score_slide(path, # Slide file (`wsi.open_slide` reads it), or its `score_in
                n_positive=int(cells.positive.sum()), n_negative=int(n - cells.positive.sum()), n_tiles=len(tiles),
                stain_vectors=first['stain_vectors'] if first else '', stain_source='per tile' if first else '',
                dab_threshold=dab_threshold,
-               flags=';'.join(sorted({f for r in res for f in r['flags']})), reason=reason)
+               flags=_slide_flags(res, si), reason=reason)
     return Score(_summary(cells, mpp or 0.5, (si.width, si.height), hotspot_mm2, row), cells, None, None, tiles)
 
 # %% ../nbs/06c_score.ipynb #76868c5c
@@ -603,11 +626,14 @@ def scored_parts(out:Path, # Output folder
                  settings:dict, # The scoring settings of this run (µm/px, hotspot area)
                  parts:dict|None=None, # `read_parts(out)`, when already read
                 ) -> dict:
-    """name -> row of each input already scored: its `.parts` row names it, the file is unchanged (size, mtime) and it
-    was scored with the same `settings`."""
+    """name -> row of each input already scored: its `.parts` row names it, the file is unchanged (size, mtime), it
+    was scored with the same `settings`, did not fail (a failure is tried again) and its outputs are all there."""
     parts = read_parts(out) if parts is None else parts
+    there = lambda n, r: all((out/f).exists() for f in [f'{n}.cells.geojson',
+                                                       f"{n}.{'heatmap' if r.get('kind') == 'slide' else 'overlay'}.png"])
     return {n: r for p,n in zip(paths, names) if (r := parts.get(n)) is not None and r.get('stamp') == _stamp(p)
-            and _is_input(r, p) and r.get('settings') == settings}
+            and _is_input(r, p) and r.get('settings') == settings and not str(r.get('reason')).startswith(FAILED)
+            and there(n, r)}
 
 # %% ../nbs/06c_score.ipynb #8b7fdcaf
 def earlier_rows(out:Path, # Output folder
@@ -619,8 +645,6 @@ def earlier_rows(out:Path, # Output folder
     return [r for n,r in parts.items() if n not in mine]
 
 # %% ../nbs/06c_score.ipynb #failedin
-FAILED = 'failed: '   # how the reason of an input that could not be read or scored begins
-
 def failed_inputs(table:pd.DataFrame, # Rows of `scores.csv` (a `score_inputs` table)
                  ) -> pd.Series:
     "Bool per row: its input could not be read or scored (an error, not a judgement such as 'blank' or 'not DAB IHC')."
@@ -651,7 +675,7 @@ def _score_todo(todo:list, # (path, name) of the inputs to score
     return rows
 
 # %% ../nbs/06c_score.ipynb #62c1268a
-def score_inputs(inputs:list, # Images, slides, or folders of them
+def score_inputs(inputs, # Images, slides, or folders of them (one, or a list)
                  out='ki67_scores', # Output folder: scores.csv, <name>.cells.geojson, <name>.overlay.png / .heatmap.png
                  mpp:float|None=None, # µm/px of every input (overrides the files); None: each file's, else estimated
                  hotspot_mm2:float=HOTSPOT_MM2, # Hotspot area, mm² (about one 40x field)
@@ -663,12 +687,13 @@ def score_inputs(inputs:list, # Images, slides, or folders of them
     """Score Ki-67 IHC images and slides; write `scores.csv` and each input's cells and figure; the table. `Ki67Error`
     (the first failure) when every input failed."""
     settings = score_settings(mpp, hotspot_mm2, dab_threshold)
-    paths = expand_inputs(inputs)
+    if not (isinstance(workers, int) and workers >= 1): raise InputError('--workers', f'must be at least 1, got {workers}')
+    paths = expand_inputs([inputs] if isinstance(inputs, (str, Path)) else inputs)
     if not paths: raise InputError(', '.join(map(str, inputs)), 'holds no image or slide file',
                                    f"Give files, or folders with {', '.join(sorted(INPUT_SUFFIXES))}")
+    if (Path(out)/'scores.csv').is_dir(): raise InputError(Path(out)/'scores.csv', 'is a folder, where the scores '
+                                                           'table is to be written', 'Remove or rename it, or choose another --out')
     out = ensure_writable_dir(out); ensure_writable_dir(out/'.parts')
-    if (out/'scores.csv').is_dir(): raise InputError(out/'scores.csv', 'is a folder, where the scores table is to be written',
-                                                     'Remove or rename it, or choose another --out')
     parts = read_parts(out)   # read once: the names, what is done, the rows kept
     names = claim_names(out, paths, output_names(paths), parts)
     rows = {} if force else scored_parts(out, paths, names, settings, parts)
@@ -677,9 +702,13 @@ def score_inputs(inputs:list, # Images, slides, or folders of them
                                        'settings: kept (--force rescores them)')
     rows |= _score_todo(todo, out, settings, workers, scheduler)
     table = pd.DataFrame([rows[n] for n in names])
-    full = pd.concat([table, pd.DataFrame(earlier_rows(out, names, parts), columns=table.columns)], ignore_index=True)
+    # the other rows read again now: a run into the same folder at the same time keeps its rows too
+    full = pd.concat([table, pd.DataFrame(earlier_rows(out, names), columns=table.columns)], ignore_index=True)
     write_table(full.drop(columns=['stamp', 'settings']), out/'scores.csv')
     failed = failed_inputs(table)
     if failed.all(): raise Ki67Error(f'{table.reason.iloc[0].removeprefix(FAILED)} (no input could be scored: see {out/"scores.csv"})')
     if failed.any(): get_logger(__name__).warning(f'{int(failed.sum())} of {len(table)} inputs failed: see {out/"scores.csv"}')
+    if (k := int(table.mpp_source.isin(['estimate', 'assumed', 'unknown']).sum())):
+        get_logger(__name__).info(f'{k} of {len(table)} inputs state no usable µm per pixel: measured on their nuclei '
+                                  '(mpp and mpp_source in scores.csv); --mpp states it')
     return table.drop(columns=['stamp', 'settings'])

@@ -26,7 +26,7 @@ __all__ = ['READ_PX', 'TIFFSLIDE_VENDORS', 'SLIDE_SUFFIXES', 'CACHED_SLIDES', 'M
            'ZERO_LIGHT', 'ARTEFACT_AREA', 'DecodeError', 'SlideReader', 'OpenSlideReader', 'TiffSlideReader',
            'ImageReader', 'open_slide', 'cached_slide', 'clear_slides', 'checked_mpp', 'resolution_mpp', 'ome_mpp',
            'imagej_mpp', 'file_mpp', 'slide_mpp', 'white_fraction', 'colour_features', 'artefact_parts', 'close_mask',
-           'artefact_mask', 'tissue_mask', 'tissue_grid']
+           'artefact_mask', 'padding_mask', 'tissue_mask', 'tissue_grid']
 
 # %% ../nbs/02_wsi.ipynb #87dabef7
 READ_PX = 1 << 24   # level pixels `read_scaled` reads at once (16 M px, 48 MB RGB); larger regions: in strips
@@ -470,17 +470,19 @@ def _warn_once(name:str, msg:str): get_logger(name).warning(msg)   # one warning
 
 def slide_mpp(slide, # A `SlideReader`, or a slide / image file
               mpp:float|None=None, # µm per level-0 pixel, stated: overrides what the file says
+              warn:bool=True, # Warn when the file states none (a caller that says so itself passes False)
              ) -> float|None:
     """One µm-per-level-0-pixel for `slide`: `mpp` when given, else the slide's (mean of x and y; a warning when they
-    differ > 2 %), else None with a warning naming the file (once per file and process)."""
+    differ > 2 %), else None with a warning naming the file (once per file and process; none when not `warn`)."""
     if mpp is not None:
         if checked_mpp(mpp, mpp) is None: raise InputError('--mpp', f'must be µm per pixel between {MPP_RANGE[0]} '
                                                                     f'and {MPP_RANGE[1]:g}, got {mpp}')
         return float(mpp)
     slide = slide if isinstance(slide, SlideReader) else open_slide(slide)
     if slide.mpp is None:
-        _warn_once(__name__, f'{slide.path}: no usable µm per pixel in its metadata (none stated, a 72/96-dpi default, '
-                             f'or outside {MPP_RANGE[0]}-{MPP_RANGE[1]:g} µm); where a command takes --mpp, state it')
+        if warn: _warn_once(__name__, f'{slide.path}: no usable µm per pixel in its metadata (none stated, a 72/96-dpi '
+                                      f'default, or outside {MPP_RANGE[0]}-{MPP_RANGE[1]:g} µm); where a command takes '
+                                      '--mpp, state it')
         return None
     mx,my = slide.mpp
     if abs(mx - my) > 0.02*min(mx, my):
@@ -602,6 +604,20 @@ def artefact_mask(img:np.ndarray, # RGB uint8 image, HxWx3 (a thumbnail, a patch
     black masks, borders and missing tiles, colours no H&E/IHC stain makes (`artefact_parts`, joined and closed)."""
     dark,col = artefact_parts(img)
     return close_mask(dark | col)
+
+# %% ../nbs/02_wsi.ipynb #padmask1
+def padding_mask(img:np.ndarray, # RGB uint8 image, HxWx3
+                 min_px:int=64, # Least size of a padding region, px
+                ) -> np.ndarray:
+    """HxW bool: black padding around the picture: zero-light (`ZERO_LIGHT`) regions of at least `min_px` that touch
+    the image's edge (a black border, the corners of a rotated export). Outside the picture: neither tissue nor an
+    artefact on it."""
+    zero = as_rgb_uint8(img, 'image').max(-1) < ZERO_LIGHT
+    if not zero.any(): return zero
+    lab,n = ndimage.label(zero, structure=np.ones((3, 3), bool))
+    edge = np.zeros(n + 1, bool); edge[np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])] = True
+    edge &= np.bincount(lab.ravel(), minlength=n + 1) >= min_px; edge[0] = False
+    return edge[lab]
 
 # %% ../nbs/02_wsi.ipynb #b01bf3b5
 @patch(as_prop=True)
