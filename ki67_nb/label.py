@@ -435,8 +435,8 @@ def mask_artefacts(img:np.ndarray, # RGB uint8 image
     the picture: left out of both numbers. Not pure white: a white brighter than the image's own glass would move its
     white point and so every optical density and the stain estimate."""
     k = 2 if img.shape[0]*img.shape[1] > 2e6 else 1   # a large patch: the mask at half resolution
-    dark,col = artefact_parts(img[::k, ::k])   # dark (black ink, masks) is never stain: neutral grey is H + DAB-like
     pad = padding_mask(img[::k, ::k])
+    dark,col = artefact_parts(img[::k, ::k], pad)   # dark (black ink, masks) is never stain: grey is H + DAB-like
     art = close_mask(stain_coloured(img[::k, ::k], close_mask(col)) | dark) & ~pad
     if not art.any() and not pad.any(): return img, 0., 0.
     grow = lambda m: square_filter(m, 3, 'max')

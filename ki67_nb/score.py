@@ -20,7 +20,7 @@ from .cluster import as_completed_progress, executor, scheduler_address
 from .stains import Stains, white_luminance, white_point
 from .wsi import open_slide, slide_mpp, tissue_grid, tissue_mask
 from .label import (LabelSettings, label_with, patch_row, MIN_NUCLEI, check_nuclei_mpp, ihc_scale, DAB_THRESHOLD,
-                           check_dab_threshold)
+                           check_dab_threshold, mask_artefacts)
 
 # %% auto #0
 __all__ = ['IMAGE_MAX_MP', 'TILE_UM', 'HOTSPOT_MM2', 'MIN_HOTSPOT_CELLS', 'BLOCK_UM', 'MAX_POLYGONS', 'FAILED', 'CLASS_COLOURS',
@@ -289,7 +289,9 @@ SCALE_DOUBT = 2.   # a stated µm/px this many times off the nuclei's own measur
 def nuclei_scale(img:np.ndarray, # The labelled RGB uint8 image
                  lab, # Its labelling (`label_with`)
                 ) -> float|None:
-    "The µm/px the image's nuclei measure (`label.ihc_scale`); None when they cannot tell."
+    """The µm/px the image's nuclei measure (`label.ihc_scale`, artefacts and padding masked first); None when they
+    cannot tell."""
+    img = mask_artefacts(img)[0]
     mpp,source,_ = ihc_scale(img, white_point(img[::4, ::4]), lab.stains)
     return mpp if source == 'estimated' else None
 

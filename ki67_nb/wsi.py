@@ -25,8 +25,8 @@ from .stains import luminance, white_luminance
 __all__ = ['READ_PX', 'TIFFSLIDE_VENDORS', 'SLIDE_SUFFIXES', 'CACHED_SLIDES', 'MPP_RANGE', 'DEFAULT_DPI', 'WHITE_LEVEL',
            'ZERO_LIGHT', 'ARTEFACT_AREA', 'DecodeError', 'SlideReader', 'OpenSlideReader', 'TiffSlideReader',
            'ImageReader', 'open_slide', 'cached_slide', 'clear_slides', 'checked_mpp', 'resolution_mpp', 'ome_mpp',
-           'imagej_mpp', 'file_mpp', 'slide_mpp', 'white_fraction', 'colour_features', 'artefact_parts', 'close_mask',
-           'artefact_mask', 'padding_mask', 'tissue_mask', 'tissue_grid']
+           'imagej_mpp', 'file_mpp', 'slide_mpp', 'white_fraction', 'colour_features', 'padding_mask', 'artefact_parts',
+           'close_mask', 'artefact_mask', 'tissue_mask', 'tissue_grid']
 
 # %% ../nbs/02_wsi.ipynb #87dabef7
 READ_PX = 1 << 24   # level pixels `read_scaled` reads at once (16 M px, 48 MB RGB); larger regions: in strips
@@ -571,8 +571,39 @@ def _regions(mask:np.ndarray, # Candidate pixels
         keep |= (s >= min_px) & (s >= 0.02*size)
     return np.concatenate([[False], keep])[lab] if keep.any() else none
 
+# %% ../nbs/02_wsi.ipynb #padmask1
+def _outside_hull(mask:np.ndarray, # HxW bool: the picture's pixels
+                  margin:int=1, # The hull widened by this many px (a caller grows the rest back by as many)
+                 ) -> np.ndarray:
+    "HxW bool: outside the convex hull of `mask` (from each row's first and last pixel), widened by `margin`."
+    from scipy.spatial import ConvexHull, QhullError
+    from skimage.draw import polygon2mask
+    rows = np.flatnonzero(mask.any(1))
+    if rows.size == 0: return np.ones(mask.shape, bool)
+    left,right = mask[rows].argmax(1),mask.shape[1] - 1 - mask[rows, ::-1].argmax(1)
+    pts = np.concatenate([np.stack([rows, left], 1), np.stack([rows, right], 1)]).astype(float)
+    try: inside = polygon2mask(mask.shape, pts[ConvexHull(pts).vertices])
+    except (QhullError, ValueError): inside = mask.copy()   # a line: its pixels
+    return ~ndimage.binary_dilation(inside | mask, iterations=margin)
+
+def padding_mask(img:np.ndarray, # RGB uint8 image, HxWx3
+                 contact:float=0.25, # Least length along the image's edges, as a fraction of its shorter side
+                ) -> np.ndarray:
+    """HxW bool: black padding around the picture: zero-light (`ZERO_LIGHT`) regions that run along the image's edges
+    for at least `contact` of its shorter side (a black border, the corners of a rotated export; a dark nucleus cut by
+    the edge touches it over a few µm only), where they lie outside the convex hull of the rest (`_outside_hull`), so
+    that dark nuclei on the picture's own edge stay. Outside the picture: neither tissue nor an artefact on it."""
+    zero = as_rgb_uint8(img, 'image').max(-1) < ZERO_LIGHT
+    if not zero.any(): return zero
+    lab,n = ndimage.label(zero, structure=np.ones((3, 3), bool))
+    along = np.bincount(np.concatenate([lab[0], lab[-1], lab[1:-1, 0], lab[1:-1, -1]]), minlength=n + 1)
+    keep = along >= contact*min(zero.shape); keep[0] = False
+    cand = keep[lab]
+    return cand & _outside_hull(~cand) if cand.any() else cand
+
 # %% ../nbs/02_wsi.ipynb #artparts1
 def artefact_parts(img:np.ndarray, # RGB uint8 image, HxWx3 (a thumbnail, a patch, a tile)
+                   outside:np.ndarray|None=None, # HxW bool: padding around the picture (`padding_mask`), left out
                   ) -> tuple:
     """(dark, coloured): the two kinds of artefact `artefact_mask` joins, HxW bool each. Dark: zero-light masks,
     borders and missing tiles, black or grey ink (neutral dark regions larger than a cluster of nuclei). Coloured: red,
@@ -580,6 +611,7 @@ def artefact_parts(img:np.ndarray, # RGB uint8 image, HxWx3 (a thumbnail, a patc
     img = as_rgb_uint8(img, 'image')
     q = img >> 2
     cls = _colour_classes()[(q[..., 0].astype(np.int32) << 12) | (q[..., 1].astype(np.int32) << 6) | q[..., 2]]
+    if outside is not None: cls = np.where(outside, 0, cls).astype(cls.dtype)   # no region reaches through padding
     dark,col = np.zeros(img.shape[:2], bool),np.zeros(img.shape[:2], bool)
     if not cls.any(): return dark,col
     has = lambda bit: (cls & bit).astype(bool)
@@ -604,20 +636,6 @@ def artefact_mask(img:np.ndarray, # RGB uint8 image, HxWx3 (a thumbnail, a patch
     black masks, borders and missing tiles, colours no H&E/IHC stain makes (`artefact_parts`, joined and closed)."""
     dark,col = artefact_parts(img)
     return close_mask(dark | col)
-
-# %% ../nbs/02_wsi.ipynb #padmask1
-def padding_mask(img:np.ndarray, # RGB uint8 image, HxWx3
-                 min_px:int=64, # Least size of a padding region, px
-                ) -> np.ndarray:
-    """HxW bool: black padding around the picture: zero-light (`ZERO_LIGHT`) regions of at least `min_px` that touch
-    the image's edge (a black border, the corners of a rotated export). Outside the picture: neither tissue nor an
-    artefact on it."""
-    zero = as_rgb_uint8(img, 'image').max(-1) < ZERO_LIGHT
-    if not zero.any(): return zero
-    lab,n = ndimage.label(zero, structure=np.ones((3, 3), bool))
-    edge = np.zeros(n + 1, bool); edge[np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])] = True
-    edge &= np.bincount(lab.ravel(), minlength=n + 1) >= min_px; edge[0] = False
-    return edge[lab]
 
 # %% ../nbs/02_wsi.ipynb #b01bf3b5
 @patch(as_prop=True)
