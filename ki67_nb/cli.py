@@ -304,13 +304,17 @@ def _before_training(args):
 def _demo_labels(ds, # The demo's `Dataset`
                  labels:str, # Label method
                 ):
-    "Label the demo's patches; the StarDist model is the cached trained one, else a tiny one trained on the spot."
+    """Label the demo's patches. A method that needs a StarDist model ('seed') gets the cached trained one, else a tiny
+    one trained on the spot; the default ('nuclear', weight-free detector) needs none, and none is loaded."""
     from ki67_nb.core import InputError
     from ki67_nb.nuclei import load_nuclei_model, cached_model_dir
+    from ki67_nb.label import LabelSettings
     from ki67_nb.labelset import label_dataset
     from ki67_nb.truth import train_nuclei_model
-    try: model = load_nuclei_model()
-    except InputError: model = train_nuclei_model(cached_model_dir('tiny'), 'tiny')
+    model = None
+    if LabelSettings(labels).needs_model:
+        try: model = load_nuclei_model()
+        except InputError: model = train_nuclei_model(cached_model_dir('tiny'), 'tiny')
     label_dataset(ds, method=labels, model=model)
 
 # %% ../nbs/13_cli.ipynb #4dd956e2
