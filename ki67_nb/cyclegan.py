@@ -572,11 +572,11 @@ def default_labeller(method:str='nuclear', # A `ki67_nb.label` method: 'nuclear'
                     ) -> Callable:
     """The label stage's labeller (`ki67_nb.label.label_patch`, nuclear by default) as image -> label row, imported
     when first needed."""
-    try: from ki67_nb.label import label_patch; from ki67_nb.nuclei import load_nuclei_model
+    try: from ki67_nb.label import LabelSettings, label_patch; from ki67_nb.nuclei import load_nuclei_model
     except ImportError as e:
         raise InputError('labeller', f'ki67_nb.label is not available ({e})',
                          'Pass labeller=... (a callable image -> dict with ratio_area, ' 'ratio_count)') from None
-    if method != 'threshold': model = load_nuclei_model(model)
+    if LabelSettings(method).needs_model: model = load_nuclei_model(model)   # the weight-free default needs none
     return lambda img: label_patch(img, method, model)
 
 # %% ../nbs/08_cyclegan.ipynb #78dcde5f
