@@ -282,7 +282,7 @@ def _scored(t, a):
     n_name = collections.Counter(names)
     who = [i if n_name[f] > 1 else f for i,f in zip(t.input, names)]
     line = _load('ki67_nb.score:score_line')
-    lines = [line(r, w) for r,w in zip(t.fillna({'reason': ''}).to_dict('records'), who)]
+    lines = [line(r, w) for r,w in zip(t.to_dict('records'), who)]
     return '\n'.join([*lines, *tally, f'scores: {Path(a.out)/"scores.csv"}'])
 
 # %% ../nbs/13_cli.ipynb #9944ff4f

@@ -42,6 +42,8 @@ BLOCK_UM = 250.         # side of the blocks the global interval resamples (spat
 MAX_POLYGONS = 200_000  # more cells than this: GeoJSON points (centroids) instead of outlines
 FAILED = 'failed: '     # how the reason of an input that could not be read or scored begins
 
+def _failed(row:dict) -> bool: return str(row.get('reason') or '').startswith(FAILED)   # an error, not a judgement
+
 # %% ../nbs/06c_score.ipynb #s6fdbf46
 @dataclass
 class ScoreInput:
@@ -459,6 +461,16 @@ def _slide_flags(res:list, # `score_tile` results of the slide's tiles
         get_logger(__name__).warning(f'{si.path}: {doubt}'); flags.append(doubt)
     return ';'.join(flags)
 
+# %% ../nbs/06c_score.ipynb #slidersn1
+def _slide_reason(n:int, # Counted cells of the slide
+                  tiles:pd.DataFrame, # Its scored tiles (reason per tile)
+                  no_tissue:str, # What to say when no tile had tissue
+                 ) -> str:
+    "Why a slide has no index ('' when it has one): no tissue tile, every tile's own commonest reason, or too few nuclei."
+    if n >= MIN_NUCLEI: return ''
+    if not len(tiles): return no_tissue
+    return tiles.reason.mode()[0] if (tiles.reason != '').all() else 'too few nuclei'
+
 # %% ../nbs/06c_score.ipynb #2c5ac888
 def score_slide(path, # Slide file (`wsi.open_slide` reads it), or its `score_input` when already opened
                 mpp:float|None=None, # µm/px stated by the user; None: the file's, else estimated and held
@@ -478,9 +490,8 @@ def score_slide(path, # Slide file (`wsi.open_slide` reads it), or its `score_in
     cells = pd.concat([r['cells'] for r in res], ignore_index=True) if res else pd.DataFrame(columns=CELL_COLUMNS)
     tiles = pd.DataFrame([r['tile'] for r in res], columns=['x', 'y', 'size', 'n_positive', 'n_cells', 'reason'])
     first = next((r['row'] for r in res if r['row']), None)
-    n,reason = len(cells),'' if len(cells) >= MIN_NUCLEI else (tiles.reason.mode()[0] if len(tiles) and (
-        tiles.reason != '').all() else 'too few nuclei' if len(tiles) else
-        f'no tissue (no {size} px tile is {min_tissue:.0%} tissue on the thumbnail)')
+    n = len(cells)
+    reason = _slide_reason(n, tiles, f'no tissue (no {size} px tile is {min_tissue:.0%} tissue on the thumbnail)')
     area = float((cells.area_um2*cells.positive).sum()/cells.area_um2.sum()) if n and not reason else np.nan
     row = dict(input=str(si.path), kind='slide', width=si.width, height=si.height, mpp=mpp,
                mpp_source=si.mpp_source if si.mpp else ('estimate' if mpp else 'unknown'),
@@ -634,17 +645,17 @@ def scored_parts(out:Path, # Output folder
     there = lambda n, r: all((out/f).exists() for f in [f'{n}.cells.geojson',
                                                        f"{n}.{'heatmap' if r.get('kind') == 'slide' else 'overlay'}.png"])
     return {n: r for p,n in zip(paths, names) if (r := parts.get(n)) is not None and r.get('stamp') == _stamp(p)
-            and _is_input(r, p) and r.get('settings') == settings and not str(r.get('reason')).startswith(FAILED)
+            and _is_input(r, p) and r.get('settings') == settings and not _failed(r)
             and there(n, r)}
 
 # %% ../nbs/06c_score.ipynb #8b7fdcaf
 def earlier_rows(out:Path, # Output folder
                  names:list, # Output names of this run's inputs
-                 parts:dict|None=None, # `read_parts(out)` from before this run, when already read
                 ) -> list:
-    "The `.parts` rows of inputs scored into `out` by earlier runs and not by this one: `scores.csv` keeps them."
-    parts,mine = read_parts(out) if parts is None else parts,set(names)
-    return [r for n,r in parts.items() if n not in mine]
+    """The `.parts` rows of inputs scored into `out` by other runs and not by this one, read now (a run into the same
+    folder at the same time included): `scores.csv` keeps them."""
+    mine = set(names)
+    return [r for n,r in read_parts(out).items() if n not in mine]
 
 # %% ../nbs/06c_score.ipynb #failedin
 def failed_inputs(table:pd.DataFrame, # Rows of `scores.csv` (a `score_inputs` table)
@@ -665,8 +676,7 @@ def _score_todo(todo:list, # (path, name) of the inputs to score
     rows,log = {},get_logger(__name__)   # the logger's handler set up before the bar takes it over
     def finished(row):
         rows[row['name']] = row
-        if len(todo) > 1: (log.warning if str(row['reason']).startswith(FAILED) else log.info)(score_line(row,
-                                                                                                       row['input']))
+        if len(todo) > 1: (log.warning if _failed(row) else log.info)(score_line(row, row['input']))
     with logging_redirect_tqdm([logging.getLogger('ki67_nb')]):
         if pool is None:
             for p,n in (progress(todo, desc='ki67 score') if todo else []): finished(job(p, n)())
